@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# pve-ontap: ONTAP snapshots, clones and NVMe/TCP for Proxmox VE.
+
+VERSION := 0.1.0
+BUILDDIR ?= build
+PREFIX ?= /usr
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/pve-ontap
+UNITDIR ?= /lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+DESTDIR ?=
+
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+CFLAGS ?= -O2 -g
+CPPFLAGS += -std=c11 -D_GNU_SOURCE -DPVE_ONTAP_VERSION='"$(VERSION)"' \
+	-Ilib -Ipolicies -Ihooks -Iwatcher -Icli
+LDLIBS += -lcurl -lyaml -linotifytools -lssl -lcrypto
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRC_DIRS := lib policies hooks watcher cli
+SRCS := $(sort $(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
+OBJS := $(SRCS:%.c=$(BUILDDIR)/%.o)
+CORE_OBJS := $(filter-out $(BUILDDIR)/cli/main.o,$(OBJS))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILDDIR)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+# Small programs that drive one client module against the simulators (pytest calls them).
+DRIVER_SRCS := $(sort $(wildcard tests/drivers/*.c))
+DRIVER_BINS := $(DRIVER_SRCS:tests/drivers/%.c=$(BUILDDIR)/drivers/%)
+
+.PHONY: all deps check check-unit check-integration check-sanitize check-valgrind demo \
+	install clean fuzz deb bench lint
+
+all: $(BUILDDIR)/pve-ontap pve-ontap
+
+$(BUILDDIR)/pve-ontap: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+pve-ontap: $(BUILDDIR)/pve-ontap
+	cp $< $@
+
+$(BUILDDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+# Unit tests link against an archive so each pulls in only the objects it needs.
+$(BUILDDIR)/libpveontap.a: $(CORE_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILDDIR)/tests/%: tests/unit/%.c $(BUILDDIR)/libpveontap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
+		$(BUILDDIR)/libpveontap.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+$(BUILDDIR)/drivers/%: tests/drivers/%.c $(BUILDDIR)/libpveontap.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
+		$(BUILDDIR)/libpveontap.a $(LDFLAGS) $(LDLIBS)
+
+deps:
+	@install/deps.sh
+
+# The README's test command: installs what it needs, builds with gcc and clang, runs every
+# test tier and prints one summary line "N passed, N failed".
+check: deps
+	$(MAKE) all
+	$(MAKE) BUILDDIR=build-clang CC=clang all
+	$(MAKE) unit-bins
+	tests/run-all.sh $(BUILDDIR)
+
+unit-bins: $(UNIT_BINS) $(DRIVER_BINS)
+
+check-unit: all unit-bins
+	tests/run-all.sh --unit-only $(BUILDDIR)
+
+check-integration: all unit-bins
+	tests/run-all.sh --integration-only $(BUILDDIR)
+
+check-sanitize: deps
+	$(MAKE) BUILDDIR=build-san CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" all unit-bins
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		tests/run-all.sh build-san
+
+check-valgrind: deps all unit-bins
+	PVE_ONTAP_VALGRIND=1 tests/run-all.sh $(BUILDDIR)
+
+demo: deps all
+	$(PYTHON) tests/demo.py --bin $(BUILDDIR)/pve-ontap
+
+bench: all
+	@for b in bench/*.sh bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; \
+		case "$$b" in *.py) $(PYTHON) "$$b" --bin $(BUILDDIR)/pve-ontap ;; \
+		*) sh "$$b" $(BUILDDIR)/pve-ontap ;; esac; done
+
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+lint:
+	shellcheck install/*.sh tests/*.sh tests/fuzz/*.sh .ci/run
+
+install: all
+	install -D -m 0755 $(BUILDDIR)/pve-ontap $(DESTDIR)$(SBINDIR)/pve-ontap
+	install -D -m 0644 install/pve-ontap-watch.service $(DESTDIR)$(UNITDIR)/pve-ontap-watch.service
+	install -D -m 0644 install/pve-ontap.bash-completion $(DESTDIR)$(COMPLETIONDIR)/pve-ontap
+	install -D -m 0644 install/pve-ontap.8 $(DESTDIR)$(MANDIR)/man8/pve-ontap.8
+	install -d $(DESTDIR)$(DOCDIR)/examples/policies
+	install -m 0644 install/config.example.yaml $(DESTDIR)$(DOCDIR)/examples/config.yaml
+	install -m 0644 policies/examples/*.yaml $(DESTDIR)$(DOCDIR)/examples/policies/
+
+deb:
+	install/build-deb.sh
+
+clean:
+	rm -rf build build-clang build-san build-fuzz pve-ontap
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef PVE_ONTAP_CLI_H
+#define PVE_ONTAP_CLI_H
+
+#include <stdbool.h>
+
+struct config;
+
+/*
+ * Command-line front end: object, then verb ("pve-ontap storage mount ..."), as iproute2.
+ * Every handler has one signature; main.c dispatches from static tables and checks the
+ * command's flags (needs config, needs root) once. Handlers return 0 or a POE_* code and
+ * print their primary output on stdout (tables, or one JSON document with --json).
+ */
+struct cli_ctx {
+	const char *config_path;  /* --config, or NULL */
+	bool json;
+	bool dry_run;
+	const char *progname;
+	struct config *cfg;       /* loaded by cli_config() */
+};
+
+typedef int (*cli_fn)(struct cli_ctx *ctx, int argc, char **argv);
+
+enum cli_flags {
+	CLI_NEEDS_CONFIG = 1 << 0,
+	CLI_NEEDS_ROOT = 1 << 1,   /* refused as non-root (hook/watcher modes) */
+};
+
+struct cli_verb {
+	const char *name;
+	cli_fn fn;
+	unsigned flags;
+	const char *usage;   /* "--vm ID [--label L]" */
+	const char *help;    /* one paragraph: what it does, what it changes */
+};
+
+struct cli_object {
+	const char *name;
+	const char *summary;
+	const struct cli_verb *verbs;  /* NULL-name terminated; NULL for a verbless command */
+	cli_fn fn;                     /* for verbless commands (watch, doctor, install-hook) */
+	unsigned flags;
+	const char *usage;
+	const char *help;
+};
+
+/* Load the configuration once (DESIGN.md search order); the result stays in ctx->cfg. */
+int cli_config(struct cli_ctx *ctx);
+
+/*
+ * Option parsing shared by every command. Accepts "--name value", "--name=value" and
+ * "-name value" (pve-ontap-snapshot.py's style); flags take no value. Unknown options,
+ * missing values and missing required options are POE_USAGE with a message naming the
+ * command. "--help"/"-h" prints the command's help and returns 1 (caller returns 0).
+ */
+enum cli_opt_type { CLI_OPT_STR, CLI_OPT_INT, CLI_OPT_FLAG, CLI_OPT_SIZE };
+
+struct cli_opt {
+	const char *name;        /* without dashes: "vm" */
+	enum cli_opt_type type;
+	void *dst;               /* const char **, long long *, bool *, unsigned long long * */
+	bool required;
+	const char *metavar;
+	const char *help;
+};
+
+/*
+ * Parse argv (argv[0] is the verb) against opts (terminated by {NULL}). Positional
+ * arguments are collected into *pos (argv pointers; may be NULL when none allowed).
+ */
+int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
+	      const char *help, char ***pos, int *npos);
+
+/* Print "pve-ontap: <cmd>: <message>" usage error and return POE_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Ask for nothing interactive: destructive verbs need --yes; this prints what would be
+ * lost (text) and returns POE_USAGE when yes is false. */
+int cli_require_yes(bool yes, const char *what);
+
+/* Objects defined in cmd_*.c. */
+extern const struct cli_object cli_obj_vm;
+extern const struct cli_object cli_obj_storage;
+extern const struct cli_object cli_obj_nvme;
+extern const struct cli_object cli_obj_policy;
+extern const struct cli_object cli_obj_watch;
+extern const struct cli_object cli_obj_install_hook;
+extern const struct cli_object cli_obj_doctor;
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef PVE_ONTAP_OPS_H
+#define PVE_ONTAP_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+struct buf;
+struct config;
+struct config_storage;
+struct ontap_client;
+struct pve_client;
+struct pve_vmconf;
+
+/*
+ * Operations shared by the CLI and the hook. They print nothing on stdout; progress and
+ * notes go through log_*(); results come back in structs that cli/ formats.
+ */
+struct ops_ctx {
+	const struct config *cfg;
+	struct buf *dry_run;        /* non-NULL: record mutations here, change nothing */
+	int64_t deadline;           /* for the whole operation, 0 = per-call defaults */
+	const char *phase;          /* hook phase, or NULL for "manual" */
+	/* lazily created clients, one per configured ONTAP cluster; freed by ops_ctx_release() */
+	struct ontap_client **ontap;
+	int nontap;
+	struct pve_client *pve;
+};
+
+void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg);
+void ops_ctx_release(struct ops_ctx *ctx);
+/* Client for the cluster of a storage (created on first use). NULL with err_set(). */
+struct ontap_client *ops_ontap(struct ops_ctx *ctx, const struct config_storage *st);
+struct pve_client *ops_pve(struct ops_ctx *ctx);
+
+enum quiesce { QUIESCE_NONE = 0, QUIESCE_FREEZE, QUIESCE_SUSPEND, QUIESCE_SHUTDOWN };
+int ops_parse_quiesce(const char *s, enum quiesce *out);
+
+/* ---- VM snapshots (NFS file clones and NVMe CG snapshots) ---- */
+
+#define OPS_MAX_DISKS 64
+
+struct vm_snapshot_opts {
+	int vmid;
+	const char *label;           /* "manual" when NULL */
+	enum quiesce quiesce;
+	const char *const *include;  /* disk keys, NULL = every disk on a configured storage */
+	const char *const *exclude;
+	bool queue_rescan;           /* register clones in PVE through the watcher */
+};
+
+struct vm_snapshot_disk {
+	char disk[16];               /* "scsi0" */
+	char kind[16];               /* "file-clone" | "cg-snapshot" */
+	char storage[64];
+	char path[512];              /* clone file relative to the volume, or the CG name */
+};
+
+struct vm_snapshot {
+	char name[96];               /* "<label>-<ts>" */
+	char label[40];
+	time_t created;
+	struct vm_snapshot_disk disks[OPS_MAX_DISKS];
+	int ndisks;
+};
+
+/* Take a VM snapshot; name_out gets "<label>-<ts>". */
+int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o,
+			   struct vm_snapshot *out);
+/* Our snapshots of the VM (names of DESIGN.md only), oldest first. Caller frees *out. */
+int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n);
+int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name);
+/* Needs the VM stopped; takes a "prerestore" safety snapshot first. */
+int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, bool force);
+/* Delete the oldest of label beyond keep; names of deleted snapshots are logged. Returns
+ * the number deleted. */
+int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep);
+
+/* NVMe half of VM snapshots, implemented in ops_nvme.c; disks are the VM's NVMe drives. */
+int ops_nvme_vm_snapshot_create(struct ops_ctx *ctx, const struct pve_vmconf *vm,
+				const char *name, const char *comment, const char *label,
+				struct vm_snapshot *out);
+int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
+			      struct vm_snapshot **out, int *n);
+int ops_nvme_vm_snapshot_delete(struct ops_ctx *ctx, const struct pve_vmconf *vm,
+				const char *name);
+int ops_nvme_vm_snapshot_restore(struct ops_ctx *ctx, const struct pve_vmconf *vm,
+				 const char *name, bool force);
+/* Does the VM have NVMe disks (volid /dev/disk/by-id/nvme-uuid.<uuid>)? */
+bool ops_vm_has_nvme(const struct pve_vmconf *vm);
+
+#endif

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef PVE_ONTAP_UTIL_H
+#define PVE_ONTAP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Monotonic milliseconds. */
+int64_t util_now_ms(void);
+/* Process-wide hard deadline (absolute monotonic ms, 0 = none): the hook's timeout. */
+void util_deadline_set_global(int64_t deadline_ms);
+int64_t util_deadline_global(void);
+/* The earlier of d and the global deadline (0 = none). */
+int64_t util_deadline_min(int64_t d);
+/* Milliseconds left until d (after util_deadline_min), INT64_MAX when none, 0 when over. */
+int64_t util_deadline_left(int64_t d);
+bool util_deadline_passed(int64_t d);
+/* Sleep ms (or until the deadline); returns POE_TIMEOUT when the deadline passed. */
+int util_sleep_ms(int64_t ms, int64_t deadline);
+
+/* Timestamp of DESIGN.md: UTC "YYYYMMDDTHHMMSSZ" (out >= 17 bytes). */
+void util_ts_format(time_t t, char out[17]);
+/* Parse that form back; returns 0 or POE_FAIL. */
+int util_ts_parse(const char *s, time_t *out);
+/* ISO-8601 UTC "2026-11-22T10:15:00Z" (out >= 21 bytes). */
+void util_iso8601(time_t t, char out[21]);
+/* Parse an ISO-8601 time with offset ("2021-08-31T13:18:24-04:00" or "...Z"). */
+int util_iso8601_parse(const char *s, time_t *out);
+
+/* Durations "30s", "12h", "5m", "7d" (and a plain number = seconds) to seconds. */
+int util_parse_duration(const char *s, int64_t *seconds);
+/* Sizes "32G", "512M", "1T", "4096" (powers of 1024, optional trailing B/iB) to bytes. */
+int util_parse_size(const char *s, uint64_t *bytes);
+/* Decimal integer in [min, max]; whole string. */
+int util_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/*
+ * A name is a single path component we create or read: non-empty, <= 255 bytes, no '/',
+ * not "." or "..", no control characters. Everything that comes from a config, a policy,
+ * a PVE config or an ONTAP answer and is used in a path goes through this.
+ */
+bool util_is_safe_name(const char *s);
+/* Relative path of safe components separated by '/'. */
+bool util_is_safe_relpath(const char *s);
+
+/* Newly allocated printf result (caller frees); aborts on out-of-memory like xmalloc. */
+char *util_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *util_xmalloc(size_t n);
+void *util_xcalloc(size_t n, size_t size);
+void *util_xrealloc(void *p, size_t n);
+char *util_xstrdup(const char *s);
+/* strlcpy: returns strlen(src); the caller checks for truncation. */
+size_t util_strlcpy(char *dst, const char *src, size_t n);
+
+/* mkdir -p with mode for each created component. */
+int util_mkdir_p(const char *path, unsigned int mode);
+/*
+ * Write data to path atomically: temporary file ".<name>.XXXXXX" in the same directory,
+ * fsync, rename, fsync the directory. Returns 0 or POE_FAIL.
+ */
+int util_write_file_atomic(const char *path, const void *data, size_t len, unsigned int mode);
+
+#endif
