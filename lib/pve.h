@@ -3,6 +3,7 @@
 #define PVE_ONTAP_PVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct buf;
@@ -16,7 +17,7 @@ struct pve_drive {
 	char key[16];        /* "scsi0", "virtio1", "efidisk0", "tpmstate0", "unused2" */
 	char *volid;         /* "ONTAP01:100/vm-100-disk-0.raw" or an absolute path */
 	char *storage;       /* "ONTAP01", NULL for a path */
-	char *volume;        /* "100/vm-100-disk-0.raw" */
+	char *volume;        /* "100/vm-100-disk-0.raw", NULL for a path */
 	char *options;       /* everything after the first ',' ("discard=on,size=32G"), or "" */
 	bool is_cdrom;       /* media=cdrom, "cdrom", "none", or a cloud-init drive */
 	bool is_unused;
