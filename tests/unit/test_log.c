@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "log.h"
+
+/*
+ * Capture what log_* writes to fd 2: the test swaps stderr for a temporary file, runs the
+ * calls and reads the file back.
+ */
+static int saved_fd = -1;
+static int cap_fd = -1;
+
+static void capture_begin(void)
+{
+	char path[] = "/tmp/test_log.XXXXXX";
+
+	cap_fd = mkstemp(path);
+	assert_true(cap_fd >= 0);
+	unlink(path);
+	fflush(stderr);
+	saved_fd = dup(STDERR_FILENO);
+	assert_true(saved_fd >= 0);
+	assert_true(dup2(cap_fd, STDERR_FILENO) >= 0);
+}
+
+/* Returns the captured text in out (size n). */
+static void capture_end(char *out, size_t n)
+{
+	ssize_t r;
+
+	dup2(saved_fd, STDERR_FILENO);
+	close(saved_fd);
+	saved_fd = -1;
+	r = pread(cap_fd, out, n - 1, 0);
+	assert_true(r >= 0);
+	out[r] = '\0';
+	close(cap_fd);
+	cap_fd = -1;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	unsetenv("JOURNAL_STREAM");
+	log_init("pve-ontap");
+	log_set_level(LOG_LVL_INFO);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	log_clear_secrets();
+	unsetenv("JOURNAL_STREAM");
+	log_init("pve-ontap");
+	log_set_level(LOG_LVL_INFO);
+	return 0;
+}
+
+static void test_plain_format(void **state)
+{
+	char out[1024];
+
+	(void)state;
+	capture_begin();
+	log_error("cannot open '%s'", "x");
+	log_warn("careful %d", 1);
+	log_info("hello");
+	log_debug("hidden");
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "pve-ontap: error: cannot open 'x'\n"
+				 "pve-ontap: warning: careful 1\n"
+				 "pve-ontap: hello\n");
+}
+
+static void test_debug_level(void **state)
+{
+	char out[1024];
+
+	(void)state;
+	log_set_level(LOG_LVL_DEBUG);
+	assert_true(log_enabled(LOG_LVL_DEBUG));
+	capture_begin();
+	log_debug("detail %s", "d");
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "pve-ontap: debug: detail d\n");
+
+	log_set_level(LOG_LVL_ERROR);
+	assert_int_equal(log_get_level(), LOG_LVL_ERROR);
+	assert_false(log_enabled(LOG_LVL_WARN));
+	capture_begin();
+	log_warn("nope");
+	log_info("nope");
+	log_error("yes");
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "pve-ontap: error: yes\n");
+}
+
+static void test_progname_basename(void **state)
+{
+	char out[256];
+
+	(void)state;
+	log_init("/usr/sbin/pve-ontap-watch");
+	capture_begin();
+	log_info("x");
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "pve-ontap-watch: x\n");
+}
+
+static void test_journal_prefix(void **state)
+{
+	char out[256];
+	char js[64];
+	struct stat st;
+
+	(void)state;
+	capture_begin();
+	assert_int_equal(fstat(STDERR_FILENO, &st), 0);
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	log_init("pve-ontap");
+	log_error("bad");
+	log_warn("careful");
+	log_info("note");
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "<3>bad\n<4>careful\n<6>note\n");
+}
+
+static void test_journal_mismatch(void **state)
+{
+	char out[256];
+
+	(void)state;
+	setenv("JOURNAL_STREAM", "1:1", 1);
+	capture_begin();
+	log_init("pve-ontap");
+	log_warn("careful");
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "pve-ontap: warning: careful\n");
+}
+
+static void test_parse_level(void **state)
+{
+	enum log_level l = LOG_LVL_INFO;
+
+	(void)state;
+	assert_int_equal(log_parse_level("debug", &l), 0);
+	assert_int_equal(l, LOG_LVL_DEBUG);
+	assert_int_equal(log_parse_level("warn", &l), 0);
+	assert_int_equal(l, LOG_LVL_WARN);
+	assert_int_equal(log_parse_level("error", &l), 0);
+	assert_int_equal(l, LOG_LVL_ERROR);
+	assert_int_equal(log_parse_level("info", &l), 0);
+	assert_int_equal(l, LOG_LVL_INFO);
+	assert_int_equal(log_parse_level("loud", &l), POE_USAGE);
+	assert_non_null(strstr(err_msg(), "'loud'"));
+	assert_int_equal(l, LOG_LVL_INFO);
+}
+
+static void test_scrub(void **state)
+{
+	char out[64];
+
+	(void)state;
+	log_add_secret("abc");		/* too short: ignored */
+	log_add_secret("");
+	log_add_secret(NULL);
+	log_add_secret("hunter22");
+	log_add_secret("hunter2245"); /* longer secret containing the other */
+	log_scrub(out, sizeof(out), "abc hunter22 x hunter2245 y hunter22");
+	assert_string_equal(out, "abc *** x *** y ***");
+
+	log_scrub(out, 6, "hunter22hunter22");
+	assert_string_equal(out, "*****");
+
+	log_clear_secrets();
+	log_scrub(out, sizeof(out), "hunter22");
+	assert_string_equal(out, "hunter22");
+}
+
+static void test_log_line_scrubbed(void **state)
+{
+	char out[256];
+
+	(void)state;
+	log_add_secret("tok-0123456789");
+	capture_begin();
+	log_info("Authorization: PVEAPIToken=root@pam!x=%s", "tok-0123456789");
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "pve-ontap: Authorization: PVEAPIToken=root@pam!x=***\n");
+}
+
+static void test_progress_silent_when_not_tty(void **state)
+{
+	char out[256];
+
+	(void)state;
+	capture_begin();
+	log_progress("waiting for job", "42%");
+	log_progress_done();
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "");
+}
+
+static void test_progress_on_tty(void **state)
+{
+	char out[512];
+	size_t got = 0;
+	int master, slave, saved;
+
+	(void)state;
+	master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (master < 0) {
+		skip();
+		return;
+	}
+	assert_int_equal(grantpt(master), 0);
+	assert_int_equal(unlockpt(master), 0);
+	slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+	assert_true(slave >= 0);
+	saved = dup(STDERR_FILENO);
+	dup2(slave, STDERR_FILENO);
+	log_progress("waiting for job", "running");
+	log_progress("waiting for job", "running");
+	log_info("done");
+	log_progress_done();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(slave);
+	for (;;) {
+		struct pollfd pfd = { .fd = master, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			break;
+		r = read(master, out + got, sizeof(out) - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(master);
+	out[got] = '\0';
+	assert_non_null(strstr(out, "| waiting for job: running"));
+	assert_non_null(strstr(out, "/ waiting for job: running"));
+	assert_non_null(strstr(out, "\r\033[Kpve-ontap: done"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_plain_format, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_debug_level, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progname_basename, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_level, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scrub, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_line_scrubbed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_silent_when_not_tty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_on_tty, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
