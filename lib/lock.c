@@ -100,7 +100,13 @@ static void lock_remove(const char *lockpath)
  * unique name first (only one rename of the same directory succeeds), then delete that.
  * Where rename of a directory is not supported, fall back to removing it in place.
  */
-static void lock_break(const char *lockpath, const char *host)
+static bool same_owner(const struct lock_owner *a, const struct lock_owner *b)
+{
+	return a->valid == b->valid && a->pid == b->pid && a->since == b->since &&
+	       !strcmp(a->host, b->host);
+}
+
+static void lock_break(const char *lockpath, const char *host, const struct lock_owner *judged)
 {
 	char aside[600];
 	static unsigned counter;
@@ -112,10 +118,11 @@ static void lock_break(const char *lockpath, const char *host)
 
 		/*
 		 * Between our staleness check and the rename another waiter may have broken
-		 * the lock and taken it afresh: give a fresh lock back (never over one).
+		 * the lock and taken it afresh: give back a lock that is not the one we
+		 * judged stale (never over a newer one).
 		 */
 		owner_read(aside, &o);
-		if (!lock_is_stale(aside, &o, host) &&
+		if ((!same_owner(&o, judged) || !lock_is_stale(aside, &o, host)) &&
 		    renameat2(AT_FDCWD, aside, AT_FDCWD, lockpath, RENAME_NOREPLACE) == 0)
 			return;
 		lock_remove(aside);
@@ -185,7 +192,7 @@ int cluster_lock_acquire(struct cluster_lock *l, const char *lockdir, const char
 					 o.pid);
 			else
 				log_warn("taking over stale lock '%s'", name);
-			lock_break(l->path, host);
+			lock_break(l->path, host, &o);
 			continue;
 		}
 		if (util_sleep_ms(LOCK_STEP_MS, deadline) == POE_TIMEOUT) {
