@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Hookscript mode: phase -> policy -> operations. PVE runs us with the VM's config lock
+ * held and, for pre-start, aborts the start on a non-zero exit (reference/pve.md §1.2,
+ * §1.3). So: say little, finish within the policy's timeout, never touch the VM config
+ * (ops queue that work for the watcher), and exit 0 unless the policy asks to block.
+ */
+#include "hook.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "lock.h"
+#include "log.h"
+#include "ops.h"
+#include "policy.h"
+#include "pve.h"
+#include "util.h"
+
+struct hook {
+	int vmid;
+	const char *phase_name;
+	unsigned phase;
+	const struct config *cfg;
+	const struct policy *pol;
+	struct ops_ctx ctx;
+	int64_t deadline;
+	const char *what;           /* the step that failed, for the warning line */
+	struct vm_snapshot *list;   /* our snapshots of the VM, oldest first */
+	int nlist;
+	bool listed;
+};
+
+/*
+ * Status lines go to stdout, warnings to stderr; both end up in the task log (or the
+ * journal for a post-stop from qmeventd). Flushed at once so that they stay in order.
+ */
+static void __attribute__((format(printf, 3, 4)))
+say(int vmid, const char *phase, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("pve-ontap: VM %d %s: ", vmid, phase);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+complain(bool error, int vmid, const char *phase, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "pve-ontap: %s: VM %d %s: ", error ? "error" : "warning", vmid, phase);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* ---- watchdog ---- */
+
+/*
+ * Every request and child process honours the global deadline; this is the safety net
+ * for anything that does not (a resolver, a bug): PVE would otherwise wait forever with
+ * the VM locked (pve.md §1.3, "No timeout"). A thread rather than alarm(): libcurl may
+ * use SIGALRM, and a thread can release the cluster lock before it ends the process.
+ */
+static struct {
+	pthread_mutex_t mu;
+	pthread_t thread;
+	bool running;
+	bool disarmed;             /* guarded by mu */
+	struct cluster_lock *lock; /* guarded by mu: released before _exit() */
+	int64_t fire_at;
+	int status;
+	char msg[256];
+} wd = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void *watchdog_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int64_t left = wd.fire_at - util_now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			break;
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000L;
+		nanosleep(&ts, NULL); /* a cancellation point: hook_run() ends us here */
+	}
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_mutex_lock(&wd.mu);
+	if (wd.disarmed) {
+		pthread_mutex_unlock(&wd.mu);
+		return NULL;
+	}
+	if (wd.lock)
+		cluster_lock_release(wd.lock);
+	if (write(STDERR_FILENO, wd.msg, strlen(wd.msg)) < 0) {
+		/* nothing left to tell it to */
+	}
+	_exit(wd.status);
+}
+
+static void watchdog_start(const struct hook *h, int status)
+{
+	char t[24];
+
+	policy_format_duration(h->pol->timeout_s, t, sizeof(t));
+	wd.fire_at = h->deadline + HOOK_WATCHDOG_GRACE_S * 1000LL;
+	wd.status = status;
+	wd.disarmed = false;
+	snprintf(wd.msg, sizeof(wd.msg),
+		 "pve-ontap: %s: VM %d %s: still running %d s after the timeout of %s, "
+		 "giving up\n", status ? "error" : "warning", h->vmid, h->phase_name,
+		 HOOK_WATCHDOG_GRACE_S, t);
+	if (pthread_create(&wd.thread, NULL, watchdog_main, NULL) == 0)
+		wd.running = true;
+	else
+		log_debug("cannot start the hook watchdog thread");
+}
+
+static void watchdog_guard_lock(struct cluster_lock *l)
+{
+	pthread_mutex_lock(&wd.mu);
+	wd.lock = l;
+	pthread_mutex_unlock(&wd.mu);
+}
+
+/* Release the cluster lock (if held) and stop the watchdog. */
+static void watchdog_stop(struct cluster_lock *l)
+{
+	pthread_mutex_lock(&wd.mu);
+	cluster_lock_release(l);
+	wd.lock = NULL;
+	wd.disarmed = true;
+	pthread_mutex_unlock(&wd.mu);
+	if (wd.running) {
+		pthread_cancel(wd.thread);
+		pthread_join(wd.thread, NULL);
+		wd.running = false;
+	}
+}
+
+/* ---- one rule ---- */
+
+static void format_age(int64_t s, char *out, size_t n)
+{
+	if (s < 0)
+		s = 0; /* a clock step backwards: call it new */
+	if (s >= 86400)
+		snprintf(out, n, "%lldd", (long long)(s / 86400));
+	else if (s >= 3600)
+		snprintf(out, n, "%lldh", (long long)(s / 3600));
+	else if (s >= 60)
+		snprintf(out, n, "%lldm", (long long)(s / 60));
+	else
+		snprintf(out, n, "%llds", (long long)s);
+}
+
+static int ensure_list(struct hook *h)
+{
+	int rc;
+
+	if (h->listed)
+		return 0;
+	h->what = "cannot list snapshots";
+	rc = ops_vm_snapshot_list(&h->ctx, h->vmid, &h->list, &h->nlist);
+	if (rc < 0)
+		return rc;
+	h->listed = true;
+	return 0;
+}
+
+/* Only at post-start and pre-stop is the guest running, so only there can it be frozen. */
+static enum quiesce rule_quiesce(const struct hook *h, const struct policy_rule *r)
+{
+	if (r->quiesce != POLICY_QUIESCE_FREEZE)
+		return QUIESCE_NONE;
+	return (h->phase & (POLICY_POST_START | POLICY_PRE_STOP)) ? QUIESCE_FREEZE : QUIESCE_NONE;
+}
+
+static int run_rule(struct hook *h, const struct policy_rule *r)
+{
+	struct vm_snapshot_opts o = { 0 };
+	struct vm_snapshot *snap = NULL;
+	const struct vm_snapshot *newest = NULL;
+	const char *doomed[3];
+	int nlabel = 0, ndoomed = 0, excess, pruned, rc;
+	char names[3 * 100 + 8] = "";
+	char a[24], b[24];
+	int64_t t0;
+
+	rc = ensure_list(h);
+	if (rc < 0)
+		goto out;
+	for (int i = 0; i < h->nlist; i++) {
+		const struct vm_snapshot *s = &h->list[i];
+
+		if (strcmp(s->label, r->label))
+			continue;
+		nlabel++;
+		if (!newest || s->created >= newest->created)
+			newest = s;
+	}
+	if (r->min_interval_s > 0 && newest) {
+		int64_t age = (int64_t)(time(NULL) - newest->created);
+
+		if (age < r->min_interval_s) {
+			format_age(age, a, sizeof(a));
+			policy_format_duration(r->min_interval_s, b, sizeof(b));
+			say(h->vmid, h->phase_name, "skipped %s: newest is %s old (min_interval %s)",
+			    r->label, a, b);
+			goto out;
+		}
+	}
+
+	o.vmid = h->vmid;
+	o.label = r->label;
+	o.quiesce = rule_quiesce(h, r);
+	/* C has no implicit char ** -> const char *const * conversion */
+	o.include = (const char *const *)h->pol->include;
+	o.exclude = (const char *const *)h->pol->exclude;
+	o.queue_rescan = h->pol->register_clones;
+	snap = util_xcalloc(1, sizeof(*snap));
+	h->what = "snapshot failed";
+	t0 = util_now_ms();
+	rc = ops_vm_snapshot_create(&h->ctx, &o, snap);
+	if (rc < 0)
+		goto out;
+	snprintf(a, sizeof(a), "%.1f", (double)(util_now_ms() - t0) / 1000.0);
+
+	/* the list is oldest first, so these are what prune will delete (for the line) */
+	excess = nlabel + 1 - r->keep;
+	for (int i = 0; i < h->nlist && ndoomed < excess && ndoomed < 3; i++)
+		if (!strcmp(h->list[i].label, r->label))
+			doomed[ndoomed++] = h->list[i].name;
+
+	pruned = ops_vm_snapshot_prune(&h->ctx, h->vmid, r->label, r->keep);
+	if (pruned < 0) {
+		/* the snapshot the policy asked for exists: retention trouble never blocks */
+		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s", snap->name,
+		    snap->ndisks, snap->ndisks == 1 ? "" : "s", a);
+		complain(false, h->vmid, h->phase_name, "retention of '%s' failed: %s", r->label,
+			 err_msg());
+		rc = 0;
+		goto out;
+	}
+	if (pruned > 0 && pruned == excess) {
+		size_t len = 0;
+
+		for (int i = 0; i < ndoomed; i++)
+			len += snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
+					doomed[i]);
+		if (pruned > ndoomed)
+			snprintf(names + len, sizeof(names) - len, ", ...");
+	}
+	if (pruned > 0 && names[0])
+		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s; pruned %d (%s)",
+		    snap->name, snap->ndisks, snap->ndisks == 1 ? "" : "s", a, pruned, names);
+	else if (pruned > 0)
+		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s; pruned %d",
+		    snap->name, snap->ndisks, snap->ndisks == 1 ? "" : "s", a, pruned);
+	else
+		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s", snap->name,
+		    snap->ndisks, snap->ndisks == 1 ? "" : "s", a);
+	rc = 0;
+out:
+	free(snap);
+	return rc;
+}
+
+/*
+ * vzdump of a stopped VM starts and stops it with the config locked "backup" and fires
+ * every phase (pve.md §1.4, §11.4): a backup is not a boot, take no snapshots for it.
+ * Read from the local config file: no request.
+ */
+static bool vm_in_backup(const struct config *cfg, int vmid)
+{
+	struct pve_vmconf *vc = NULL;
+	bool backup = false;
+
+	if (pve_vmconf_load(cfg->paths.pve_etc, vmid, &vc) == 0)
+		backup = vc->lock && !strcmp(vc->lock, "backup");
+	pve_vmconf_free(vc);
+	err_clear();
+	return backup;
+}
+
+/* ---- the hook ---- */
+
+int hook_run(const char *config_path, int vmid, const char *phase_name)
+{
+	struct hook h = { .vmid = vmid, .phase_name = phase_name };
+	struct config *cfg = NULL;
+	struct policy *pol = NULL;
+	struct buf errors = BUF_INIT(64 * 1024);
+	struct cluster_lock lock = { .held = 0 };
+	bool ctx_ready = false;
+	bool blocking = false;
+	int idx[POLICY_MAX_RULES];
+	char path[4096];
+	char lockname[32];
+	const char *from;
+	int nidx, rc, status = 0;
+
+	h.phase = policy_phase_parse(phase_name);
+	if (!h.phase) {
+		/* PVE may add phases; Proxmox's example exits non-zero there, we must not */
+		say(vmid, phase_name ? phase_name : "(none)", "unknown phase, nothing to do");
+		return 0;
+	}
+	if (vmid <= 0) {
+		complain(false, vmid, phase_name, "invalid VM id, nothing to do");
+		return 0;
+	}
+
+	rc = config_load(config_path, &cfg);
+	if (rc < 0) {
+		complain(false, vmid, phase_name, "no usable configuration, nothing done: %s",
+			 err_msg());
+		goto out;
+	}
+	h.cfg = cfg;
+	rc = policy_find(cfg->paths.policies, vmid, path, sizeof(path));
+	if (rc == POE_NOTFOUND) {
+		log_debug("%s", err_msg());
+		goto out;
+	}
+	if (rc < 0) {
+		complain(false, vmid, phase_name, "nothing done: %s", err_msg());
+		goto out;
+	}
+	rc = policy_load_file(path, &pol, &errors);
+	if (rc < 0) {
+		const char *e = buf_cstr(&errors);
+
+		complain(false, vmid, phase_name, "invalid policy '%s', nothing done:", path);
+		fputs(*e ? e : err_msg(), stderr);
+		if (!*e)
+			fputc('\n', stderr);
+		goto out;
+	}
+	h.pol = pol;
+	nidx = policy_rules_for_phase(pol, h.phase, idx);
+	if (nidx == 0)
+		goto out;
+
+	h.deadline = util_now_ms() + pol->timeout_s * 1000;
+	util_deadline_set_global(h.deadline);
+	blocking = h.phase == POLICY_PRE_START && policy_blocks_start(pol);
+
+	from = getenv("PVE_MIGRATED_FROM");
+	if ((h.phase & (POLICY_PRE_START | POLICY_POST_START)) && pol->skip_on_migration &&
+	    from && *from) {
+		say(vmid, phase_name, "skipped: migration from %s (skip_on_migration)", from);
+		goto out;
+	}
+	if (vm_in_backup(cfg, vmid)) {
+		say(vmid, phase_name, "skipped: backup in progress (lock: backup)");
+		goto out;
+	}
+
+	watchdog_start(&h, blocking ? err_exit_status(POE_TIMEOUT) : 0);
+	snprintf(lockname, sizeof(lockname), "vm-%d", vmid);
+	h.what = "cannot lock the VM";
+	rc = cluster_lock_acquire(&lock, cfg->paths.lock, lockname, h.deadline);
+	if (rc < 0)
+		goto failed;
+	watchdog_guard_lock(&lock);
+
+	ops_ctx_init(&h.ctx, cfg);
+	ctx_ready = true;
+	h.ctx.deadline = h.deadline;
+	h.ctx.phase = phase_name;
+	for (int i = 0; i < nidx; i++) {
+		rc = run_rule(&h, &pol->rules[idx[i]]);
+		if (rc < 0)
+			break; /* the next rule would meet the same ONTAP, PVE or deadline */
+	}
+failed:
+	if (rc < 0) {
+		if (rc != POE_TIMEOUT && util_deadline_passed(h.deadline)) {
+			char t[24];
+
+			policy_format_duration(pol->timeout_s, t, sizeof(t));
+			rc = err_prefix(POE_TIMEOUT, "timeout of %s reached: ", t);
+		}
+		if (blocking) {
+			complain(true, vmid, phase_name, "%s: %s; the start is aborted "
+				 "(on_error: block)", h.what, err_msg());
+			status = err_exit_status(rc);
+		} else {
+			complain(false, vmid, phase_name, "%s: %s", h.what, err_msg());
+		}
+	}
+out:
+	if (ctx_ready)
+		ops_ctx_release(&h.ctx);
+	watchdog_stop(&lock);
+	free(h.list);
+	policy_free(pol);
+	config_free(cfg);
+	buf_release(&errors);
+	util_deadline_set_global(0);
+	fflush(stdout);
+	return status;
+}

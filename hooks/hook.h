@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef PVE_ONTAP_HOOK_H
+#define PVE_ONTAP_HOOK_H
+
+/*
+ * Hookscript mode: PVE runs "pve-ontap <vmid> <phase>" (reference/pve.md §1) with the VM's
+ * config lock held, so the hook takes the snapshots its policy names for the phase,
+ * applies retention, and leaves every change of the VM config to the watcher (job queue).
+ *
+ * Returns the process exit status itself (not a POE_* code): 0, unless the phase is
+ * pre-start, the policy says on_error: block and the run failed; then the DESIGN.md status
+ * of the failure (4 API error, 5 timeout, ...), which makes PVE abort the start.
+ *
+ * With no policy for the VM, or no rule for the phase, it returns 0 after loading the
+ * configuration and two stat() calls: no network client is created, no request sent.
+ * An unknown phase, a missing or broken configuration and a broken policy are reported
+ * in one line each and return 0 (a policy that cannot be read cannot ask to block).
+ * The policy's timeout bounds the whole run (util_deadline_set_global()); a watchdog
+ * thread ends the process a few seconds after it should anything ignore the deadline.
+ *
+ * config_path: --config, or NULL for the DESIGN.md search order ($PVE_ONTAP_CONFIG, as PVE
+ * passes no options). phase is borrowed.
+ */
+int hook_run(const char *config_path, int vmid, const char *phase);
+
+/* Seconds the watchdog waits past the policy timeout before it ends the process. */
+#define HOOK_WATCHDOG_GRACE_S 5
+
+#endif
