@@ -78,6 +78,12 @@ int http_perform(struct http_client *c, const struct http_request *rq,
 int http_perform_many(struct http_client *c, const struct http_request *rq,
 		      struct http_response *rs, int n);
 
+/*
+ * Parse a SHA-256 certificate fingerprint, "AA:BB:..." (32 pairs) or 64 hex digits, any
+ * case, into out. Returns 0 or POE_FAIL (no message: the caller names the setting).
+ */
+int http_parse_fingerprint(const char *s, unsigned char out[32]);
+
 /* Percent-encode s for a URL path segment or query value (everything but unreserved). */
 int http_urlencode(struct buf *out, const char *s);
 
