@@ -400,7 +400,7 @@ failed:
 			char t[24];
 
 			policy_format_duration(pol->timeout_s, t, sizeof(t));
-			rc = err_prefix(POE_TIMEOUT, "timeout of %s reached: ", t);
+			rc = err_prefix(POE_TIMEOUT, "timeout of %s reached", t);
 		}
 		if (blocking) {
 			complain(true, vmid, phase_name, "%s: %s; the start is aborted "

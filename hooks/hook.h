@@ -23,7 +23,11 @@
  */
 int hook_run(const char *config_path, int vmid, const char *phase);
 
-/* Seconds the watchdog waits past the policy timeout before it ends the process. */
-#define HOOK_WATCHDOG_GRACE_S 5
+/*
+ * Seconds the watchdog waits past the policy timeout before it ends the process: longer
+ * than the 60 s that ops_vm.c gives a guest thaw after the deadline, because a guest left
+ * frozen is worse than a start or stop held up for a minute.
+ */
+#define HOOK_WATCHDOG_GRACE_S 65
 
 #endif
