@@ -34,6 +34,14 @@ struct lock_owner {
 	bool valid;
 };
 
+/* <lockpath>/owner; false when it does not fit (cannot happen for paths from l->path). */
+static bool owner_path(char *out, size_t n, const char *lockpath)
+{
+	int len = snprintf(out, n, "%s/%s", lockpath, LOCK_OWNER_FILE);
+
+	return len > 0 && (size_t)len < n;
+}
+
 static void local_host(char *out, size_t n)
 {
 	if (gethostname(out, n) < 0 || !out[0])
@@ -50,7 +58,8 @@ static void owner_read(const char *lockpath, struct lock_owner *o)
 	int fd;
 
 	memset(o, 0, sizeof(*o));
-	snprintf(path, sizeof(path), "%s/%s", lockpath, LOCK_OWNER_FILE);
+	if (!owner_path(path, sizeof(path), lockpath))
+		return;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -90,8 +99,8 @@ static void lock_remove(const char *lockpath)
 {
 	char path[600];
 
-	snprintf(path, sizeof(path), "%s/%s", lockpath, LOCK_OWNER_FILE);
-	unlink(path);
+	if (owner_path(path, sizeof(path), lockpath))
+		unlink(path);
 	rmdir(lockpath);
 }
 
@@ -111,9 +120,10 @@ static void lock_break(const char *lockpath, const char *host, const struct lock
 	char aside[600];
 	static unsigned counter;
 
-	snprintf(aside, sizeof(aside), "%s.stale-%s-%ld-%u", lockpath, host, (long)getpid(),
-		 counter++);
-	if (rename(lockpath, aside) == 0) {
+	int n = snprintf(aside, sizeof(aside), "%s.stale-%.64s-%ld-%u", lockpath, host,
+			 (long)getpid(), counter++);
+
+	if (n > 0 && (size_t)n < sizeof(aside) && rename(lockpath, aside) == 0) {
 		struct lock_owner o;
 
 		/*
@@ -128,7 +138,7 @@ static void lock_break(const char *lockpath, const char *host, const struct lock
 		lock_remove(aside);
 		return;
 	}
-	if (errno == ENOENT)
+	if (n > 0 && (size_t)n < sizeof(aside) && errno == ENOENT)
 		return;
 	lock_remove(lockpath);
 }
@@ -139,9 +149,12 @@ static int owner_write(const char *lockpath, const char *host)
 	char data[400];
 	int len, fd, rc = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", lockpath, LOCK_OWNER_FILE);
-	len = snprintf(data, sizeof(data), "%s %ld %lld\n", host, (long)getpid(),
+	if (!owner_path(path, sizeof(path), lockpath))
+		return err_set(POE_FAIL, "lock path '%s' is too long", lockpath);
+	len = snprintf(data, sizeof(data), "%.255s %ld %lld\n", host, (long)getpid(),
 		       (long long)time(NULL));
+	if (len < 0 || (size_t)len >= sizeof(data))
+		return err_set(POE_FAIL, "cannot format lock owner");
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_set(POE_FAIL, "cannot write lock owner '%s': %s", path,

@@ -169,8 +169,8 @@ static void test_parse_invalid(void **state)
 		"{\"vmid\":100,\"action\":\"rescan\",\"vmid\":101}",
 		"{\"vmid\":100,\"action\":\"rescan\",\"volid\":\"A:100/x.raw\"}",
 		"{\"vmid\":100,\"action\":\"unused-remove\"}",
-		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":\"A:100/x.raw\",\"uuid\":"
-		"\"1b4e28ba-2fa1-11d2-883f-0016d3cca427\"}",
+		("{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":\"A:100/x.raw\",\"uuid\":"
+		 "\"1b4e28ba-2fa1-11d2-883f-0016d3cca427\"}"),
 		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":\"ONTAP01:100/../x.raw\"}",
 		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":\"ONTAP01:100/a/b.raw\"}",
 		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":\"ONTAP01:abc/x.raw\"}",
