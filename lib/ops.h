@@ -12,6 +12,7 @@ struct config_storage;
 struct ontap_client;
 struct pve_client;
 struct pve_vmconf;
+struct ontap_volume;
 
 /*
  * Operations shared by the CLI and the hook. They print nothing on stdout; progress and
@@ -26,6 +27,9 @@ struct ops_ctx {
 	struct ontap_client **ontap;
 	int nontap;
 	struct pve_client *pve;
+	/* volumes resolved so far (struct ops_volume, ops_internal.h), one per storage */
+	void *vols;
+	int nvols;
 };
 
 void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg);
@@ -78,16 +82,51 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep);
 
 /* NVMe half of VM snapshots, implemented in ops_nvme.c; disks are the VM's NVMe drives. */
+#define OPS_DEVWEAK __attribute__((weak))
 int ops_nvme_vm_snapshot_create(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 				const char *name, const char *comment, const char *label,
-				struct vm_snapshot *out);
+				struct vm_snapshot *out) OPS_DEVWEAK;
 int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-			      struct vm_snapshot **out, int *n);
+			      struct vm_snapshot **out, int *n) OPS_DEVWEAK;
 int ops_nvme_vm_snapshot_delete(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-				const char *name);
+				const char *name) OPS_DEVWEAK;
 int ops_nvme_vm_snapshot_restore(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-				 const char *name, bool force);
+				 const char *name, bool force) OPS_DEVWEAK;
 /* Does the VM have NVMe disks (volid /dev/disk/by-id/nvme-uuid.<uuid>)? */
 bool ops_vm_has_nvme(const struct pve_vmconf *vm);
+
+/* ---- storage (volume) snapshots and FlexClone mounts (ops_storage.c) ---- */
+
+struct storage_snapshot {
+	char name[256];
+	char comment[256];
+	time_t created;
+};
+
+/* ONTAP snapshot "pveontap_<label>-<ts>" of the volume behind an NFS storage. */
+int ops_storage_snapshot_create(struct ops_ctx *ctx, const char *id, const char *label,
+				struct storage_snapshot *out);
+/* Every snapshot of the volume, oldest first. Caller frees *out. */
+int ops_storage_snapshot_list(struct ops_ctx *ctx, const char *id, struct storage_snapshot **out,
+			      int *n);
+int ops_storage_snapshot_delete(struct ops_ctx *ctx, const char *id, const char *name);
+/* The volume with its expensive fields (storage show). */
+int ops_storage_volume(struct ops_ctx *ctx, const char *id, struct ontap_volume *out);
+
+/*
+ * What a volume restore would destroy: report gets the newer snapshots and the VMs with
+ * disks on the storage (running ones marked); *running counts running VMs.
+ */
+int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *name,
+			     struct buf *report, int *running);
+/* SnapRestore; refuses while a VM on the storage runs unless force. */
+int ops_storage_snapshot_restore(struct ops_ctx *ctx, const char *id, const char *name,
+				 bool force);
+/* FlexClone of snapshot name, junctioned and added to PVE as storage newid (NULL:
+ * "<id>-CLONE"); newid_out gets the id used, clone_out the volume name. */
+int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, const char *newid,
+		      char *newid_out, size_t newid_n, char *clone_out, size_t clone_n);
+/* Remove a storage made by ops_storage_mount(): PVE storage, local mount, junction, volume. */
+int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, char *clone_out, size_t clone_n);
 
 #endif

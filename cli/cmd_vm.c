@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* pve-ontap vm create|list|delete|restore: VM snapshots (NFS file clones, NVMe CG snapshots). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "config.h"
+#include "err.h"
+#include "json.h"
+#include "log.h"
+#include "ops.h"
+#include "util.h"
+
+static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s)
+{
+	char iso[21];
+
+	util_iso8601(s->created, iso);
+	jw_object_begin(w, NULL);
+	jw_string(w, "name", s->name);
+	jw_string(w, "label", s->label);
+	jw_string(w, "created", iso);
+	jw_array_begin(w, "disks");
+	for (int i = 0; i < s->ndisks; i++) {
+		jw_object_begin(w, NULL);
+		jw_string(w, "disk", s->disks[i].disk);
+		jw_string(w, "kind", s->disks[i].kind);
+		jw_string(w, "storage", s->disks[i].storage);
+		jw_string(w, "path", s->disks[i].path);
+		jw_object_end(w);
+	}
+	jw_array_end(w);
+	jw_object_end(w);
+}
+
+static void disk_summary(const struct vm_snapshot *s, char *out, size_t n)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < s->ndisks && len < n; i++)
+		len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "," : "", s->disks[i].disk);
+}
+
+static int vm_create(struct cli_ctx *cc, int argc, char **argv)
+{
+	const char *label = NULL, *quiesce = NULL;
+	long long vmid = 0;
+	bool suspend = false, shutdown = false;
+	const struct cli_opt opts[] = {
+		{ "vm", CLI_OPT_INT, &vmid, true, "ID", "the VM to snapshot" },
+		{ "label", CLI_OPT_STR, &label, false, "L",
+		  "label (a-z, 0-9, _; default manual): part of the name" },
+		{ "quiesce", CLI_OPT_STR, &quiesce, false, "MODE",
+		  "none (default), freeze (guest agent fsfreeze), suspend (to disk), shutdown" },
+		{ "suspend", CLI_OPT_FLAG, &suspend, false, NULL, "same as --quiesce suspend" },
+		{ "shutdown", CLI_OPT_FLAG, &shutdown, false, NULL, "same as --quiesce shutdown" },
+		{ .name = NULL },
+	};
+	struct vm_snapshot_opts so = { 0 };
+	struct vm_snapshot snap;
+	struct ops_ctx ctx;
+	struct buf dry = BUF_INIT(1 << 20);
+	int rc;
+
+	rc = cli_parse("vm create", argc, argv, opts,
+		       "Snapshot every disk of a VM on a configured storage: one ONTAP file clone per\n"
+		       "NFS disk (all in parallel, next to the disk in images/<vmid>/), one consistency-\n"
+		       "group snapshot for its NVMe disks. If any disk fails, what was made is removed.\n"
+		       "A rescan job makes the clones visible in PVE through the watcher.",
+		       NULL, NULL);
+	if (rc)
+		return rc;
+	so.vmid = (int)vmid;
+	so.label = label;
+	so.queue_rescan = true;
+	if (quiesce && ops_parse_quiesce(quiesce, &so.quiesce) < 0)
+		return POE_USAGE;
+	if (suspend + shutdown + (quiesce != NULL) > 1)
+		return cli_usage_error("vm create", "choose one of --quiesce, --suspend, --shutdown");
+	if (suspend)
+		so.quiesce = QUIESCE_SUSPEND;
+	if (shutdown)
+		so.quiesce = QUIESCE_SHUTDOWN;
+	ops_ctx_init(&ctx, cc->cfg);
+	if (cc->dry_run)
+		ctx.dry_run = &dry;
+	rc = ops_vm_snapshot_create(&ctx, &so, &snap);
+	ops_ctx_release(&ctx);
+	if (cc->dry_run)
+		fputs(buf_cstr(&dry), stdout);
+	buf_release(&dry);
+	if (rc < 0)
+		return rc;
+	if (cc->json) {
+		struct buf out = BUF_INIT(1 << 20);
+		struct json_writer w;
+
+		jw_init(&w, &out, 1);
+		snapshot_json(&w, &snap);
+		if (jw_finish(&w) == 0)
+			printf("%s\n", buf_cstr(&out));
+		buf_release(&out);
+	} else if (!cc->dry_run) {
+		char disks[512];
+
+		disk_summary(&snap, disks, sizeof(disks));
+		printf("created snapshot '%s' of VM %d (%s)\n", snap.name, so.vmid, disks);
+	}
+	return 0;
+}
+
+static int vm_list(struct cli_ctx *cc, int argc, char **argv)
+{
+	long long vmid = 0;
+	const struct cli_opt opts[] = {
+		{ "vm", CLI_OPT_INT, &vmid, true, "ID", "the VM" },
+		{ .name = NULL },
+	};
+	struct vm_snapshot *snaps = NULL;
+	struct ops_ctx ctx;
+	int n = 0, rc;
+
+	rc = cli_parse("vm list", argc, argv, opts,
+		       "List the pve-ontap snapshots of a VM, oldest first, with the disks each covers.\n"
+		       "Only names made by pve-ontap (<label>-<YYYYMMDDTHHMMSSZ>) are listed.",
+		       NULL, NULL);
+	if (rc)
+		return rc;
+	ops_ctx_init(&ctx, cc->cfg);
+	rc = ops_vm_snapshot_list(&ctx, (int)vmid, &snaps, &n);
+	ops_ctx_release(&ctx);
+	if (rc < 0)
+		return rc;
+	if (cc->json) {
+		struct buf out = BUF_INIT(64 << 20);
+		struct json_writer w;
+
+		jw_init(&w, &out, 1);
+		jw_array_begin(&w, NULL);
+		for (int i = 0; i < n; i++)
+			snapshot_json(&w, &snaps[i]);
+		jw_array_end(&w);
+		rc = jw_finish(&w);
+		if (rc == 0)
+			printf("%s\n", buf_cstr(&out));
+		buf_release(&out);
+	} else {
+		printf("%-40s %-20s %s\n", "NAME", "CREATED", "DISKS");
+		for (int i = 0; i < n; i++) {
+			char iso[21], disks[512];
+
+			util_iso8601(snaps[i].created, iso);
+			disk_summary(&snaps[i], disks, sizeof(disks));
+			printf("%-40s %-20s %s\n", snaps[i].name, iso, disks);
+		}
+	}
+	free(snaps);
+	return rc;
+}
+
+static int vm_delete(struct cli_ctx *cc, int argc, char **argv)
+{
+	const char *name = NULL;
+	long long vmid = 0;
+	const struct cli_opt opts[] = {
+		{ "vm", CLI_OPT_INT, &vmid, true, "ID", "the VM" },
+		{ "snapshot", CLI_OPT_STR, &name, true, "NAME", "snapshot name from 'vm list'" },
+		{ .name = NULL },
+	};
+	struct buf dry = BUF_INIT(1 << 20);
+	struct ops_ctx ctx;
+	int rc;
+
+	rc = cli_parse("vm delete", argc, argv, opts,
+		       "Delete every file clone and CG snapshot of one VM snapshot. PVE's unusedN\n"
+		       "entries for the clones are removed by the watcher.",
+		       NULL, NULL);
+	if (rc)
+		return rc;
+	ops_ctx_init(&ctx, cc->cfg);
+	if (cc->dry_run)
+		ctx.dry_run = &dry;
+	rc = ops_vm_snapshot_delete(&ctx, (int)vmid, name);
+	ops_ctx_release(&ctx);
+	if (cc->dry_run)
+		fputs(buf_cstr(&dry), stdout);
+	else if (rc == 0)
+		printf("deleted snapshot '%s' of VM %lld\n", name, vmid);
+	buf_release(&dry);
+	return rc;
+}
+
+static int vm_restore(struct cli_ctx *cc, int argc, char **argv)
+{
+	const char *name = NULL;
+	long long vmid = 0;
+	bool yes = false, force = false;
+	const struct cli_opt opts[] = {
+		{ "vm", CLI_OPT_INT, &vmid, true, "ID", "the VM (must be stopped)" },
+		{ "snapshot", CLI_OPT_STR, &name, true, "NAME", "snapshot name from 'vm list'" },
+		{ "yes", CLI_OPT_FLAG, &yes, false, NULL, "really overwrite the disks" },
+		{ "force", CLI_OPT_FLAG, &force, false, NULL,
+		  "restore although the snapshot lacks a current disk or newer CG snapshots are lost" },
+		{ .name = NULL },
+	};
+	struct buf dry = BUF_INIT(1 << 20);
+	struct ops_ctx ctx;
+	char what[512];
+	int rc;
+
+	rc = cli_parse("vm restore", argc, argv, opts,
+		       "Bring a stopped VM's disks back to a snapshot: each disk's clone is cloned back\n"
+		       "over the disk. A safety snapshot labelled 'prerestore' is taken first, and if a\n"
+		       "disk fails the disks already restored are put back from it.",
+		       NULL, NULL);
+	if (rc)
+		return rc;
+	snprintf(what, sizeof(what),
+		 "restoring VM %lld to '%s' overwrites its disks: every change since that snapshot is\n"
+		 "lost (a safety snapshot labelled 'prerestore' is taken first). Add --yes to go on.",
+		 vmid, name);
+	if (!cc->dry_run) {
+		rc = cli_require_yes(yes, what);
+		if (rc < 0)
+			return rc;
+	}
+	ops_ctx_init(&ctx, cc->cfg);
+	if (cc->dry_run)
+		ctx.dry_run = &dry;
+	rc = ops_vm_snapshot_restore(&ctx, (int)vmid, name, force);
+	ops_ctx_release(&ctx);
+	if (cc->dry_run)
+		fputs(buf_cstr(&dry), stdout);
+	else if (rc == 0)
+		printf("restored VM %lld to snapshot '%s'\n", vmid, name);
+	buf_release(&dry);
+	return rc;
+}
+
+static const struct cli_verb vm_verbs[] = {
+	{ "create", vm_create, CLI_NEEDS_CONFIG,
+	  "--vm ID [--label L] [--quiesce none|freeze|suspend|shutdown] [--suspend] [--shutdown]",
+	  NULL },
+	{ "list", vm_list, CLI_NEEDS_CONFIG, "--vm ID", NULL },
+	{ "delete", vm_delete, CLI_NEEDS_CONFIG, "--vm ID --snapshot NAME", NULL },
+	{ "restore", vm_restore, CLI_NEEDS_CONFIG, "--vm ID --snapshot NAME [--yes] [--force]",
+	  NULL },
+	{ .name = NULL },
+};
+
+const struct cli_object cli_obj_vm = {
+	.name = "vm",
+	.summary = "VM snapshots: file clones of NFS disks, CG snapshots of NVMe disks",
+	.verbs = vm_verbs,
+};
