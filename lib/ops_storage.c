@@ -299,7 +299,7 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	struct ontap_snapshot snap;
 	struct ops_volume ov;
 	struct pve_client *pc;
-	char sid[80], cname[208], junction[256], export[512], ts[17];
+	char sid[80], cname[256], junction[260], export[600], ts[17];
 	int rc;
 
 	memset(&parent, 0, sizeof(parent));
@@ -321,6 +321,12 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	if (rc < 0)
 		return rc;
 	util_ts_format(time(NULL), ts);
+	/* ONTAP volume names are at most 203 characters */
+	if (strlen(ov.vol.name) + strlen("_clone_") + 16 > 203) {
+		rc = err_set(POE_FAIL, "volume name '%s' is too long to name a FlexClone after it",
+			     ov.vol.name);
+		goto out;
+	}
 	snprintf(cname, sizeof(cname), "%s_clone_%s", ov.vol.name, ts);
 	snprintf(junction, sizeof(junction), "/%s", cname);
 	rc = ontap_volume_flexclone(ov.oc, ov.vol.svm[0] ? ov.vol.svm : ov.st->svm, ov.vol.name,
