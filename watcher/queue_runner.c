@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Jobs of DESIGN.md "Job queue (contract)": read and validate job files, keep them in
+ * arrival order, run them per VM with duplicates coalesced, retry while the VM is locked,
+ * and delete a file only after its action succeeded (so a crash at any point leaves the
+ * job to be done again: every action is idempotent).
+ *
+ * Decisions beyond the contract:
+ * - invalid files go to <queue>/rejected/ (never acted on); a job whose action keeps
+ *   failing for another reason than a lock (WATCH_MAX_FAILURES attempts with backoff) goes
+ *   to <queue>/failed/, so one bad job cannot retry forever.
+ * - a job for a VM whose config is not on this node is kept for WATCH_REMOTE_GRACE_MS (a
+ *   migration moves the config at its end, and the VM may come back), then moved to
+ *   failed/ with the node that owns the VM named in the log. The queue is node-local, so
+ *   nobody else would ever see it; the owning node's reconcile finds unreferenced clone
+ *   files and stale unusedN entries on the shared NFS storage by itself.
+ */
+#include "watch_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "exec.h"
+#include "log.h"
+#include "pve.h"
+#include "util.h"
+
+#define WATCH_MAX_FAILURES 8
+#define WATCH_REMOTE_GRACE_MS (10 * 60 * 1000)
+/* qm rescan activates every storage with images; give it time, but not forever */
+#define QM_TIMEOUT_MS (120 * 1000)
+
+void wq_note_name(struct watcher *w, const char *name)
+{
+	if (w->nnames == w->names_cap) {
+		w->names_cap = w->names_cap ? w->names_cap * 2 : 64;
+		w->names = util_xrealloc(w->names, sizeof(*w->names) * (size_t)w->names_cap);
+	}
+	w->names[w->nnames++] = util_xstrdup(name);
+}
+
+static void names_clear(struct watcher *w)
+{
+	for (int i = 0; i < w->nnames; i++)
+		free(w->names[i]);
+	w->nnames = 0;
+}
+
+struct scan_entry {
+	char *name;
+	struct timespec mtime;
+};
+
+static int scan_entry_cmp(const void *a, const void *b)
+{
+	const struct scan_entry *x = a, *y = b;
+
+	if (x->mtime.tv_sec != y->mtime.tv_sec)
+		return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+	if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+		return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int str_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Read the whole queue directory (start, overflow, reload): every file not already
+ * pending, oldest first (mtime, then name). It replaces the names from events, which it
+ * covers: the watch was in place before the readdir.
+ */
+void wq_scan(struct watcher *w)
+{
+	struct scan_entry *ents = NULL;
+	const char **pending = NULL;
+	int nents = 0, cap = 0, npending = 0;
+	struct dirent *de;
+	DIR *d = NULL;
+	int fd;
+
+	names_clear(w);
+	fd = openat(w->queue_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		log_error("cannot read queue directory '%s': %s", w->cfg->paths.queue,
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	pending = util_xcalloc((size_t)w->njobs + 1, sizeof(*pending));
+	for (int i = 0; i < w->njobs; i++)
+		if (!w->jobs[i].done && w->jobs[i].job.file[0])
+			pending[npending++] = w->jobs[i].job.file;
+	qsort(pending, (size_t)npending, sizeof(*pending), str_ptr_cmp);
+
+	while ((de = readdir(d)) != NULL) {
+		const char *key = de->d_name;
+		struct stat st;
+
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "rejected") ||
+		    !strcmp(de->d_name, "failed"))
+			continue;
+		if (bsearch(&key, pending, (size_t)npending, sizeof(*pending), str_ptr_cmp))
+			continue;
+		if (nents == cap) {
+			cap = cap ? cap * 2 : 64;
+			ents = util_xrealloc(ents, sizeof(*ents) * (size_t)cap);
+		}
+		ents[nents].name = util_xstrdup(de->d_name);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			ents[nents].mtime = st.st_mtim;
+		else
+			ents[nents].mtime = (struct timespec){ 0, 0 };
+		nents++;
+	}
+	closedir(d);
+	qsort(ents, (size_t)nents, sizeof(*ents), scan_entry_cmp);
+	for (int i = 0; i < nents; i++) {
+		wq_note_name(w, ents[i].name);
+		free(ents[i].name);
+	}
+	if (nents > 0)
+		log_info("%d job file(s) waiting in '%s'", nents, w->cfg->paths.queue);
+	free(ents);
+	free(pending);
+}
+
+/* Move a job file into <queue>/<sub>/ (rejected or failed); unlink it if that fails. */
+static void move_aside(struct watcher *w, const char *sub, const char *name)
+{
+	char *dst = util_xasprintf("%s/%s", sub, name);
+
+	if (mkdirat(w->queue_fd, sub, 0700) < 0 && errno != EEXIST)
+		log_error("cannot create '%s/%s': %s", w->cfg->paths.queue, sub, strerror(errno));
+	if (renameat(w->queue_fd, name, w->queue_fd, dst) < 0 && errno != ENOENT) {
+		log_error("cannot move job file '%s' to '%s/': %s; deleting it", name, sub,
+			  strerror(errno));
+		if (unlinkat(w->queue_fd, name, 0) < 0 && errno != ENOENT &&
+		    unlinkat(w->queue_fd, name, AT_REMOVEDIR) < 0)
+			log_error("cannot delete job file '%s': %s", name, strerror(errno));
+	}
+	free(dst);
+}
+
+static void jobs_append(struct watcher *w, const struct queue_job *job)
+{
+	struct watch_job *j;
+
+	if (w->njobs == w->jobs_cap) {
+		w->jobs_cap = w->jobs_cap ? w->jobs_cap * 2 : 64;
+		w->jobs = util_xrealloc(w->jobs, sizeof(*w->jobs) * (size_t)w->jobs_cap);
+	}
+	j = &w->jobs[w->njobs++];
+	j->job = *job;
+	j->seq = ++w->seq;
+	j->done = false;
+}
+
+void wq_read_names(struct watcher *w)
+{
+	for (int i = 0; i < w->nnames; i++) {
+		struct queue_job job;
+		int rc = queue_read(w->queue_fd, w->names[i], &job);
+
+		if (rc == 0) {
+			log_debug("job '%s': VM %d %s %s", job.file, job.vmid,
+				  queue_action_name(job.action), job.arg);
+			jobs_append(w, &job);
+		} else if (rc == POE_NOTFOUND) {
+			/* gone already (a duplicate event of a job done meanwhile) */
+		} else {
+			log_warn("rejected job file '%s' (moved to '%s/rejected/'): %s",
+				 w->names[i], w->cfg->paths.queue, err_msg());
+			move_aside(w, "rejected", w->names[i]);
+		}
+		err_clear();
+	}
+	names_clear(w);
+}
+
+void wq_add(struct watcher *w, const struct queue_job *job)
+{
+	struct queue_job j = *job;
+
+	j.file[0] = '\0';
+	jobs_append(w, &j);
+}
+
+static struct watch_vm *vm_get(struct watcher *w, int vmid)
+{
+	for (int i = 0; i < w->nvms; i++)
+		if (w->vms[i].vmid == vmid)
+			return &w->vms[i];
+	w->vms = util_xrealloc(w->vms, sizeof(*w->vms) * (size_t)(w->nvms + 1));
+	memset(&w->vms[w->nvms], 0, sizeof(w->vms[0]));
+	w->vms[w->nvms].vmid = vmid;
+	return &w->vms[w->nvms++];
+}
+
+/* The last non-empty line of qm's output, for the log. */
+static void last_line(const char *text, char *out, size_t n)
+{
+	const char *end = text + strlen(text);
+	const char *start;
+
+	while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	start = end;
+	while (start > text && start[-1] != '\n')
+		start--;
+	if ((size_t)(end - start) >= n)
+		end = start + n - 1;
+	memcpy(out, start, (size_t)(end - start));
+	out[end - start] = '\0';
+}
+
+static enum watch_result run_qm(int vmid, const char *const argv[])
+{
+	struct exec_result r;
+	struct buf cmd = BUF_INIT(4096);
+	struct buf all = BUF_INIT(4 << 20);
+	enum watch_result res;
+	char detail[320];
+	int rc;
+
+	exec_result_init(&r);
+	exec_format_argv(argv, &cmd);
+	rc = exec_run(argv, util_now_ms() + QM_TIMEOUT_MS, &r);
+	if (rc == POE_TIMEOUT) {
+		log_warn("VM %d: '%s' timed out, will retry", vmid, buf_cstr(&cmd));
+		res = WR_RETRY;
+		goto out;
+	}
+	if (rc < 0) {
+		log_error("VM %d: cannot run '%s': %s", vmid, buf_cstr(&cmd), err_msg());
+		res = WR_FAIL;
+		goto out;
+	}
+	if (r.exit_code == 0) {
+		log_info("VM %d: '%s' done", vmid, buf_cstr(&cmd));
+		res = WR_OK;
+		goto out;
+	}
+	buf_puts(&all, buf_cstr(&r.out));
+	buf_puts(&all, "\n");
+	buf_puts(&all, buf_cstr(&r.err));
+	last_line(r.err.len ? buf_cstr(&r.err) : buf_cstr(&r.out), detail, sizeof(detail));
+	if (watch_qm_is_retryable(buf_cstr(&all))) {
+		log_info("VM %d: '%s' must wait: %s", vmid, buf_cstr(&cmd), detail);
+		res = WR_RETRY;
+	} else {
+		log_warn("VM %d: '%s' failed (exit %d): %s", vmid, buf_cstr(&cmd), r.exit_code,
+			 detail);
+		res = WR_FAIL;
+	}
+out:
+	err_clear();
+	buf_release(&cmd);
+	buf_release(&all);
+	exec_result_release(&r);
+	return res;
+}
+
+static enum watch_result do_rescan(struct watcher *w, int vmid)
+{
+	char id[16];
+	const char *argv[] = { w->cfg->paths.qm, "rescan", "--vmid", id, NULL };
+
+	snprintf(id, sizeof(id), "%d", vmid);
+	return run_qm(vmid, argv);
+}
+
+static enum watch_result do_unused_remove(struct watcher *w, int vmid, const char *volid)
+{
+	struct pve_vmconf *conf = NULL;
+	struct buf keys = BUF_INIT(4096);
+	enum watch_result res;
+	char id[16];
+	int rc;
+
+	rc = pve_vmconf_load(w->cfg->paths.pve_etc, vmid, &conf);
+	if (rc < 0) {
+		log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
+		err_clear();
+		res = WR_RETRY;
+		goto out;
+	}
+	for (int i = 0; i < conf->ndrives; i++) {
+		const struct pve_drive *d = &conf->drives[i];
+
+		if (d->is_unused && d->volid && !strcmp(d->volid, volid))
+			buf_printf(&keys, "%s%s", keys.len ? "," : "", d->key);
+	}
+	if (!keys.len) {
+		log_info("VM %d: no unused entry refers to '%s', nothing to remove", vmid, volid);
+		res = WR_OK;
+		goto out;
+	}
+	snprintf(id, sizeof(id), "%d", vmid);
+	{
+		const char *argv[] = { w->cfg->paths.qm, "set", id, "--delete", buf_cstr(&keys),
+				       NULL };
+
+		res = run_qm(vmid, argv);
+	}
+out:
+	buf_release(&keys);
+	pve_vmconf_free(conf);
+	return res;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (!strcmp(a, b))
+		return true;
+	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+		return false;
+	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
+		return sa.st_rdev == sb.st_rdev;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+enum watch_result wq_nvme_attach(struct watcher *w, int vmid, const char *uuid)
+{
+	struct pve_vmconf *conf = NULL;
+	enum watch_result res;
+	char dev[PATH_MAX];
+	char key[16], id[16];
+	bool used[31] = { false };
+	int slot = -1;
+	int rc;
+
+	rc = wd_device_for_uuid(w->cfg, uuid, dev, sizeof(dev));
+	if (rc < 0) {
+		log_info("VM %d: no block device for namespace %s (yet): %s", vmid, uuid,
+			 err_msg());
+		err_clear();
+		res = WR_FAIL;
+		goto out;
+	}
+	rc = pve_vmconf_load(w->cfg->paths.pve_etc, vmid, &conf);
+	if (rc < 0) {
+		log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
+		err_clear();
+		res = WR_RETRY;
+		goto out;
+	}
+	for (int i = 0; i < conf->ndrives; i++) {
+		const struct pve_drive *d = &conf->drives[i];
+		int n;
+
+		/* unusedN counts too: a namespace someone detached stays detached */
+		if (d->volid && d->volid[0] == '/' && same_file(d->volid, dev)) {
+			log_info("VM %d: namespace %s is already attached as %s", vmid, uuid,
+				 d->key);
+			res = WR_OK;
+			goto out;
+		}
+		if (sscanf(d->key, "scsi%d", &n) == 1 && n >= 0 && n <= 30)
+			used[n] = true;
+	}
+	for (int i = 0; i <= 30 && slot < 0; i++)
+		if (!used[i])
+			slot = i;
+	if (slot < 0) {
+		log_warn("VM %d: no free scsi slot (scsi0..scsi30) for namespace %s", vmid, uuid);
+		res = WR_FAIL;
+		goto out;
+	}
+	snprintf(key, sizeof(key), "--scsi%d", slot);
+	snprintf(id, sizeof(id), "%d", vmid);
+	{
+		const char *argv[] = { w->cfg->paths.qm, "set", id, key, dev, NULL };
+
+		res = run_qm(vmid, argv);
+	}
+out:
+	pve_vmconf_free(conf);
+	return res;
+}
+
+static enum watch_result run_action(struct watcher *w, const struct queue_job *job)
+{
+	switch (job->action) {
+	case QUEUE_RESCAN:
+		return do_rescan(w, job->vmid);
+	case QUEUE_UNUSED_REMOVE:
+		return do_unused_remove(w, job->vmid, job->arg);
+	case QUEUE_NVME_ATTACH:
+		return wq_nvme_attach(w, job->vmid, job->arg);
+	}
+	return WR_FAIL;
+}
+
+/* The action of these jobs is done (or given up): delete (or move aside) their files. */
+static void finish_jobs(struct watcher *w, struct watch_job **jobs, const int *key_of, int n,
+			int key, const char *aside)
+{
+	for (int i = 0; i < n; i++) {
+		struct watch_job *j = jobs[i];
+
+		if (key_of[i] != key || j->done)
+			continue;
+		j->done = true;
+		if (!j->job.file[0])
+			continue;
+		if (aside) {
+			move_aside(w, aside, j->job.file);
+		} else {
+			if (unlinkat(w->queue_fd, j->job.file, 0) < 0 && errno != ENOENT)
+				log_error("cannot delete job file '%s': %s", j->job.file,
+					  strerror(errno));
+			w->jobs_done++;
+		}
+	}
+}
+
+static void vm_backoff(struct watch_vm *vm, int64_t now)
+{
+	vm->backoff_ms = watch_backoff_next(vm->backoff_ms);
+	vm->next_try_ms = now + vm->backoff_ms;
+}
+
+/* The VM's config is not on this node: keep its jobs a while, then move them aside. */
+static void handle_remote(struct watcher *w, struct watch_vm *vm, struct watch_job **jobs,
+			  const int *key_of, int n, int64_t now)
+{
+	int files = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!jobs[i]->job.file[0])
+			jobs[i]->done = true; /* internal: the owning node's watcher has its own */
+		else
+			files++;
+	}
+	if (!files)
+		return;
+	if (!vm->remote_since_ms) {
+		vm->remote_since_ms = now;
+		log_info("VM %d is not on this node: keeping its %d job(s) for %d minutes", vm->vmid,
+			 files, WATCH_REMOTE_GRACE_MS / 60000);
+	}
+	if (now - vm->remote_since_ms < WATCH_REMOTE_GRACE_MS) {
+		vm_backoff(vm, now);
+		return;
+	}
+	{
+		struct pve_vmconf *conf = NULL;
+		const char *node = "";
+
+		if (pve_vmconf_load(w->cfg->paths.pve_etc, vm->vmid, &conf) == 0)
+			node = conf->node;
+		err_clear();
+		log_warn("VM %d is %s%s%s: moved its %d job(s) to '%s/failed/' (the reconcile on "
+			 "the VM's node finds its clone files)",
+			 vm->vmid, node[0] ? "on node '" : "not in the cluster", node,
+			 node[0] ? "'" : "", files, w->cfg->paths.queue);
+		pve_vmconf_free(conf);
+	}
+	for (int i = 0; i < n; i++)
+		finish_jobs(w, jobs, key_of, n, key_of[i], "failed");
+	vm->remote_since_ms = 0;
+}
+
+static void run_vm(struct watcher *w, struct watch_vm *vm, int64_t now)
+{
+	struct watch_job **jobs = NULL;
+	struct queue_job *q = NULL;
+	int *key_of = NULL;
+	int n = 0;
+
+	for (int i = 0; i < w->njobs; i++)
+		if (!w->jobs[i].done && w->jobs[i].job.vmid == vm->vmid)
+			n++;
+	if (!n)
+		goto out;
+	jobs = util_xcalloc((size_t)n, sizeof(*jobs));
+	q = util_xcalloc((size_t)n, sizeof(*q));
+	key_of = util_xcalloc((size_t)n, sizeof(*key_of));
+	n = 0;
+	for (int i = 0; i < w->njobs; i++) {
+		if (!w->jobs[i].done && w->jobs[i].job.vmid == vm->vmid) {
+			jobs[n] = &w->jobs[i];
+			q[n++] = w->jobs[i].job;
+		}
+	}
+	watch_coalesce(q, n, key_of);
+
+	if (!pve_vm_is_local(w->cfg->paths.pve_etc, vm->vmid)) {
+		handle_remote(w, vm, jobs, key_of, n, now);
+		goto out;
+	}
+	vm->remote_since_ms = 0;
+	for (int k = 0; k < n; k++) {
+		enum watch_result res;
+		int same = 0;
+
+		if (key_of[k] != k)
+			continue;
+		if (watch_stopping())
+			break;
+		for (int i = 0; i < n; i++)
+			same += key_of[i] == k;
+		if (same > 1)
+			log_debug("VM %d: %d %s job(s) coalesced", vm->vmid, same,
+				  queue_action_name(q[k].action));
+		res = run_action(w, &q[k]);
+		now = util_now_ms();
+		if (res == WR_OK) {
+			finish_jobs(w, jobs, key_of, n, k, NULL);
+			vm->failures = 0;
+			vm->backoff_ms = 0;
+			vm->next_try_ms = 0;
+			continue;
+		}
+		if (res == WR_FAIL && ++vm->failures >= WATCH_MAX_FAILURES) {
+			log_warn("VM %d: giving up on %s %s after %d attempts (job moved to "
+				 "'%s/failed/')",
+				 vm->vmid, queue_action_name(q[k].action), q[k].arg, vm->failures,
+				 w->cfg->paths.queue);
+			finish_jobs(w, jobs, key_of, n, k, "failed");
+			vm->failures = 0;
+			vm->backoff_ms = 0;
+			continue;
+		}
+		/* jobs of one VM run in order: the later ones wait for this one */
+		vm_backoff(vm, now);
+		log_debug("VM %d: next attempt in %lld ms", vm->vmid, (long long)vm->backoff_ms);
+		break;
+	}
+out:
+	free(jobs);
+	free(q);
+	free(key_of);
+}
+
+/* Drop finished jobs and VMs without jobs. */
+static void compact(struct watcher *w)
+{
+	int n = 0;
+
+	for (int i = 0; i < w->njobs; i++)
+		if (!w->jobs[i].done)
+			w->jobs[n++] = w->jobs[i];
+	w->njobs = n;
+	for (int i = 0; i < w->nvms;) {
+		bool has = false;
+
+		for (int j = 0; j < w->njobs && !has; j++)
+			has = w->jobs[j].job.vmid == w->vms[i].vmid;
+		if (has)
+			i++;
+		else
+			w->vms[i] = w->vms[--w->nvms];
+	}
+}
+
+bool wq_run(struct watcher *w, int64_t now)
+{
+	uint64_t round = ++w->round;
+	bool ran = false;
+
+	/* VMs in the order of their oldest pending job */
+	for (int i = 0; i < w->njobs; i++) {
+		struct watch_vm *vm;
+
+		if (w->jobs[i].done)
+			continue;
+		if (watch_stopping())
+			break;
+		vm = vm_get(w, w->jobs[i].job.vmid);
+		if (vm->round == round)
+			continue;
+		vm->round = round;
+		if (vm->next_try_ms > now)
+			continue;
+		run_vm(w, vm, now);
+		ran = true;
+	}
+	compact(w);
+	return ran;
+}
+
+int64_t wq_next_due(const struct watcher *w)
+{
+	int64_t due = 0;
+
+	for (int i = 0; i < w->nvms; i++) {
+		int64_t t = w->vms[i].next_try_ms ? w->vms[i].next_try_ms : 1;
+
+		if (!due || t < due)
+			due = t;
+	}
+	return due;
+}
+
+bool wq_idle(const struct watcher *w)
+{
+	return w->njobs == 0 && w->nnames == 0;
+}
+
+void wq_release(struct watcher *w)
+{
+	names_clear(w);
+	free(w->names);
+	w->names = NULL;
+	w->names_cap = 0;
+	free(w->jobs);
+	w->jobs = NULL;
+	w->njobs = 0;
+	w->jobs_cap = 0;
+	free(w->vms);
+	w->vms = NULL;
+	w->nvms = 0;
+}

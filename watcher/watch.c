@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The watch loop of DESIGN.md "Watcher": one inotify instance (libinotifytools) for the
+ * job queue, the NFS image directories and /dev; poll() on it with a timeout that is the
+ * time to the next reconcile or retry, so an idle watcher uses no CPU.
+ *
+ * libinotifytools (3.22) waits with select() and a timeout in whole seconds, and does not
+ * give out its descriptor. We need millisecond retry timers and a race-free wait for the
+ * signal flags (ppoll() with the signals unblocked only while waiting, STYLE.md #11), so
+ * this file finds the descriptor libinotifytools opened (the one raw inotify use: it is
+ * only polled here, and marked close-on-exec so qm does not inherit it) and reads events
+ * with inotifytools_next_events(0, 1) once poll() says there are some.
+ */
+#include "watch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <inotifytools/inotify.h>
+#include <inotifytools/inotifytools.h>
+
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "util.h"
+#include "watch_internal.h"
+
+#define QUEUE_MASK (IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR)
+#define DEV_MASK (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
+
+static volatile sig_atomic_t got_stop;
+static volatile sig_atomic_t got_reload;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_reload = 1;
+	else
+		got_stop = 1;
+}
+
+bool watch_stopping(void)
+{
+	return got_stop != 0;
+}
+
+static const int handled_signals[] = { SIGHUP, SIGTERM, SIGINT };
+#define NSIGNALS ((int)(sizeof(handled_signals) / sizeof(handled_signals[0])))
+
+static void signals_install(struct sigaction old[NSIGNALS])
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* no SA_RESTART: a blocking call returns EINTR and the loop looks at the flags */
+	sa.sa_flags = 0;
+	got_stop = 0;
+	got_reload = 0;
+	for (int i = 0; i < NSIGNALS; i++)
+		sigaction(handled_signals[i], &sa, &old[i]);
+}
+
+static void signals_restore(const struct sigaction old[NSIGNALS])
+{
+	for (int i = 0; i < NSIGNALS; i++)
+		sigaction(handled_signals[i], &old[i], NULL);
+}
+
+static bool fd_is_inotify(int fd)
+{
+	char link[64], target[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return !strcmp(target, "anon_inode:inotify");
+}
+
+/*
+ * Start libinotifytools and find its descriptor: inotify_init() returns the lowest free
+ * descriptor, which we learn just before; /proc/self/fd confirms it (else we look for the
+ * only inotify descriptor of the process).
+ */
+static int inotify_start(struct watcher *w)
+{
+	int predicted = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int found = -1;
+	DIR *d;
+
+	if (predicted >= 0)
+		close(predicted);
+	if (!inotifytools_initialize())
+		return err_set(POE_FAIL, "cannot start inotify: %s", strerror(inotifytools_error()));
+	if (predicted >= 0 && fd_is_inotify(predicted)) {
+		found = predicted;
+	} else if ((d = opendir("/proc/self/fd")) != NULL) {
+		struct dirent *de;
+		int count = 0;
+
+		while ((de = readdir(d)) != NULL) {
+			int fd = atoi(de->d_name);
+
+			if (de->d_name[0] != '.' && fd != dirfd(d) && fd_is_inotify(fd)) {
+				found = fd;
+				count++;
+			}
+		}
+		closedir(d);
+		if (count != 1)
+			found = -1;
+	}
+	if (found < 0) {
+		inotifytools_cleanup();
+		return err_set(POE_FAIL, "cannot find the inotify descriptor of libinotifytools");
+	}
+	fcntl(found, F_SETFD, FD_CLOEXEC);
+	w->ifd = found;
+	return 0;
+}
+
+int watch_add_dir(struct watcher *w, const char *dir, uint32_t mask, enum watch_kind kind,
+		  int nfs, int vmid)
+{
+	struct watch_dir *d;
+	int wd;
+
+	/* libinotifytools returns 1 on success (STYLE.md #2: wrapped here) */
+	if (!inotifytools_watch_file(dir, (int)mask))
+		return err_set(POE_FAIL, "cannot watch '%s': %s", dir,
+			       strerror(inotifytools_error()));
+	wd = inotifytools_wd_from_filename(dir);
+	if (wd < 0)
+		return err_set(POE_FAIL, "cannot watch '%s': no watch descriptor", dir);
+	for (int i = 0; i < w->ndirs; i++)
+		if (w->dirs[i].wd == wd)
+			return i;
+	w->dirs = util_xrealloc(w->dirs, sizeof(*w->dirs) * (size_t)(w->ndirs + 1));
+	d = &w->dirs[w->ndirs];
+	memset(d, 0, sizeof(*d));
+	d->wd = wd;
+	d->kind = kind;
+	d->nfs = nfs;
+	d->vmid = vmid;
+	log_debug("watching '%s'", dir);
+	return w->ndirs++;
+}
+
+static void watches_remove_all(struct watcher *w)
+{
+	for (int i = 0; i < w->ndirs; i++)
+		inotifytools_remove_watch_by_wd(w->dirs[i].wd);
+	free(w->dirs);
+	w->dirs = NULL;
+	w->ndirs = 0;
+}
+
+static bool have_nvme_pool(const struct config *cfg)
+{
+	for (int i = 0; i < cfg->nstorages; i++)
+		if (cfg->storages[i].protocol == STORAGE_NVME)
+			return true;
+	return false;
+}
+
+static int queue_setup(struct watcher *w)
+{
+	const char *q = w->cfg->paths.queue;
+	char *dir = NULL;
+	int rc;
+
+	if (w->queue_fd >= 0) {
+		close(w->queue_fd);
+		w->queue_fd = -1;
+	}
+	rc = util_mkdir_p(q, 0700);
+	if (rc < 0) {
+		rc = err_prefix(POE_FAIL, "cannot create queue directory '%s': ", q);
+		goto out;
+	}
+	w->queue_fd = open(q, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->queue_fd < 0) {
+		rc = err_set(POE_FAIL, "cannot open queue directory '%s': %s", q, strerror(errno));
+		goto out;
+	}
+	/* watch first, then read the directory: nothing can fall between the two */
+	dir = util_xasprintf("%s/", q);
+	rc = watch_add_dir(w, dir, QUEUE_MASK, WK_QUEUE, -1, 0);
+	if (rc < 0)
+		goto out;
+	rc = 0;
+	w->queue_scan = true;
+	w->queue_lost = false;
+out:
+	free(dir);
+	return rc;
+}
+
+static int setup_all(struct watcher *w)
+{
+	int rc;
+
+	w->oc = util_xcalloc((size_t)(w->cfg->nontap > 0 ? w->cfg->nontap : 1), sizeof(*w->oc));
+	rc = queue_setup(w);
+	if (rc < 0)
+		return rc;
+	if (have_nvme_pool(w->cfg)) {
+		char *dir = util_xasprintf("%s/", w->cfg->paths.dev);
+
+		rc = watch_add_dir(w, dir, DEV_MASK, WK_DEV, -1, 0);
+		free(dir);
+		if (rc < 0) {
+			log_warn("new NVMe devices will not be attached: %s", err_msg());
+			err_clear();
+		}
+	}
+	rc = wr_setup(w);
+	if (rc < 0)
+		return rc;
+	w->next_reconcile_ms = 0;
+	return 0;
+}
+
+static void teardown_all(struct watcher *w)
+{
+	watches_remove_all(w);
+	wr_release(w);
+	wd_release(w);
+	if (w->queue_fd >= 0)
+		close(w->queue_fd);
+	w->queue_fd = -1;
+}
+
+static int64_t reconcile_interval_ms(const struct config *cfg)
+{
+	int64_t s = cfg->watch.reconcile_s > 0 ? cfg->watch.reconcile_s : 60;
+
+	if (s > 86400)
+		s = 86400;
+	return s * 1000;
+}
+
+static void log_status(const struct watcher *w)
+{
+	int nfs_watched = 0;
+
+	for (int i = 0; i < w->nnfs; i++)
+		nfs_watched += w->nfs[i].watched;
+	log_info("watching queue '%s', %d of %d NFS storage(s), %s; reconcile every %llds",
+		 w->cfg->paths.queue, nfs_watched, w->nnfs,
+		 have_nvme_pool(w->cfg) ? "NVMe devices" : "no NVMe pool",
+		 (long long)(reconcile_interval_ms(w->cfg) / 1000));
+}
+
+/* SIGHUP: a configuration that does not load leaves the running one in place. */
+static int reload(struct watcher *w)
+{
+	struct config *nc = NULL;
+	int rc;
+
+	rc = config_load(w->config_path, &nc);
+	if (rc < 0) {
+		log_error("configuration not reloaded, keeping the running one: %s", err_msg());
+		err_clear();
+		return 0;
+	}
+	teardown_all(w);
+	config_free(w->cfg);
+	w->cfg = nc;
+	rc = setup_all(w);
+	if (rc < 0)
+		return rc;
+	log_info("configuration reloaded from '%s'", w->cfg->file ? w->cfg->file : "?");
+	log_status(w);
+	return 0;
+}
+
+static struct watch_dir *dir_by_wd(struct watcher *w, int wd)
+{
+	for (int i = 0; i < w->ndirs; i++)
+		if (w->dirs[i].wd == wd)
+			return &w->dirs[i];
+	return NULL;
+}
+
+static void handle_event(struct watcher *w, const struct inotify_event *ev)
+{
+	const char *name = ev->len ? ev->name : "";
+	struct watch_dir *d;
+
+	if (ev->mask & IN_Q_OVERFLOW) {
+		/* events were lost: read everything again */
+		log_warn("inotify queue overflow: rescanning the queue and the image directories");
+		w->queue_scan = true;
+		w->next_reconcile_ms = 0;
+		return;
+	}
+	d = dir_by_wd(w, ev->wd);
+	if (!d)
+		return;
+	if (ev->mask & IN_IGNORED) {
+		/*
+		 * The directory went away (deleted, unmounted). libinotifytools keeps its
+		 * wd -> name entry (it only drops it with inotify_rm_watch, which would
+		 * now fail): a few bytes per removed VM directory.
+		 */
+		if (d->kind == WK_QUEUE)
+			w->queue_lost = true;
+		else if (d->kind == WK_IMAGES || d->kind == WK_VMDIR)
+			wr_event(w, d, ev->mask, name);
+		*d = w->dirs[--w->ndirs];
+		return;
+	}
+	switch (d->kind) {
+	case WK_QUEUE:
+		if (!name[0] || name[0] == '.' || !strcmp(name, "rejected") ||
+		    !strcmp(name, "failed"))
+			return;
+		wq_note_name(w, name);
+		break;
+	case WK_DEV:
+		if (!(ev->mask & IN_ISDIR) && watch_is_nvme_head(name))
+			wd_event(w, name);
+		break;
+	case WK_IMAGES:
+	case WK_VMDIR:
+		wr_event(w, d, ev->mask, name);
+		break;
+	}
+}
+
+static void drain_events(struct watcher *w)
+{
+	struct inotify_event *ev;
+
+	/* timeout 0: never blocks; events already read are handed out first */
+	while ((ev = inotifytools_next_events(0, 1)) != NULL)
+		handle_event(w, ev);
+	if (inotifytools_error() && inotifytools_error() != EINTR &&
+	    inotifytools_error() != EAGAIN)
+		log_warn("cannot read inotify events: %s", strerror(inotifytools_error()));
+}
+
+/* Sleep in ppoll() until an event, a due timer or a signal. */
+static void wait_for_work(struct watcher *w)
+{
+	int64_t now = util_now_ms();
+	int64_t due = w->next_reconcile_ms;
+	int64_t t;
+	struct pollfd pfd = { .fd = w->ifd, .events = POLLIN };
+	struct timespec ts;
+	sigset_t block, orig;
+
+	t = wq_next_due(w);
+	if (t > 0 && t < due)
+		due = t;
+	t = wd_next_due(w);
+	if (t > 0 && t < due)
+		due = t;
+	if (w->nnames > 0 || w->queue_scan || w->queue_lost)
+		due = now;
+	t = due > now ? due - now : 0;
+	ts.tv_sec = (time_t)(t / 1000);
+	ts.tv_nsec = (long)(t % 1000) * 1000000L;
+
+	sigemptyset(&block);
+	for (int i = 0; i < NSIGNALS; i++)
+		sigaddset(&block, handled_signals[i]);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+	/* the flags are checked with the signals blocked, then ppoll() unblocks them */
+	if (!got_stop && !got_reload && t > 0)
+		ppoll(&pfd, 1, &ts, &orig);
+	sigprocmask(SIG_SETMASK, &orig, NULL);
+}
+
+static int count_file_jobs_left(const struct watcher *w)
+{
+	int n = 0;
+
+	for (int i = 0; i < w->njobs; i++)
+		if (!w->jobs[i].done && w->jobs[i].job.file[0])
+			n++;
+	return n;
+}
+
+int watch_run(const char *config_path, bool once)
+{
+	struct watcher w = { .config_path = config_path, .once = once, .ifd = -1,
+			     .queue_fd = -1 };
+	struct sigaction old[NSIGNALS];
+	bool signals_set = false;
+	bool inotify_up = false;
+	int rc;
+
+	rc = config_load(config_path, &w.cfg);
+	if (rc < 0)
+		goto out;
+	/* a config found through the search order is reloaded from the same file */
+	if (!w.config_path)
+		w.config_path = w.cfg->file;
+	rc = inotify_start(&w);
+	if (rc < 0)
+		goto out;
+	inotify_up = true;
+	signals_install(old);
+	signals_set = true;
+	rc = setup_all(&w);
+	if (rc < 0)
+		goto out;
+	if (!once)
+		log_status(&w);
+
+	for (;;) {
+		int64_t now;
+
+		if (got_stop)
+			break;
+		if (got_reload) {
+			got_reload = 0;
+			rc = reload(&w);
+			if (rc < 0)
+				goto out;
+		}
+		drain_events(&w);
+		if (w.queue_lost) {
+			log_warn("queue directory '%s' went away: creating it again",
+				 w.cfg->paths.queue);
+			rc = queue_setup(&w);
+			if (rc < 0)
+				goto out;
+		}
+		if (w.queue_scan) {
+			w.queue_scan = false;
+			wq_scan(&w);
+		}
+		wq_read_names(&w);
+		now = util_now_ms();
+		if (w.next_reconcile_ms <= now) {
+			wr_watch(&w);
+			wr_reconcile(&w);
+			w.next_reconcile_ms = util_now_ms() + reconcile_interval_ms(w.cfg);
+		}
+		wr_flush_dirty(&w);
+		wd_run(&w, util_now_ms());
+		wq_run(&w, util_now_ms());
+		if (once)
+			break;
+		wait_for_work(&w);
+	}
+	rc = 0;
+	if (once) {
+		int left = count_file_jobs_left(&w);
+
+		if (left > 0)
+			rc = err_set(POE_FAIL, "%d job(s) left in '%s' for a later run", left,
+				     w.cfg->paths.queue);
+	} else {
+		log_info("stopping (%lu job(s) done)", w.jobs_done);
+	}
+out:
+	if (w.cfg)
+		teardown_all(&w);
+	wq_release(&w);
+	free(w.devs);
+	if (inotify_up)
+		inotifytools_cleanup();
+	if (signals_set)
+		signals_restore(old);
+	config_free(w.cfg);
+	return rc;
+}

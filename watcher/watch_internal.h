@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef PVE_ONTAP_WATCH_INTERNAL_H
+#define PVE_ONTAP_WATCH_INTERNAL_H
+
+/*
+ * Shared between watch.c (loop, signals, inotify), queue_runner.c (jobs), reconcile.c
+ * (NFS image directories) and devices.c (/dev). Not part of any other module's contract.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue.h"
+
+struct config;
+struct ontap_client;
+struct pve_vmconf;
+
+/* ---- pure helpers (tested by tests/unit/test_watch.c) ---- */
+
+#define WATCH_BACKOFF_MIN_MS 500
+#define WATCH_BACKOFF_MAX_MS 30000
+#define WATCH_UUID_LEN 36
+
+/*
+ * A clone file of ours, DESIGN.md "Names (contract)":
+ * vm-<vmid>-disk-<n>-snap-<label>-<YYYYMMDDTHHMMSSZ>.<raw|qcow2|vmdk>, label [a-z0-9_]{1,32}.
+ * Returns the vmid in the name, or -1 when the name has another shape.
+ */
+int watch_clone_name_vmid(const char *name);
+/* A namespace head device "nvme<X>n<Y>" (never the per-path "nvme<X>c<C>n<Y>", never a
+ * partition "nvme<X>n<Y>p<P>"). */
+bool watch_is_nvme_head(const char *name);
+/* The vmid of an NVMe namespace named "/vol/<prefix>vm_<vmid>_disk_<n>/<ns>", else -1. */
+int watch_ns_name_vmid(const char *ns_name, const char *prefix);
+/*
+ * A namespace uuid as read from sysfs (untrusted: bounded by len, trailing whitespace
+ * allowed): 8-4-4-4-12 hex digits, copied lowercase into out. Returns 0 or POE_FAIL.
+ */
+int watch_uuid_parse(const char *text, size_t len, char out[WATCH_UUID_LEN + 1]);
+/* Two jobs that do the same thing (same VM, action and argument) are coalesced. */
+bool watch_jobs_same(const struct queue_job *a, const struct queue_job *b);
+/*
+ * Coalesce jobs (of one VM, in order): key_of[i] is the index of the first job that does
+ * the same as jobs[i]. Returns the number of distinct actions.
+ */
+int watch_coalesce(const struct queue_job *jobs, int n, int *key_of);
+/* Capped exponential backoff: 0 -> 500 ms, doubling, at most 30 s. */
+int64_t watch_backoff_next(int64_t cur_ms);
+/* Does qm's output say "try again later" (config lock held, lock: set, timeout, quorum)? */
+bool watch_qm_is_retryable(const char *text);
+
+/* ---- watcher state ---- */
+
+enum watch_kind {
+	WK_QUEUE = 1,
+	WK_DEV,
+	WK_IMAGES,   /* <storage>/images/ */
+	WK_VMDIR,    /* <storage>/images/<vmid>/ */
+};
+
+/* One inotify watch (libinotifytools keeps the wd -> path map; this keeps the meaning). */
+struct watch_dir {
+	int wd;
+	enum watch_kind kind;
+	int nfs;        /* index into watcher.nfs (WK_IMAGES, WK_VMDIR) */
+	int vmid;       /* WK_VMDIR */
+	bool dirty;     /* WK_VMDIR: an event asks for a look at the directory */
+};
+
+/* A job, from a file in the queue (job.file set) or made internally (job.file ""). */
+struct watch_job {
+	struct queue_job job;
+	uint64_t seq;
+	bool done;
+};
+
+/* Retry state of one VM with pending jobs. */
+struct watch_vm {
+	int vmid;
+	int64_t next_try_ms;      /* 0: now */
+	int64_t backoff_ms;
+	int failures;             /* failures in a row that were not "locked" */
+	int64_t remote_since_ms;  /* when the VM was first seen not on this node; 0: local */
+	uint64_t round;           /* last wq_run() round that looked at it */
+};
+
+/* A configured NFS storage and its image directory. */
+struct watch_nfs {
+	char *id;
+	char *images;            /* "<path>/images" */
+	bool watched;
+	bool warned;
+};
+
+/* A /dev name waiting to be resolved (uuid from sysfs, VM from ONTAP). */
+struct watch_dev {
+	char name[64];
+	int attempts;
+	int64_t next_try_ms;
+};
+
+/* Last set of unreferenced clone files that made the reconcile ask for a rescan. */
+struct watch_sig {
+	int nfs;
+	int vmid;
+	uint64_t sig;
+};
+
+struct watcher {
+	const char *config_path;
+	struct config *cfg;
+	bool once;
+	int ifd;                  /* libinotifytools' inotify descriptor, polled here */
+	int queue_fd;             /* paths.queue, O_DIRECTORY */
+	bool queue_lost;          /* the queue directory went away: set it up again */
+
+	struct watch_dir *dirs;
+	int ndirs;
+
+	char **names;             /* queue file names seen in events, to be read */
+	int nnames;
+	int names_cap;
+	bool queue_scan;          /* read the whole queue directory (start, overflow, reload) */
+
+	struct watch_job *jobs;
+	int njobs;
+	int jobs_cap;
+	uint64_t seq;
+	struct watch_vm *vms;
+	int nvms;
+	uint64_t round;
+	unsigned long jobs_done;  /* job files completed, for the status line */
+	int jobs_left;            /* --once: jobs that could not be completed */
+
+	struct watch_nfs *nfs;
+	int nnfs;
+	struct watch_sig *sigs;
+	int nsigs;
+	int64_t next_reconcile_ms;
+
+	struct watch_dev *devs;
+	int ndevs;
+	struct ontap_client **oc; /* one per cfg->ontap[i], made on first use */
+};
+
+/* watch.c: add an inotify watch on dir (a path ending in '/'); returns its index or < 0. */
+int watch_add_dir(struct watcher *w, const char *dir, uint32_t mask, enum watch_kind kind,
+		  int nfs, int vmid);
+bool watch_stopping(void);
+
+/* queue_runner.c */
+enum watch_result { WR_OK = 0, WR_RETRY, WR_FAIL, WR_REMOTE };
+
+void wq_note_name(struct watcher *w, const char *name);
+void wq_scan(struct watcher *w);
+void wq_read_names(struct watcher *w);
+/* Add an internal job (not backed by a file). */
+void wq_add(struct watcher *w, const struct queue_job *job);
+/* Run every VM whose jobs are due; returns true when it ran something. */
+bool wq_run(struct watcher *w, int64_t now);
+/* Earliest retry time of a VM with pending jobs, 0 when none. */
+int64_t wq_next_due(const struct watcher *w);
+bool wq_idle(const struct watcher *w);
+void wq_release(struct watcher *w);
+/* Attach the namespace uuid to the VM (nvme-attach); used by the job runner. */
+enum watch_result wq_nvme_attach(struct watcher *w, int vmid, const char *uuid);
+
+/* reconcile.c */
+int wr_setup(struct watcher *w);
+void wr_release(struct watcher *w);
+/* Add watches that are missing (storage mounted late, new VM directories). */
+void wr_watch(struct watcher *w);
+void wr_event(struct watcher *w, struct watch_dir *d, uint32_t mask, const char *name);
+void wr_flush_dirty(struct watcher *w);
+void wr_reconcile(struct watcher *w);
+
+/* devices.c */
+void wd_event(struct watcher *w, const char *name);
+void wd_run(struct watcher *w, int64_t now);
+int64_t wd_next_due(const struct watcher *w);
+/* Frees the ONTAP clients (they borrow the config); pending devices stay. */
+void wd_release(struct watcher *w);
+/*
+ * The block device of a namespace: <dev>/disk/by-id/nvme-uuid.<uuid> when the link
+ * exists, else /dev/<nvmeXnY> found through <sysfs>/class/block/<nvmeXnY>/uuid.
+ * POE_NOTFOUND when no device has that uuid.
+ */
+int wd_device_for_uuid(const struct config *cfg, const char *uuid, char *path, size_t n);
+/* Read <sysfs>/class/block/<name>/uuid. */
+int wd_read_uuid(const struct config *cfg, const char *name, char out[WATCH_UUID_LEN + 1]);
+
+#endif

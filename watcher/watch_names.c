@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Pure helpers of the watcher: the name shapes it acts on, coalescing and backoff. No I/O,
+ * so tests/unit/test_watch.c can check them directly.
+ */
+#include "watch_internal.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+
+/* Digits at *p (at least one, at most maxlen); advances *p; returns the value or -1. */
+static long long take_number(const char **p, int maxlen)
+{
+	long long v = 0;
+	int n = 0;
+
+	while (isdigit((unsigned char)**p)) {
+		if (++n > maxlen)
+			return -1;
+		v = v * 10 + (**p - '0');
+		(*p)++;
+	}
+	return n ? v : -1;
+}
+
+static bool take_literal(const char **p, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if (strncmp(*p, lit, n) != 0)
+		return false;
+	*p += n;
+	return true;
+}
+
+int watch_clone_name_vmid(const char *name)
+{
+	static const char *const exts[] = { "raw", "qcow2", "vmdk" };
+	const char *p = name;
+	long long vmid;
+	int n;
+
+	if (!take_literal(&p, "vm-"))
+		return -1;
+	vmid = take_number(&p, 9);
+	if (vmid < 100 || !take_literal(&p, "-disk-") || take_number(&p, 4) < 0 ||
+	    !take_literal(&p, "-snap-"))
+		return -1;
+	/* label [a-z0-9_]{1,32}, then '-' */
+	for (n = 0; (*p >= 'a' && *p <= 'z') || isdigit((unsigned char)*p) || *p == '_'; p++)
+		n++;
+	if (n < 1 || n > 32 || *p++ != '-')
+		return -1;
+	/* YYYYMMDDTHHMMSSZ */
+	for (n = 0; n < 8; n++, p++)
+		if (!isdigit((unsigned char)*p))
+			return -1;
+	if (*p++ != 'T')
+		return -1;
+	for (n = 0; n < 6; n++, p++)
+		if (!isdigit((unsigned char)*p))
+			return -1;
+	if (*p++ != 'Z' || *p++ != '.')
+		return -1;
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (!strcmp(p, exts[i]))
+			return (int)vmid;
+	return -1;
+}
+
+bool watch_is_nvme_head(const char *name)
+{
+	const char *p = name;
+
+	if (!take_literal(&p, "nvme") || take_number(&p, 6) < 0 || *p++ != 'n' ||
+	    take_number(&p, 6) < 0)
+		return false;
+	return *p == '\0';
+}
+
+int watch_ns_name_vmid(const char *ns_name, const char *prefix)
+{
+	const char *p = ns_name;
+	long long vmid;
+
+	if (!take_literal(&p, "/vol/") || !take_literal(&p, prefix ? prefix : "") ||
+	    !take_literal(&p, "vm_"))
+		return -1;
+	vmid = take_number(&p, 9);
+	if (vmid < 100 || !take_literal(&p, "_disk_") || take_number(&p, 4) < 0 || *p++ != '/' ||
+	    *p == '\0' || strchr(p, '/'))
+		return -1;
+	return (int)vmid;
+}
+
+int watch_uuid_parse(const char *text, size_t len, char out[WATCH_UUID_LEN + 1])
+{
+	static const int groups[] = { 8, 4, 4, 4, 12 };
+	size_t i = 0;
+
+	while (len > 0 && isspace((unsigned char)text[len - 1]))
+		len--;
+	if (len != WATCH_UUID_LEN)
+		return err_set(POE_FAIL, "not a namespace uuid");
+	for (int g = 0; g < 5; g++) {
+		for (int k = 0; k < groups[g]; k++, i++) {
+			if (!isxdigit((unsigned char)text[i]))
+				return err_set(POE_FAIL, "not a namespace uuid");
+			out[i] = (char)tolower((unsigned char)text[i]);
+		}
+		if (g < 4) {
+			if (text[i] != '-')
+				return err_set(POE_FAIL, "not a namespace uuid");
+			out[i++] = '-';
+		}
+	}
+	out[i] = '\0';
+	/* the all-zero uuid is what devices without one report */
+	if (!strcmp(out, "00000000-0000-0000-0000-000000000000"))
+		return err_set(POE_FAIL, "namespace has no uuid");
+	return 0;
+}
+
+bool watch_jobs_same(const struct queue_job *a, const struct queue_job *b)
+{
+	if (a->vmid != b->vmid || a->action != b->action)
+		return false;
+	switch (a->action) {
+	case QUEUE_RESCAN:
+		return true;
+	case QUEUE_UNUSED_REMOVE:
+		return !strcmp(a->arg, b->arg);
+	case QUEUE_NVME_ATTACH:
+		return !strcasecmp(a->arg, b->arg);
+	}
+	return false;
+}
+
+int watch_coalesce(const struct queue_job *jobs, int n, int *key_of)
+{
+	int distinct = 0;
+
+	for (int i = 0; i < n; i++) {
+		key_of[i] = i;
+		for (int j = 0; j < i; j++) {
+			if (key_of[j] == j && watch_jobs_same(&jobs[j], &jobs[i])) {
+				key_of[i] = j;
+				break;
+			}
+		}
+		if (key_of[i] == i)
+			distinct++;
+	}
+	return distinct;
+}
+
+int64_t watch_backoff_next(int64_t cur_ms)
+{
+	if (cur_ms < WATCH_BACKOFF_MIN_MS)
+		return WATCH_BACKOFF_MIN_MS;
+	if (cur_ms >= WATCH_BACKOFF_MAX_MS / 2)
+		return WATCH_BACKOFF_MAX_MS;
+	return cur_ms * 2;
+}
+
+bool watch_qm_is_retryable(const char *text)
+{
+	/*
+	 * qemu-server: "VM is locked (<lock>)" for a lock: key, "can't lock file
+	 * '/var/lock/qemu-server/lock-<vmid>.conf' - got timeout" for the flock
+	 * (reference/pve.md §5.2); pmxcfs without quorum: "cluster not ready - no quorum?".
+	 */
+	static const char *const patterns[] = {
+		"VM is locked", "got timeout", "can't lock file", "no quorum", "cluster not ready",
+	};
+
+	if (!text)
+		return false;
+	for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++)
+		if (strstr(text, patterns[i]))
+			return true;
+	return false;
+}
