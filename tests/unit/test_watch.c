@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Pure helpers of the watcher: name shapes, uuid parsing, coalescing, backoff. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "queue.h"
+#include "watch_internal.h"
+
+static void test_clone_names(void **state)
+{
+	(void)state;
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-0-snap-daily-20261122T101500Z.raw"),
+			 100);
+	assert_int_equal(watch_clone_name_vmid("vm-4242-disk-12-snap-a_b9-20240313T144247Z.qcow2"),
+			 4242);
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-3-snap-boot-20240313T144247Z.vmdk"),
+			 100);
+	/* not ours */
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-0.raw"), -1);
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-0-snap-daily-20261122T101500Z.img"),
+			 -1);
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-0-snap-Daily-20261122T101500Z.raw"),
+			 -1);
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-0-snap--20261122T101500Z.raw"), -1);
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-0-snap-daily-2026112T101500Z.raw"),
+			 -1);
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-0-snap-daily-20261122T101500.raw"),
+			 -1);
+	assert_int_equal(watch_clone_name_vmid("vm-99-disk-0-snap-daily-20261122T101500Z.raw"),
+			 -1);
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-0-snap-daily-20261122T101500Z.raw.x"),
+			 -1);
+	assert_int_equal(watch_clone_name_vmid("vm-100-disk-0-snapshot-2024-03-13_14:42:47.raw"),
+			 -1);
+	assert_int_equal(watch_clone_name_vmid(
+				 "vm-100-disk-0-snap-abcdefghijklmnopqrstuvwxyz0123456-"
+				 "20261122T101500Z.raw"),
+			 -1); /* label of 33 characters */
+	assert_int_equal(watch_clone_name_vmid(""), -1);
+}
+
+static void test_nvme_head(void **state)
+{
+	(void)state;
+	assert_true(watch_is_nvme_head("nvme0n1"));
+	assert_true(watch_is_nvme_head("nvme12n345"));
+	assert_false(watch_is_nvme_head("nvme0c1n1"));
+	assert_false(watch_is_nvme_head("nvme0n1p1"));
+	assert_false(watch_is_nvme_head("nvme0"));
+	assert_false(watch_is_nvme_head("nvme0n"));
+	assert_false(watch_is_nvme_head("nvmen1"));
+	assert_false(watch_is_nvme_head("sda"));
+	assert_false(watch_is_nvme_head("nvme-fabrics"));
+}
+
+static void test_ns_names(void **state)
+{
+	(void)state;
+	assert_int_equal(watch_ns_name_vmid("/vol/pve_vm_100_disk_0/pve_vm_100_disk_0", "pve_"),
+			 100);
+	assert_int_equal(watch_ns_name_vmid("/vol/x_vm_123456_disk_7/ns", "x_"), 123456);
+	assert_int_equal(watch_ns_name_vmid("/vol/vm_100_disk_0/ns", ""), 100);
+	assert_int_equal(watch_ns_name_vmid("/vol/pve_vm_100_disk_0/ns", "other_"), -1);
+	assert_int_equal(watch_ns_name_vmid("/vol/pve_vm_100_disk_0", "pve_"), -1);
+	assert_int_equal(watch_ns_name_vmid("/vol/pve_vm_100_disk_0/", "pve_"), -1);
+	assert_int_equal(watch_ns_name_vmid("/vol/pve_vm_100_disk_0/a/b", "pve_"), -1);
+	assert_int_equal(watch_ns_name_vmid("/vol/pve_vm_100_disk_x/ns", "pve_"), -1);
+	assert_int_equal(watch_ns_name_vmid("/vol/pve_vm_42_disk_0/ns", "pve_"), -1);
+}
+
+static void test_uuid(void **state)
+{
+	char out[WATCH_UUID_LEN + 1];
+	const char good[] = "3F2504E0-4F89-11D3-9A0C-0305E82C3301\n";
+
+	(void)state;
+	assert_int_equal(watch_uuid_parse(good, strlen(good), out), 0);
+	assert_string_equal(out, "3f2504e0-4f89-11d3-9a0c-0305e82c3301");
+	/* bounded by len, not by a NUL */
+	assert_int_equal(watch_uuid_parse(good, 20, out), POE_FAIL);
+	assert_int_equal(watch_uuid_parse("3f2504e0-4f89-11d3-9a0c-0305e82c330", 35, out),
+			 POE_FAIL);
+	assert_int_equal(watch_uuid_parse("3f2504e0x4f89-11d3-9a0c-0305e82c3301", 36, out),
+			 POE_FAIL);
+	assert_int_equal(watch_uuid_parse("3f2504e0-4f89-11d3-9a0c-0305e82c330g", 36, out),
+			 POE_FAIL);
+	assert_int_equal(watch_uuid_parse("00000000-0000-0000-0000-000000000000\n", 37, out),
+			 POE_FAIL);
+	assert_int_equal(watch_uuid_parse("", 0, out), POE_FAIL);
+}
+
+static struct queue_job job(int vmid, enum queue_action a, const char *arg)
+{
+	struct queue_job j;
+
+	memset(&j, 0, sizeof(j));
+	j.vmid = vmid;
+	j.action = a;
+	strcpy(j.arg, arg);
+	return j;
+}
+
+static void test_coalesce(void **state)
+{
+	struct queue_job jobs[7];
+	int key_of[7];
+
+	(void)state;
+	jobs[0] = job(100, QUEUE_RESCAN, "");
+	jobs[1] = job(100, QUEUE_UNUSED_REMOVE, "ONTAP01:100/a.raw");
+	jobs[2] = job(100, QUEUE_RESCAN, "");
+	jobs[3] = job(100, QUEUE_UNUSED_REMOVE, "ONTAP01:100/b.raw");
+	jobs[4] = job(100, QUEUE_UNUSED_REMOVE, "ONTAP01:100/a.raw");
+	jobs[5] = job(100, QUEUE_NVME_ATTACH, "3f2504e0-4f89-11d3-9a0c-0305e82c3301");
+	jobs[6] = job(100, QUEUE_NVME_ATTACH, "3F2504E0-4F89-11D3-9A0C-0305E82C3301");
+	assert_int_equal(watch_coalesce(jobs, 7, key_of), 4);
+	assert_int_equal(key_of[0], 0);
+	assert_int_equal(key_of[1], 1);
+	assert_int_equal(key_of[2], 0);
+	assert_int_equal(key_of[3], 3);
+	assert_int_equal(key_of[4], 1);
+	assert_int_equal(key_of[5], 5);
+	assert_int_equal(key_of[6], 5);
+
+	/* 500 rescans of one VM are one */
+	{
+		struct queue_job many[500];
+		int keys[500];
+
+		for (int i = 0; i < 500; i++)
+			many[i] = job(101, QUEUE_RESCAN, "");
+		assert_int_equal(watch_coalesce(many, 500, keys), 1);
+	}
+	/* other VM: never the same */
+	jobs[1] = job(101, QUEUE_RESCAN, "");
+	assert_false(watch_jobs_same(&jobs[0], &jobs[1]));
+}
+
+static void test_backoff(void **state)
+{
+	int64_t b = 0;
+	int64_t seen[12];
+
+	(void)state;
+	for (int i = 0; i < 12; i++)
+		seen[i] = b = watch_backoff_next(b);
+	assert_int_equal(seen[0], 500);
+	assert_int_equal(seen[1], 1000);
+	assert_int_equal(seen[2], 2000);
+	assert_int_equal(seen[5], 16000);
+	assert_int_equal(seen[6], 30000);
+	assert_int_equal(seen[11], 30000);
+}
+
+static void test_retryable(void **state)
+{
+	(void)state;
+	assert_true(watch_qm_is_retryable("VM is locked (backup)\n"));
+	assert_true(watch_qm_is_retryable(
+		"can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout"));
+	assert_true(watch_qm_is_retryable("cluster not ready - no quorum?"));
+	assert_false(watch_qm_is_retryable(
+		"Configuration file 'nodes/pve1/qemu-server/999.conf' does not exist"));
+	assert_false(watch_qm_is_retryable(""));
+	assert_false(watch_qm_is_retryable(NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_clone_names), cmocka_unit_test(test_nvme_head),
+		cmocka_unit_test(test_ns_names),    cmocka_unit_test(test_uuid),
+		cmocka_unit_test(test_coalesce),    cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_retryable),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
