@@ -151,6 +151,8 @@ static void test_parse_valid(void **state)
 	assert_string_equal(queue_action_name(j.action), "nvme-attach");
 }
 
+#define NVME_ATTACH "{\"vmid\":100,\"action\":\"nvme-attach\",\"uuid\":"
+
 static void test_parse_invalid(void **state)
 {
 	static const char *const bad[] = {
@@ -182,10 +184,10 @@ static void test_parse_invalid(void **state)
 		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":\"ONTAP01:100/x\\n.raw\"}",
 		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":\"ONTAP01:100/x\\u0000\"}",
 		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":5}",
-		"{\"vmid\":100,\"action\":\"nvme-attach\",\"uuid\":\"1b4e28ba2fa111d2883f0016d3cca427\"}",
-		"{\"vmid\":100,\"action\":\"nvme-attach\",\"uuid\":\"1b4e28ba-2fa1-11d2-883f-0016d3cca42\"}",
-		"{\"vmid\":100,\"action\":\"nvme-attach\",\"uuid\":\"1b4e28ba-2fa1-11d2-883f-0016d3cca4271\"}",
-		"{\"vmid\":100,\"action\":\"nvme-attach\",\"uuid\":\"gb4e28ba-2fa1-11d2-883f-0016d3cca427\"}",
+		NVME_ATTACH "\"1b4e28ba2fa111d2883f0016d3cca427\"}",
+		NVME_ATTACH "\"1b4e28ba-2fa1-11d2-883f-0016d3cca42\"}",
+		NVME_ATTACH "\"1b4e28ba-2fa1-11d2-883f-0016d3cca4271\"}",
+		NVME_ATTACH "\"gb4e28ba-2fa1-11d2-883f-0016d3cca427\"}",
 		"{\"vmid\":100,\"action\":\"rescan\"",
 		"{\"vmid\":100,\"action\":\"rescan\"} {}",
 		"{'vmid':100,'action':'rescan'}",
