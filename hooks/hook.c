@@ -320,6 +320,9 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	const char *from;
 	int nidx, rc, status = 0;
 
+	/* the task log wants our own summary lines, not every step (pve.md §11.5) */
+	if (log_get_level() == LOG_LVL_INFO)
+		log_set_level(LOG_LVL_WARN);
 	h.phase = policy_phase_parse(phase_name);
 	if (!h.phase) {
 		/* PVE may add phases; Proxmox's example exits non-zero there, we must not */
