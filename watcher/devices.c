@@ -61,7 +61,7 @@ int wd_read_uuid(const struct config *cfg, const char *name, char out[WATCH_UUID
 	}
 	rc = watch_uuid_parse(data, len, out);
 	if (rc < 0)
-		rc = err_prefix(rc, "'%s': ", path);
+		rc = err_prefix(rc, "'%s'", path);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -188,7 +188,7 @@ static int queue_setup(struct watcher *w)
 	}
 	rc = util_mkdir_p(q, 0700);
 	if (rc < 0) {
-		rc = err_prefix(POE_FAIL, "cannot create queue directory '%s': ", q);
+		rc = err_prefix(POE_FAIL, "cannot create queue directory '%s'", q);
 		goto out;
 	}
 	w->queue_fd = open(q, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
