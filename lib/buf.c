@@ -148,12 +148,13 @@ int buf_read_file(struct buf *b, const char *path)
 	buf_reset(b);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		rc = err_set(errno == ENOENT ? POE_NOTFOUND : POE_FAIL, "cannot open '%s': %s", path,
-			     strerror(errno));
+		rc = err_set(errno == ENOENT ? POE_NOTFOUND : POE_FAIL, "cannot open '%s': %s",
+			     path, strerror(errno));
 		goto out;
 	}
 	/* Refuse early when the size is known; pseudo files (sysfs, proc) report 0 or 4096. */
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (unsigned long long)st.st_size > b->max) {
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (unsigned long long)st.st_size > b->max) {
 		rc = err_set(POE_FAIL, "file '%s' is larger than %zu bytes", path, b->max);
 		goto out;
 	}

@@ -214,8 +214,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (log_journal)
 		n = snprintf(line, sizeof(line), "<%d>%s\n", (int)level, clean);
 	else
-		n = snprintf(line, sizeof(line), "%s%s: %s%s\n", log_progress_shown ? "\r\033[K" : "",
-			     log_progname, level_word(level), clean);
+		n = snprintf(line, sizeof(line), "%s%s: %s%s\n",
+			     log_progress_shown ? "\r\033[K" : "", log_progname, level_word(level),
+			     clean);
 	if (n < 0)
 		goto out;
 	if ((size_t)n >= sizeof(line)) {

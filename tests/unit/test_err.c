@@ -43,7 +43,8 @@ static void test_prefix_keeps_old(void **state)
 	(void)state;
 	err_set(POE_API, "entry already exists (ONTAP error 1)");
 	assert_int_equal(err_prefix(POE_FAIL, "cannot snapshot VM %d", 100), POE_FAIL);
-	assert_string_equal(err_msg(), "cannot snapshot VM 100: entry already exists (ONTAP error 1)");
+	assert_string_equal(err_msg(),
+			    "cannot snapshot VM 100: entry already exists (ONTAP error 1)");
 	assert_int_equal(err_code(), POE_FAIL);
 }
 
