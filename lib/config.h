@@ -3,6 +3,7 @@
 #define PVE_ONTAP_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The configuration of DESIGN.md "Configuration (contract)". */
