@@ -24,8 +24,6 @@
 #define PVE_ONTAP_VERSION "0.0.0"
 #endif
 
-#define ACCEPT_JSON "Accept: application/json"
-
 /* Internal result of job_wait(): the job record is gone (expired), outcome unknown. */
 #define JOB_GONE 1
 
@@ -542,7 +540,6 @@ int oc_request(struct ontap_client *oc, const struct oc_call *c, struct json_doc
 			.path = c->url,
 			.body = c->body,
 			.body_len = c->body ? strlen(c->body) : 0,
-			.extra_header = ACCEPT_JSON,
 			.deadline_ms = c->deadline,
 		};
 		struct http_response rs;
@@ -853,7 +850,7 @@ int ontap_volume_get(struct ontap_client *oc, const char *uuid, struct ontap_vol
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "read volume %s", uuid);
+	snprintf(what, sizeof(what), "read volume '%s'", uuid);
 	oc_url_init(&u);
 	oc_url_put(&u, "/api/storage/volumes/");
 	oc_url_seg(&u, uuid);
@@ -1088,7 +1085,7 @@ int ontap_volume_resize(struct ontap_client *oc, const char *uuid, uint64_t size
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
 	snprintf(body, sizeof(body), "{\"size\":%llu}", (unsigned long long)size);
-	snprintf(what, sizeof(what), "resize volume %s", uuid);
+	snprintf(what, sizeof(what), "resize volume '%s'", uuid);
 	return volume_patch(oc, uuid, NULL, NULL, body, what, deadline);
 }
 
@@ -1102,10 +1099,12 @@ int ontap_volume_set_nas_path(struct ontap_client *oc, const char *uuid, const c
 	int rc = POE_FAIL;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
+	if (!nas_path)
+		nas_path = "";
 	if (nas_path[0])
-		snprintf(what, sizeof(what), "mount volume %s at '%s'", uuid, nas_path);
+		snprintf(what, sizeof(what), "mount volume '%s' at '%s'", uuid, nas_path);
 	else
-		snprintf(what, sizeof(what), "unmount volume %s", uuid);
+		snprintf(what, sizeof(what), "unmount volume '%s'", uuid);
 	jw_init(&w, &b, 0);
 	jw_object_begin(&w, NULL);
 	jw_object_begin(&w, "nas");
@@ -1232,7 +1231,7 @@ int ontap_volume_restore(struct ontap_client *oc, const char *uuid, const char *
 	char what[400];
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_LONG_MS);
-	snprintf(what, sizeof(what), "restore volume %s to snapshot '%s'", uuid, snapshot);
+	snprintf(what, sizeof(what), "restore volume '%s' to snapshot '%s'", uuid, snapshot);
 	/* The restore target is a query parameter of PATCH (§2.4); no other change with it. */
 	return volume_patch(oc, uuid, "restore_to.snapshot.name", snapshot, "{}", what, deadline);
 }
@@ -1279,7 +1278,7 @@ int ontap_snapshot_list(struct ontap_client *oc, const char *vol_uuid, const cha
 	*out = NULL;
 	*n = 0;
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "list snapshots of volume %s", vol_uuid);
+	snprintf(what, sizeof(what), "list snapshots of volume '%s'", vol_uuid);
 	oc_url_init(&u);
 	snapshot_url(&u, vol_uuid);
 	oc_url_q(&u, "name", name_pattern);
@@ -1309,7 +1308,7 @@ int ontap_snapshot_find(struct ontap_client *oc, const char *vol_uuid, const cha
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "find snapshot '%s' of volume %s", name, vol_uuid);
+	snprintf(what, sizeof(what), "find snapshot '%s' of volume '%s'", name, vol_uuid);
 	oc_url_init(&u);
 	snapshot_url(&u, vol_uuid);
 	oc_url_q(&u, "name", name);
@@ -1372,7 +1371,7 @@ int ontap_snapshot_create(struct ontap_client *oc, const char *vol_uuid, const c
 	int rc = POE_FAIL;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "create snapshot '%s' on volume %s", name, vol_uuid);
+	snprintf(what, sizeof(what), "create snapshot '%s' on volume '%s'", name, vol_uuid);
 	jw_init(&w, &b, 0);
 	jw_object_begin(&w, NULL);
 	jw_string(&w, "name", name);
@@ -1414,7 +1413,7 @@ int ontap_snapshot_delete(struct ontap_client *oc, const char *vol_uuid, const c
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "delete snapshot %s of volume %s", snap_uuid, vol_uuid);
+	snprintf(what, sizeof(what), "delete snapshot '%s' of volume '%s'", snap_uuid, vol_uuid);
 	oc_url_init(&u);
 	snapshot_url(&u, vol_uuid);
 	oc_url_put(&u, "/");
@@ -1488,8 +1487,7 @@ static void batch_poll(struct ontap_client *oc, struct batch_item *items,
 			rq[m] = (struct http_request){
 				.method = "GET",
 				.path = oc_url_str(&urls[m]) ? buf_cstr(&urls[m].b) : "/",
-				.extra_header = ACCEPT_JSON,
-				.deadline_ms = deadline,
+					.deadline_ms = deadline,
 			};
 			http_response_init(&rs[m]);
 			idx[m++] = i;
@@ -1658,7 +1656,6 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 			.path = buf_cstr(&u->b),
 			.body = kind == 0 ? buf_cstr(&items[i].body) : NULL,
 			.body_len = kind == 0 ? items[i].body.len : 0,
-			.extra_header = ACCEPT_JSON,
 			.deadline_ms = deadline,
 		};
 		http_response_init(&rs[i]);
@@ -1770,7 +1767,7 @@ int ontap_dir_list(struct ontap_client *oc, const char *vol_uuid, const char *re
 	*out = NULL;
 	*n = 0;
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "list directory '%s' of volume %s", relpath, vol_uuid);
+	snprintf(what, sizeof(what), "list directory '%s' of volume '%s'", relpath, vol_uuid);
 	oc_url_init(&u);
 	files_url(&u, vol_uuid, relpath);
 	oc_url_qraw(&u, "fields", "name,type,size,creation_time");
@@ -1810,7 +1807,7 @@ int ontap_dir_create(struct ontap_client *oc, const char *vol_uuid, const char *
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "create directory '%s' in volume %s", relpath, vol_uuid);
+	snprintf(what, sizeof(what), "create directory '%s' in volume '%s'", relpath, vol_uuid);
 	oc_url_init(&u);
 	files_url(&u, vol_uuid, relpath);
 	{

@@ -107,7 +107,7 @@ int ontap_namespace_get(struct ontap_client *oc, const char *uuid, struct ontap_
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "read namespace %s", uuid);
+	snprintf(what, sizeof(what), "read namespace '%s'", uuid);
 	oc_url_init(&u);
 	oc_url_put(&u, "/api/storage/namespaces/");
 	oc_url_seg(&u, uuid);
@@ -223,7 +223,7 @@ int ontap_namespace_resize(struct ontap_client *oc, const char *uuid, uint64_t s
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "resize namespace %s", uuid);
+	snprintf(what, sizeof(what), "resize namespace '%s'", uuid);
 	jw_init(&w, &b, 0);
 	jw_object_begin(&w, NULL);
 	jw_object_begin(&w, "space");
@@ -248,7 +248,7 @@ int ontap_namespace_delete(struct ontap_client *oc, const char *uuid, int64_t de
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "delete namespace %s", uuid);
+	snprintf(what, sizeof(what), "delete namespace '%s'", uuid);
 	oc_url_init(&u);
 	oc_url_put(&u, "/api/storage/namespaces/");
 	oc_url_seg(&u, uuid);
@@ -348,7 +348,7 @@ int ontap_subsystem_host_add(struct ontap_client *oc, const char *subsys_uuid, c
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "add host '%s' to NVMe subsystem %s", nqn, subsys_uuid);
+	snprintf(what, sizeof(what), "add host '%s' to NVMe subsystem '%s'", nqn, subsys_uuid);
 	jw_init(&w, &b, 0);
 	jw_object_begin(&w, NULL);
 	jw_string(&w, "nqn", nqn);
@@ -375,7 +375,7 @@ int ontap_map_create(struct ontap_client *oc, const char *svm, const char *subsy
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "map namespace %s to NVMe subsystem %s", ns_uuid, subsys_uuid);
+	snprintf(what, sizeof(what), "map namespace '%s' to NVMe subsystem '%s'", ns_uuid, subsys_uuid);
 	jw_init(&w, &b, 0);
 	jw_object_begin(&w, NULL);
 	if (svm)
@@ -401,7 +401,7 @@ int ontap_map_delete(struct ontap_client *oc, const char *subsys_uuid, const cha
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "unmap namespace %s from NVMe subsystem %s", ns_uuid,
+	snprintf(what, sizeof(what), "unmap namespace '%s' from NVMe subsystem '%s'", ns_uuid,
 		 subsys_uuid);
 	oc_url_init(&u);
 	oc_url_put(&u, "/api/protocols/nvme/subsystem-maps/");
@@ -604,7 +604,7 @@ static int cg_patch_volume(struct ontap_client *oc, const char *cg_uuid, const c
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_LONG_MS);
-	snprintf(what, sizeof(what), "%s volume '%s' %s consistency group %s", action, volume,
+	snprintf(what, sizeof(what), "%s volume '%s' %s consistency group '%s'", action, volume,
 		 strcmp(action, "add") ? "from" : "to", cg_uuid);
 	jw_init(&w, &b, 0);
 	jw_object_begin(&w, NULL);
@@ -651,7 +651,7 @@ int ontap_cg_delete(struct ontap_client *oc, const char *cg_uuid, int64_t deadli
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_LONG_MS);
-	snprintf(what, sizeof(what), "delete consistency group %s", cg_uuid);
+	snprintf(what, sizeof(what), "delete consistency group '%s'", cg_uuid);
 	oc_url_init(&u);
 	cg_url(&u, cg_uuid);
 	oc_url_return_timeout(&u, deadline);
@@ -722,7 +722,7 @@ int ontap_cg_snapshot_list(struct ontap_client *oc, const char *cg_uuid, const c
 	*out = NULL;
 	*n = 0;
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "list snapshots of consistency group %s", cg_uuid);
+	snprintf(what, sizeof(what), "list snapshots of consistency group '%s'", cg_uuid);
 	oc_url_init(&u);
 	cgsnap_url(&u, cg_uuid);
 	oc_url_q(&u, "name", name_pattern);
@@ -795,7 +795,7 @@ int ontap_cg_snapshot_create(struct ontap_client *oc, const char *cg_uuid, const
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "create snapshot '%s' of consistency group %s", name, cg_uuid);
+	snprintf(what, sizeof(what), "create snapshot '%s' of consistency group '%s'", name, cg_uuid);
 	jw_init(&w, &b, 0);
 	jw_object_begin(&w, NULL);
 	jw_string(&w, "name", name);
@@ -838,7 +838,7 @@ int ontap_cg_snapshot_delete(struct ontap_client *oc, const char *cg_uuid, const
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "delete snapshot %s of consistency group %s", snap_uuid,
+	snprintf(what, sizeof(what), "delete snapshot '%s' of consistency group '%s'", snap_uuid,
 		 cg_uuid);
 	oc_url_init(&u);
 	cgsnap_url(&u, cg_uuid);
@@ -861,7 +861,7 @@ int ontap_cg_restore(struct ontap_client *oc, const char *cg_uuid, const char *s
 	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_LONG_MS);
-	snprintf(what, sizeof(what), "restore consistency group %s to snapshot %s", cg_uuid,
+	snprintf(what, sizeof(what), "restore consistency group '%s' to snapshot '%s'", cg_uuid,
 		 snap_uuid);
 	jw_init(&w, &b, 0);
 	jw_object_begin(&w, NULL);
