@@ -302,10 +302,8 @@ static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < NOBJECTS; i++)
 		if (objects[i] && !strcmp(objects[i]->name, argv[0]))
 			obj = objects[i];
-	if (!obj) {
-		print_main_help(stderr);
-		return err_set(POE_USAGE, "unknown command '%s'", argv[0]);
-	}
+	if (!obj)
+		return err_set(POE_USAGE, "unknown command '%s' (see '" PROG " --help')", argv[0]);
 	if (obj->verbs) {
 		if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 		    !strcmp(argv[1], "help")) {
