@@ -228,8 +228,13 @@ void oc_url_return_timeout(struct oc_url *u, int64_t deadline)
 	int secs = OC_RETURN_TIMEOUT_S;
 	char v[16];
 
-	if (left != INT64_MAX && left / 1000 < secs)
-		secs = left > 0 ? (int)(left / 1000) : 0;
+	/*
+	 * At most half of what is left: ONTAP must answer (202 + job) well before our deadline,
+	 * so that a slow operation is reported with its job id as still running instead of as
+	 * a lost reply.
+	 */
+	if (left != INT64_MAX && left / 2000 < secs)
+		secs = left > 0 ? (int)(left / 2000) : 0;
 	snprintf(v, sizeof(v), "%d", secs);
 	oc_url_qraw(u, "return_timeout", v);
 }

@@ -53,7 +53,7 @@ void oc_url_seg(struct oc_url *u, const char *s);
 void oc_url_q(struct oc_url *u, const char *key, const char *val);
 /* Same, value appended verbatim (constant field lists). */
 void oc_url_qraw(struct oc_url *u, const char *key, const char *val);
-/* return_timeout=N with N = min(OC_RETURN_TIMEOUT_S, seconds left until deadline). */
+/* return_timeout=N with N = min(OC_RETURN_TIMEOUT_S, half the seconds left until deadline). */
 void oc_url_return_timeout(struct oc_url *u, int64_t deadline);
 /* The URL, or NULL after an error (err_set() done). Borrowed. */
 const char *oc_url_str(struct oc_url *u);
