@@ -175,6 +175,9 @@ def test_jobs_of_one_vm_run_in_order_and_unused_remove(env):
                extra_conf="unused0: %s:100/vm-100-disk-0-snap-daily-20261122T101500Z.raw\n"
                           "unused1: %s:100/vm-100-disk-0-snap-daily-20261121T101500Z.raw\n"
                % (STORAGE, STORAGE))
+    # unused1's file is there (the reconcile keeps it); unused0's went with a prune
+    with open(env.image_path(100, "vm-100-disk-0-snap-daily-20261121T101500Z.raw"), "wb") as f:
+        f.write(b"k" * 4096)
     write_job(env, 100, "unused-remove",
               volid="%s:100/vm-100-disk-0-snap-daily-20261122T101500Z.raw" % STORAGE)
     write_job(env, 100, "unused-remove",
@@ -184,7 +187,7 @@ def test_jobs_of_one_vm_run_in_order_and_unused_remove(env):
               volid="%s:100/vm-100-disk-0-snap-daily-20200101T000000Z.raw" % STORAGE)
     r = run_once(env)
     assert r.returncode == 0, r.stderr
-    assert env.qm_calls() == [["set", "100", "--delete", "unused0"]]
+    assert env.qm_calls() == [["set", "100", "--delete", "unused0"]], r.stderr
     conf = env.vm_config(100)
     assert "unused0" not in conf and "unused1" in conf
     assert queue_files(env) == []
@@ -307,9 +310,9 @@ def test_reconcile_finds_clone_made_elsewhere(env, watcher):
     t0 = time.monotonic()
     assert wait_for(lambda: rescans(env, 105), timeout=10), w.log()
     print("reconcile found the clone after %.2f s" % (time.monotonic() - t0))
-    conf = env.vm_config(105)
-    assert any(v.startswith("%s:105/vm-105-disk-0-snap-daily" % STORAGE)
-               for k, v in conf.items() if k.startswith("unused"))
+    assert wait_for(lambda: any(v.startswith("%s:105/vm-105-disk-0-snap-daily" % STORAGE)
+                                for k, v in env.vm_config(105).items()
+                                if k.startswith("unused")), timeout=10), w.log()
     # once referenced it asks no more
     time.sleep(2.5)
     assert len(rescans(env, 105)) == 1, w.log()
