@@ -652,10 +652,12 @@ static int classify(struct http_client *c, struct job *j, CURLcode cc)
 			return err_set(POE_TIMEOUT, "deadline expired during the request to '%s'",
 				       c->host);
 		if (!s->got_header) {
-			long nconn = 0;
+			curl_off_t pre = 0;
 
-			curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nconn);
-			if (nconn == 0)
+			/* No pre-transfer time: connect or TLS never finished (a reused
+			 * connection has one too, so this does not misreport those). */
+			curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+			if (pre == 0)
 				return err_set(POE_API, "cannot connect to '%s': %s", c->host,
 					       detail);
 		}
