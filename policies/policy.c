@@ -124,11 +124,16 @@ static bool ynode_is_null(const struct ynode *y)
 
 /* ---- error collection ---- */
 
+struct loader_error {
+	int line, col, seq;
+	char *text;             /* "file:line:col: message" */
+};
+
 struct loader {
 	const char *name;
 	struct buf *errors;
-	int nerrors;
-	char *first;            /* first message, for err_set() */
+	struct loader_error *errs;  /* reported in file order once the walk is done */
+	int nerrors, cap;
 	struct policy *p;
 };
 
@@ -136,17 +141,52 @@ static void __attribute__((format(printf, 4, 5)))
 lerr(struct loader *ld, int line, int col, const char *fmt, ...)
 {
 	char msg[768];
+	struct loader_error *e;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ld->nerrors++;
-	if (!ld->first)
-		ld->first = util_xasprintf("%s:%d:%d: %s", ld->name, line, col, msg);
+	if (ld->nerrors == ld->cap) {
+		ld->cap = ld->cap ? ld->cap * 2 : 16;
+		ld->errs = util_xrealloc(ld->errs, (size_t)ld->cap * sizeof(*ld->errs));
+	}
+	e = &ld->errs[ld->nerrors];
+	e->line = line;
+	e->col = col;
+	e->seq = ld->nerrors++;
+	e->text = util_xasprintf("%s:%d:%d: %s", ld->name, line, col, msg);
+}
+
+static int error_cmp(const void *a, const void *b)
+{
+	const struct loader_error *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * Hand the errors over in the order of the file (the walk finds some late: anchors while
+ * reading, a missing key after its mapping). Returns POE_CONFIG with the first in err_msg().
+ */
+static int loader_report(struct loader *ld)
+{
+	qsort(ld->errs, (size_t)ld->nerrors, sizeof(*ld->errs), error_cmp);
 	/* the caller's cap on errors stops the list, never the validation */
-	if (ld->errors)
-		buf_printf(ld->errors, "%s:%d:%d: %s\n", ld->name, line, col, msg);
+	for (int i = 0; ld->errors && i < ld->nerrors; i++)
+		buf_printf(ld->errors, "%s\n", ld->errs[i].text);
+	return err_set(POE_CONFIG, "%s", ld->errs[0].text);
+}
+
+static void loader_release(struct loader *ld)
+{
+	for (int i = 0; i < ld->nerrors; i++)
+		free(ld->errs[i].text);
+	free(ld->errs);
 }
 
 #define nerr(ld, node, ...) lerr((ld), (node)->line, (node)->col, __VA_ARGS__)
@@ -373,6 +413,18 @@ static void walk_map(struct loader *ld, const struct ynode *map, const struct ke
 	}
 }
 
+/* Does the mapping have key with a non-null value? */
+static bool map_has(const struct ynode *map, const char *key)
+{
+	for (int i = 0; i + 1 < map->n; i += 2) {
+		const struct ynode *k = map->kids[i];
+
+		if (k->type == YN_SCALAR && !strcmp(k->value, key) && !ynode_is_null(map->kids[i + 1]))
+			return true;
+	}
+	return false;
+}
+
 /* ---- value parsers ---- */
 
 static int parse_bool(const char *s, bool *out)
@@ -567,9 +619,10 @@ static void top_snapshots(struct loader *ld, const struct ynode *k, const struct
 			break;
 		}
 		walk_map(ld, it, rule_keys, &rs, "a snapshot rule");
-		if (!rs.on)
+		/* a key that is there but wrong has had its error already */
+		if (!map_has(it, "on"))
 			nerr(ld, it, "snapshot rule without 'on' (the phases it fires on)");
-		if (!rs.label)
+		if (!map_has(it, "label"))
 			nerr(ld, it, "snapshot rule without 'label'");
 		for (int j = 0; rs.label && j < p->nrules; j++) {
 			if (labels[j] && !strcmp(p->rules[j].label, rs.r.label)) {
@@ -758,7 +811,7 @@ int policy_parse(const char *name, const char *text, size_t len, struct policy *
 	}
 done:
 	if (ld.nerrors) {
-		rc = err_set(POE_CONFIG, "%s", ld.first);
+		rc = loader_report(&ld);
 		goto fail;
 	}
 	*out = ld.p;
@@ -767,7 +820,7 @@ done:
 fail:
 	ynode_free(root);
 	policy_free(ld.p);
-	free(ld.first);
+	loader_release(&ld);
 	return rc;
 }
 

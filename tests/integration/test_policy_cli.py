@@ -38,7 +38,6 @@ BAD_ERRORS = [
     "%s:3:12: bad label 'Daily' (1 to 32 of a-z, 0-9 and _)",
     "%s:4:5: unknown key 'kep' in a snapshot rule (expected one of: on, label, keep, "
     "min_interval, quiesce)",
-    "%s:2:5: snapshot rule without 'label'",
     "%s:7:11: 'keep' must be an integer from 1 to 1000, not '0'",
     "%s:8:10: bad duration 'soon' for 'timeout' (a number with s, m, h or d, e.g. 12h)",
     "%s:9:1: unknown key 'extra' (expected one of: snapshots, disks, register, on_error, "
