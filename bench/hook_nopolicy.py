@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""Cost of the hook for a VM with no policy: wall time and peak RSS over N runs.
+
+    python3 bench/hook_nopolicy.py --bin build/pve-ontap [--runs 1000]
+
+Runs `pve-ontap <vmid> pre-stop` exactly as PVE does (argv only, stdin closed, LC_ALL=C)
+against a config whose ONTAP and PVE endpoints are unreachable addresses on loopback:
+a run that tried to talk to either would show up as a multi-second outlier.
+Run by hand; prints figures, asserts nothing.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CONFIG = """\
+pve:
+  host: 127.0.0.1
+  port: 9
+  token: root@pam!bench=00000000-0000-0000-0000-000000000000
+ontap:
+  cluster1:
+    host: 127.0.0.1
+    port: 9
+    user: admin
+    password_file: {T}/pw
+storages:
+  ONTAP01:
+    ontap: cluster1
+    svm: svm1
+paths:
+  pve_etc: {T}/etc/pve
+  policies: {T}/policies
+  queue: {T}/queue
+  state: {T}/state
+  lock: {T}/lock
+  mnt: {T}/mnt
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", default="build/pve-ontap")
+    ap.add_argument("--runs", type=int, default=1000)
+    a = ap.parse_args()
+    exe = os.path.abspath(a.bin)
+    with tempfile.TemporaryDirectory() as T:
+        for d in ("etc/pve", "policies", "queue", "state", "lock", "mnt"):
+            os.makedirs(os.path.join(T, d))
+        with open(os.path.join(T, "pw"), "w") as f:
+            f.write("secret\n")
+        os.chmod(os.path.join(T, "pw"), 0o600)
+        cfg = os.path.join(T, "config.yaml")
+        with open(cfg, "w") as f:
+            f.write(CONFIG.format(T=T))
+        os.chmod(cfg, 0o600)
+        env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "PVE_ONTAP_CONFIG": cfg}
+        times, rss, failures = [], [], 0
+        for _ in range(a.runs):
+            t0 = time.perf_counter()
+            p = subprocess.Popen([exe, "100", "pre-stop"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=env)
+            _pid, status, ru = os.wait4(p.pid, 0)
+            times.append((time.perf_counter() - t0) * 1000.0)
+            rss.append(ru.ru_maxrss)
+            failures += os.waitstatus_to_exitcode(status) != 0
+        times.sort()
+        print("hook with no policy, %d runs" % a.runs)
+        print("  wall ms: mean %.2f  p50 %.2f  p99 %.2f  max %.2f" % (
+            statistics.mean(times), times[len(times) // 2],
+            times[int(len(times) * 0.99) - 1], times[-1]))
+        print("  peak RSS KiB: max %d  median %d" % (max(rss), statistics.median(rss)))
+        print("  non-zero exits: %d" % failures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
