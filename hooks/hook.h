@@ -29,5 +29,7 @@ int hook_run(const char *config_path, int vmid, const char *phase);
  * frozen is worse than a start or stop held up for a minute.
  */
 #define HOOK_WATCHDOG_GRACE_S 65
+/* Further seconds it waits while a guest is still frozen or suspended (being thawed). */
+#define HOOK_WATCHDOG_QUIESCE_S 90
 
 #endif

@@ -41,6 +41,13 @@ struct pve_client *ops_pve(struct ops_ctx *ctx);
 enum quiesce { QUIESCE_NONE = 0, QUIESCE_FREEZE, QUIESCE_SUSPEND, QUIESCE_SHUTDOWN };
 int ops_parse_quiesce(const char *s, enum quiesce *out);
 
+/*
+ * True from the moment a guest is being frozen, suspended or shut down until it has been
+ * thawed, resumed or started again. A watchdog that ends the process must wait while this
+ * holds: a guest is never left frozen (safe to call from another thread).
+ */
+bool ops_guest_quiesced(void);
+
 /* ---- VM snapshots (NFS file clones and NVMe CG snapshots) ---- */
 
 #define OPS_MAX_DISKS 64

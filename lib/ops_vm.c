@@ -8,6 +8,7 @@
  */
 #include "ops.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,13 @@ static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 
 /* ---- quiesce ---- */
 
+static atomic_int guest_quiesced;
+
+bool ops_guest_quiesced(void)
+{
+	return atomic_load(&guest_quiesced) != 0;
+}
+
 struct quiesce_state {
 	enum quiesce mode;
 	bool active;          /* we froze / suspended / shut down the guest */
@@ -207,6 +215,7 @@ static int quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum 
 			return 0;
 		}
 		qs->active = true;
+		atomic_store(&guest_quiesced, 1);
 		rc = pve_agent_freeze(pc, qs->node, vm->vmid, ctx->deadline);
 		if (rc < 0)
 			return err_prefix(rc, "cannot freeze the file systems of VM %d", vm->vmid);
@@ -214,6 +223,7 @@ static int quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum 
 		break;
 	case QUIESCE_SUSPEND:
 		qs->active = true;
+		atomic_store(&guest_quiesced, 1);
 		rc = pve_vm_suspend_todisk(pc, qs->node, vm->vmid, ctx->deadline);
 		if (rc < 0)
 			return err_prefix(rc, "cannot suspend VM %d", vm->vmid);
@@ -221,6 +231,7 @@ static int quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum 
 		break;
 	case QUIESCE_SHUTDOWN:
 		qs->active = true;
+		atomic_store(&guest_quiesced, 1);
 		rc = pve_vm_shutdown(pc, qs->node, vm->vmid, ctx->deadline);
 		if (rc < 0)
 			return err_prefix(rc, "cannot shut down VM %d", vm->vmid);
@@ -287,6 +298,7 @@ static int quiesce_end(struct ops_ctx *ctx, const struct pve_vmconf *vm, struct 
 	}
 	util_deadline_set_global(saved);
 	qs->active = false;
+	atomic_store(&guest_quiesced, 0);
 out:
 	if (qs->mode != QUIESCE_NONE)
 		ops_signals_restore();
