@@ -86,7 +86,7 @@ extern const struct cli_object cli_obj_storage;
 extern const struct cli_object cli_obj_nvme DEVWEAK;
 extern const struct cli_object cli_obj_policy DEVWEAK;
 extern const struct cli_object cli_obj_watch DEVWEAK;
-extern const struct cli_object cli_obj_install_hook DEVWEAK;
+extern const struct cli_object cli_obj_install_hook;
 extern const struct cli_object cli_obj_doctor DEVWEAK;
 
 #endif
