@@ -32,7 +32,6 @@
 /* Request flags. */
 enum {
 	PVE_RQ_READONLY = 1, /* a POST that changes nothing (fsfreeze-status): sent in dry run */
-	PVE_RQ_NOAUTH = 2,   /* POST /access/ticket itself */
 };
 
 struct pve_client {
@@ -232,7 +231,6 @@ static int pve_login(struct pve_client *pc, int64_t deadline)
 	rq.body_len = form.len;
 	rq.content_type = "application/x-www-form-urlencoded";
 	rq.deadline_ms = deadline;
-	log_debug("PVE POST /access/ticket (user '%s')", pc->cfg->user);
 	rc = http_perform(pc->http, &rq, &rs);
 	if (rc < 0)
 		goto out;
@@ -266,9 +264,9 @@ out:
 	free_secret(csrf);
 	json_free(&d);
 	http_response_release(&rs);
-	if (rc < 0 && rc != POE_TIMEOUT)
-		rc = err_prefix(POE_API, "cannot log in to PVE at '%s' as '%s': ", pc->where,
-				pc->cfg->user);
+	if (rc < 0)
+		rc = err_prefix(rc == POE_TIMEOUT ? POE_TIMEOUT : POE_API,
+				"cannot log in to PVE at '%s' as '%s': ", pc->where, pc->cfg->user);
 	return rc;
 }
 
@@ -321,7 +319,6 @@ static int pve_call(struct pve_client *pc, const char *method, const char *path,
 				rq.extra_header = pc->csrf_header;
 		}
 		rq.deadline_ms = deadline;
-		log_debug("PVE %s %s", method, path);
 		http_response_release(&rs);
 		http_response_init(&rs);
 		rc = http_perform(pc->http, &rq, &rs);

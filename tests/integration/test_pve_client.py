@@ -9,10 +9,11 @@ API specification.
 
 import json
 import os
+import ssl
 import subprocess
 import sys
+import time
 import urllib.request
-import ssl
 import uuid
 
 import pytest
@@ -346,6 +347,31 @@ def test_ticket_auth_with_csrf(penv):
     start = api_requests(penv, "POST", "/nodes/pve1/qemu/100/status/start")[0]
     assert start["auth"] == "ticket" and start["status"] == 200
     # the simulator refuses writes without the CSRF token: the start got through with it
+
+
+def test_expired_ticket_is_renewed(penv):
+    penv.write_config(token=None, user="root@pam", password=PVE_PASSWORD)
+    penv.pve.add_vm(100, VM_CONF, status="stopped")
+    penv.pve.task_seconds = 2
+    exe = driver_path()
+    if not os.access(exe, os.X_OK):
+        pytest.skip("pve_driver not built (%s)" % exe)
+    proc = subprocess.Popen([exe, penv.config_path, "start", NODE, "100"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not api_requests(penv, "GET", "/nodes/pve1/tasks/"):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        penv.pve.expire_tickets()  # the next poll gets 401 and must log in again
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert len(api_requests(penv, "POST", "/access/ticket")) == 2
+    assert 401 in [r["status"] for r in api_requests(penv, "GET", "/nodes/pve1/tasks/")]
+    assert penv.pve.vm(100)["status"] == "running"
 
 
 def test_ticket_auth_wrong_password(penv):
