@@ -87,6 +87,6 @@ extern const struct cli_object cli_obj_nvme DEVWEAK;
 extern const struct cli_object cli_obj_policy DEVWEAK;
 extern const struct cli_object cli_obj_watch DEVWEAK;
 extern const struct cli_object cli_obj_install_hook;
-extern const struct cli_object cli_obj_doctor DEVWEAK;
+extern const struct cli_object cli_obj_doctor;
 
 #endif

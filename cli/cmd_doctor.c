@@ -1,0 +1,704 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * "pve-ontap doctor": check what pve-ontap needs on this node, one line per check:
+ * "ok   ...", "warn ..." or "FAIL ...: reason". The exit status is 1 when any check failed.
+ * It reads and probes, and changes nothing but a temporary file in the job queue.
+ */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "exec.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "ontap.h"
+#include "ops.h"
+#include "policy.h"
+#include "pve.h"
+#include "util.h"
+
+#define CONNECT_TIMEOUT_MS 5000
+#define CHECK_TIMEOUT_MS 20000
+#define SYSTEMCTL_TIMEOUT_MS 10000
+/* A job older than this means nobody processes the queue. */
+#define QUEUE_STALE_S 300
+#define WATCH_UNIT "pve-ontap-watch.service"
+
+static const char doctor_help[] =
+	"Check, one line each, what pve-ontap needs on this node and say what to fix:\n"
+	"  - the configuration loads, and its file permissions;\n"
+	"  - the PVE node files (storage.cfg, qm) and the policies (as 'policy check');\n"
+	"  - the PVE API: reachable, TLS, credentials, version;\n"
+	"  - each ONTAP cluster: reachable, TLS, credentials, version (9.10.1 or later;\n"
+	"    9.12.1 recommended for NVMe pools: consistency-group membership changes);\n"
+	"  - each NFS storage maps to an ONTAP volume; each NVMe pool's SVM and subsystem\n"
+	"    exist;\n"
+	"  - the watcher runs (systemctl is-active " WATCH_UNIT "), and the job queue is\n"
+	"    writable and drained.\n"
+	"Lines start with 'ok', 'warn' or 'FAIL'. Nothing is changed (a temporary file is\n"
+	"created in the queue directory and removed). Exit status 1 when a check failed.";
+
+enum verdict { V_OK, V_WARN, V_FAIL };
+
+struct doctor {
+	bool json;
+	int nok, nwarn, nfail;
+	struct json_writer w;
+	struct buf out;
+};
+
+static void report(struct doctor *d, enum verdict v, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report(struct doctor *d, enum verdict v, const char *fmt, ...)
+{
+	static const char *const word[] = { "ok", "warn", "FAIL" };
+	char raw[1024], msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	/* error messages carry remote text: never let a secret through */
+	log_scrub(msg, sizeof(msg), raw);
+	if (v == V_OK)
+		d->nok++;
+	else if (v == V_WARN)
+		d->nwarn++;
+	else
+		d->nfail++;
+	if (d->json) {
+		jw_object_begin(&d->w, NULL);
+		jw_string(&d->w, "status", word[v]);
+		jw_string(&d->w, "message", msg);
+		jw_object_end(&d->w);
+		return;
+	}
+	printf("%-4s %s\n", word[v], msg);
+	fflush(stdout);
+}
+
+/* ---- configuration and local files ---- */
+
+static bool is_under_etc_pve(const char *path)
+{
+	return !strncmp(path, "/etc/pve/", 9);
+}
+
+static void check_config_file(struct doctor *d, const struct config *cfg)
+{
+	struct stat st;
+	unsigned mode;
+
+	if (!cfg->file) {
+		report(d, V_WARN, "config file permissions: not checked (no file name)");
+		return;
+	}
+	if (stat(cfg->file, &st) < 0) {
+		report(d, V_FAIL, "config file '%s': %s", cfg->file, strerror(errno));
+		return;
+	}
+	mode = (unsigned)(st.st_mode & 07777);
+	if (is_under_etc_pve(cfg->file)) {
+		report(d, V_OK, "config file permissions: under /etc/pve, pmxcfs controls access");
+		return;
+	}
+	/* The file chooses the programs run as root (paths.qm): nobody else may change it. */
+	if (mode & (S_IWGRP | S_IWOTH)) {
+		report(d, V_FAIL, "config file permissions: '%s' is writable by group or others "
+		       "(mode %04o): chmod go-w it", cfg->file, mode);
+		return;
+	}
+	if (st.st_uid != 0 && geteuid() == 0) {
+		report(d, V_WARN, "config file permissions: '%s' is owned by uid %u, not root",
+		       cfg->file, (unsigned)st.st_uid);
+		return;
+	}
+	if (mode & (S_IRGRP | S_IROTH)) {
+		report(d, V_WARN, "config file permissions: '%s' is readable by group or others "
+		       "(mode %04o): chmod 600 it if it will ever hold a password", cfg->file, mode);
+		return;
+	}
+	report(d, V_OK, "config file permissions: mode %04o, owner uid %u", mode,
+	       (unsigned)st.st_uid);
+}
+
+static void check_node_files(struct doctor *d, const struct config *cfg)
+{
+	struct pve_storagecfg *sc = NULL;
+	int rc;
+
+	rc = pve_storagecfg_load(cfg->paths.pve_etc, cfg->paths.mnt, &sc);
+	if (rc < 0)
+		report(d, V_FAIL, "PVE storage configuration: %s (paths.pve_etc)", err_msg());
+	else
+		report(d, V_OK, "PVE storage configuration: %s/storage.cfg (%d storages)",
+		       cfg->paths.pve_etc, sc->n);
+	pve_storagecfg_free(sc);
+	if (access(cfg->paths.qm, X_OK) < 0)
+		report(d, V_FAIL, "qm: '%s' is not executable (%s): is this a Proxmox VE node? "
+		       "(paths.qm)", cfg->paths.qm, strerror(errno));
+	else
+		report(d, V_OK, "qm: %s", cfg->paths.qm);
+	for (int i = 0; i < cfg->nstorages; i++) {
+		if (cfg->storages[i].protocol != STORAGE_NVME)
+			continue;
+		if (access(cfg->paths.nvme, X_OK) < 0)
+			report(d, V_WARN, "nvme: '%s' is not executable: NVMe pools need nvme-cli "
+			       "(apt install nvme-cli; paths.nvme)", cfg->paths.nvme);
+		else
+			report(d, V_OK, "nvme: %s", cfg->paths.nvme);
+		break;
+	}
+}
+
+static void check_policies(struct doctor *d, const struct config *cfg)
+{
+	const char *dir = cfg->paths.policies;
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	int nfiles = 0, nbad = 0;
+
+	if (!dh) {
+		report(d, V_WARN, "policies: no directory '%s' (%s): the hook does nothing until a "
+		       "policy exists (mkdir -p %s; see policies/examples)", dir, strerror(errno),
+		       dir);
+		return;
+	}
+	while ((de = readdir(dh))) {
+		size_t len = strlen(de->d_name);
+		struct buf errors = BUF_INIT(1 << 16);
+		struct policy *p = NULL;
+		char *path;
+
+		if (de->d_name[0] == '.' || len < 6 || strcmp(de->d_name + len - 5, ".yaml"))
+			continue;
+		nfiles++;
+		path = util_xasprintf("%s/%s", dir, de->d_name);
+		if (policy_load_file(path, &p, &errors) < 0) {
+			nbad++;
+			report(d, V_FAIL, "policy %s: %s", path, err_msg());
+		}
+		policy_free(p);
+		buf_release(&errors);
+		free(path);
+	}
+	closedir(dh);
+	if (nfiles == 0)
+		report(d, V_WARN, "policies: none in '%s': the hook does nothing until a policy "
+		       "exists (<vmid>.yaml or default.yaml)", dir);
+	else if (nbad == 0)
+		report(d, V_OK, "policies: %d valid in %s", nfiles, dir);
+}
+
+/* ---- endpoints: reachable, TLS, credentials, version ---- */
+
+/* TCP connect with a timeout; why gets the reason on failure. */
+static int tcp_probe(const char *host, int port, char *why, size_t n)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *res = NULL, *ai;
+	char portstr[16];
+	int rc = POE_FAIL, g;
+
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	snprintf(why, n, "no address");
+	g = getaddrinfo(host, portstr, &hints, &res);
+	if (g != 0) {
+		snprintf(why, n, "cannot resolve: %s", gai_strerror(g));
+		return POE_FAIL;
+	}
+	for (ai = res; ai && rc < 0; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				ai->ai_protocol);
+		struct pollfd pfd;
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		if (fd < 0) {
+			snprintf(why, n, "%s", strerror(errno));
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			rc = 0;
+		} else if (errno != EINPROGRESS) {
+			snprintf(why, n, "%s", strerror(errno));
+		} else {
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			pfd.revents = 0;
+			g = poll(&pfd, 1, CONNECT_TIMEOUT_MS);
+			if (g == 0)
+				snprintf(why, n, "no answer within %d s", CONNECT_TIMEOUT_MS / 1000);
+			else if (g < 0)
+				snprintf(why, n, "%s", strerror(errno));
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr)
+				snprintf(why, n, "%s", strerror(soerr ? soerr : errno));
+			else
+				rc = 0;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
+struct endpoint {
+	const char *label;       /* "PVE", "ONTAP cluster1" */
+	const char *host;
+	int port;
+	bool verify;
+	const char *ca_file;
+	const char *fingerprint;
+	const char *probe_path;  /* answered (401 is fine) without credentials */
+};
+
+/* Reachability and TLS; returns false (after reporting) when the API cannot be used. */
+static bool check_transport(struct doctor *d, const struct endpoint *ep)
+{
+	struct http_opts opts = { 0 };
+	struct http_request rq = { .method = "GET", .path = ep->probe_path };
+	struct http_response rs;
+	struct http_client *hc;
+	bool v6 = strchr(ep->host, ':') != NULL;
+	char why[256];
+	char *base;
+	int rc;
+
+	if (tcp_probe(ep->host, ep->port, why, sizeof(why)) < 0) {
+		report(d, V_FAIL, "%s reachable at %s:%d: %s", ep->label, ep->host, ep->port, why);
+		return false;
+	}
+	report(d, V_OK, "%s reachable at %s:%d", ep->label, ep->host, ep->port);
+
+	base = util_xasprintf(v6 ? "https://[%s]:%d" : "https://%s:%d", ep->host, ep->port);
+	opts.base_url = base;
+	opts.verify = ep->verify;
+	opts.ca_file = ep->ca_file;
+	opts.fingerprint = ep->fingerprint;
+	opts.connect_timeout_ms = CONNECT_TIMEOUT_MS;
+	opts.user_agent = "User-Agent: pve-ontap/" PVE_ONTAP_VERSION " (doctor)";
+	hc = http_client_new(&opts);
+	free(base);
+	if (!hc) {
+		report(d, V_FAIL, "%s TLS: %s", ep->label, err_msg());
+		return false;
+	}
+	/* Without credentials: any HTTP answer (401) proves the handshake and the certificate. */
+	http_response_init(&rs);
+	rq.deadline_ms = util_now_ms() + CHECK_TIMEOUT_MS;
+	rc = http_perform(hc, &rq, &rs);
+	http_response_release(&rs);
+	http_client_free(hc);
+	if (rc < 0) {
+		report(d, V_FAIL, "%s TLS: %s%s", ep->label, err_msg(),
+		       ep->ca_file ? "" : " (set ca_file, or fingerprint to pin the certificate)");
+		return false;
+	}
+	if (!ep->verify)
+		report(d, V_WARN, "%s TLS: the certificate is not verified (verify: false): set "
+		       "ca_file or fingerprint", ep->label);
+	else if (ep->fingerprint)
+		report(d, V_OK, "%s TLS: certificate matches the pinned fingerprint", ep->label);
+	else
+		report(d, V_OK, "%s TLS: certificate verified against %s", ep->label,
+		       ep->ca_file ? ep->ca_file : "the system CA store");
+	return true;
+}
+
+static void check_pve(struct doctor *d, const struct config *cfg)
+{
+	const struct config_pve *p = &cfg->pve;
+	struct endpoint ep = {
+		.label = "PVE API",
+		.host = p->host && p->host[0] ? p->host : "127.0.0.1",
+		.port = p->port > 0 ? p->port : 8006,
+		.verify = p->verify,
+		.ca_file = p->ca_file,
+		.fingerprint = p->fingerprint,
+		.probe_path = "/api2/json/version",
+	};
+	struct pve_client *pc = NULL;
+	char version[64], who[160];
+	int rc;
+
+	if (p->token) {
+		const char *eq = strrchr(p->token, '=');
+
+		snprintf(who, sizeof(who), "token '%.*s'",
+			 (int)(eq ? eq - p->token : (long)strlen(p->token)), p->token);
+	} else {
+		snprintf(who, sizeof(who), "user '%s'", p->user ? p->user : "");
+	}
+	if (!check_transport(d, &ep))
+		return;
+	pc = pve_client_new(p);
+	if (!pc) {
+		report(d, V_FAIL, "PVE API credentials: %s", err_msg());
+		return;
+	}
+	rc = pve_version(pc, version, sizeof(version), util_now_ms() + CHECK_TIMEOUT_MS);
+	if (rc < 0) {
+		report(d, V_FAIL, "PVE API credentials (%s): %s", who, err_msg());
+		goto out;
+	}
+	report(d, V_OK, "PVE API credentials (%s) accepted", who);
+	if (atoi(version) < 8)
+		report(d, V_WARN, "PVE version %s: pve-ontap is made for PVE 8 and 9", version);
+	else
+		report(d, V_OK, "PVE version %s", version);
+out:
+	pve_client_free(pc);
+}
+
+static bool cluster_has_nvme(const struct config *cfg, const struct config_ontap *o)
+{
+	for (int i = 0; i < cfg->nstorages; i++)
+		if (cfg->storages[i].ontap == o && cfg->storages[i].protocol == STORAGE_NVME)
+			return true;
+	return false;
+}
+
+static long version_code(int g, int ma, int mi)
+{
+	return (long)g * 1000000L + (long)ma * 1000L + mi;
+}
+
+/* Returns whether the cluster answered correctly (storages on it are then checked). */
+static bool check_ontap(struct doctor *d, const struct config *cfg, const struct config_ontap *o)
+{
+	char label[128];
+	struct endpoint ep = {
+		.label = label,
+		.host = o->host ? o->host : "",
+		.port = o->port > 0 ? o->port : 443,
+		.verify = o->verify,
+		.ca_file = o->ca_file,
+		.fingerprint = o->fingerprint,
+		.probe_path = "/api/cluster",
+	};
+	struct ontap_client *oc = NULL;
+	int g = 0, ma = 0, mi = 0, rc;
+	bool ok = false;
+	long v;
+
+	snprintf(label, sizeof(label), "ONTAP cluster '%s'", o->name);
+	if (!check_transport(d, &ep))
+		return false;
+	oc = ontap_client_new(o);
+	if (!oc) {
+		report(d, V_FAIL, "%s credentials: %s", label, err_msg());
+		return false;
+	}
+	rc = ontap_cluster_version(oc, &g, &ma, &mi, util_now_ms() + CHECK_TIMEOUT_MS);
+	if (rc < 0) {
+		long st = ontap_last_error(oc)->http_status;
+
+		report(d, V_FAIL, "%s %s (user '%s'): %s", label,
+		       st == 401 || st == 403 ? "credentials" : "API", o->user ? o->user : "",
+		       err_msg());
+		goto out;
+	}
+	report(d, V_OK, "%s credentials (user '%s') accepted", label, o->user ? o->user : "");
+	v = version_code(g, ma, mi);
+	if (v < version_code(9, 10, 1)) {
+		report(d, V_FAIL, "%s version %d.%d.%d: pve-ontap needs ONTAP 9.10.1 or later",
+		       label, g, ma, mi);
+		goto out;
+	}
+	if (v < version_code(9, 12, 1) && cluster_has_nvme(cfg, o))
+		report(d, V_WARN, "%s version %d.%d.%d: 9.12.1 or later is recommended for NVMe "
+		       "pools (adding or removing a disk changes consistency-group membership)",
+		       label, g, ma, mi);
+	else
+		report(d, V_OK, "%s version %d.%d.%d", label, g, ma, mi);
+	ok = true;
+out:
+	ontap_client_free(oc);
+	return ok;
+}
+
+/* ---- storages ---- */
+
+static void check_nfs_storage(struct doctor *d, struct ops_ctx *ctx, const struct config *cfg,
+			      const struct config_storage *st)
+{
+	struct ontap_volume vol;
+	struct pve_storagecfg *sc = NULL;
+	const struct pve_storage *ps;
+	struct stat sb;
+	int rc;
+
+	ctx->deadline = util_now_ms() + CHECK_TIMEOUT_MS;
+	rc = ops_storage_volume(ctx, st->id, &vol);
+	if (rc < 0) {
+		report(d, V_FAIL, "storage '%s': %s", st->id, err_msg());
+		return;
+	}
+	report(d, V_OK, "storage '%s' (NFS) is volume '%s' on SVM '%s'%s%s", st->id, vol.name,
+	       vol.svm[0] ? vol.svm : st->svm, vol.nas_path[0] ? ", junction " : "",
+	       vol.nas_path);
+	/* The VM snapshots need the storage mounted here; PVE mounts it on activation. */
+	if (pve_storagecfg_load(cfg->paths.pve_etc, cfg->paths.mnt, &sc) < 0)
+		return;
+	ps = pve_storagecfg_find(sc, st->id);
+	if (ps && ps->path && stat(ps->path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		report(d, V_OK, "storage '%s' is mounted at %s", st->id, ps->path);
+	else if (ps && ps->path)
+		report(d, V_WARN, "storage '%s' is not mounted at %s on this node (pvesm status "
+		       "mounts it)", st->id, ps->path);
+	pve_storagecfg_free(sc);
+}
+
+static void check_nvme_pool(struct doctor *d, struct ops_ctx *ctx,
+			    const struct config_storage *st)
+{
+	struct ontap_subsystem sub;
+	struct ontap_lif *lifs = NULL;
+	struct ontap_client *oc;
+	int64_t deadline = util_now_ms() + CHECK_TIMEOUT_MS;
+	int nlifs = 0, rc;
+
+	oc = ops_ontap(ctx, st);
+	if (!oc) {
+		report(d, V_FAIL, "NVMe pool '%s': %s", st->id, err_msg());
+		return;
+	}
+	rc = ontap_subsystem_find(oc, st->svm, st->subsystem, &sub, deadline);
+	if (rc == POE_NOTFOUND) {
+		report(d, V_FAIL, "NVMe pool '%s': subsystem '%s' not found on SVM '%s' (is the "
+		       "SVM name right? create the subsystem, or the first 'nvme create' does)",
+		       st->id, st->subsystem ? st->subsystem : "", st->svm ? st->svm : "");
+		return;
+	}
+	if (rc < 0) {
+		report(d, V_FAIL, "NVMe pool '%s': %s", st->id, err_msg());
+		return;
+	}
+	report(d, V_OK, "NVMe pool '%s': SVM '%s', subsystem '%s'", st->id, st->svm,
+	       st->subsystem);
+	if (st->nportals > 0)
+		return;
+	rc = ontap_nvme_lifs(oc, st->svm, &lifs, &nlifs, deadline);
+	if (rc < 0)
+		report(d, V_FAIL, "NVMe pool '%s': cannot list NVMe/TCP LIFs: %s", st->id,
+		       err_msg());
+	else if (nlifs == 0)
+		report(d, V_FAIL, "NVMe pool '%s': SVM '%s' has no data_nvme_tcp LIF that is up "
+		       "(or set portals:)", st->id, st->svm);
+	else
+		report(d, V_OK, "NVMe pool '%s': %d NVMe/TCP LIFs up", st->id, nlifs);
+	free(lifs);
+}
+
+static void check_storages(struct doctor *d, const struct config *cfg, const bool *cluster_ok)
+{
+	struct ops_ctx ctx;
+
+	if (cfg->nstorages == 0) {
+		report(d, V_WARN, "storages: none configured (storages: in the config)");
+		return;
+	}
+	ops_ctx_init(&ctx, cfg);
+	for (int i = 0; i < cfg->nstorages; i++) {
+		const struct config_storage *st = &cfg->storages[i];
+		int ci = (int)(st->ontap - cfg->ontap);
+
+		if (st->ontap && ci >= 0 && ci < cfg->nontap && !cluster_ok[ci]) {
+			report(d, V_WARN, "storage '%s': not checked (ONTAP cluster '%s' failed above)",
+			       st->id, st->ontap->name);
+			continue;
+		}
+		if (st->protocol == STORAGE_NVME)
+			check_nvme_pool(d, &ctx, st);
+		else
+			check_nfs_storage(d, &ctx, cfg, st);
+	}
+	ops_ctx_release(&ctx);
+}
+
+/* ---- watcher and queue ---- */
+
+static void check_watcher(struct doctor *d)
+{
+	static const char *const candidates[] = { "/usr/bin/systemctl", "/bin/systemctl" };
+	const char *systemctl = NULL;
+	struct exec_result r;
+	char state[64];
+	size_t len;
+
+	if (access("/run/systemd/system", F_OK) < 0) {
+		report(d, V_WARN, "watcher: not booted with systemd, cannot check "
+		       WATCH_UNIT "; make sure 'pve-ontap watch' runs");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+		if (access(candidates[i], X_OK) == 0) {
+			systemctl = candidates[i];
+			break;
+		}
+	if (!systemctl) {
+		report(d, V_WARN, "watcher: systemctl not found, cannot check " WATCH_UNIT);
+		return;
+	}
+	{
+		const char *argv[] = { systemctl, "is-active", WATCH_UNIT, NULL };
+
+		exec_result_init(&r);
+		if (exec_run(argv, util_now_ms() + SYSTEMCTL_TIMEOUT_MS, &r) < 0) {
+			report(d, V_WARN, "watcher: cannot run systemctl: %s", err_msg());
+			exec_result_release(&r);
+			return;
+		}
+	}
+	util_strlcpy(state, buf_cstr(&r.out), sizeof(state));
+	len = strcspn(state, "\r\n");
+	state[len] = '\0';
+	if (r.exit_code == 0 && !strcmp(state, "active"))
+		report(d, V_OK, "watcher: " WATCH_UNIT " is active");
+	else
+		report(d, V_FAIL, "watcher: " WATCH_UNIT " is %s: systemctl enable --now "
+		       "pve-ontap-watch (clones stay invisible in PVE without it)",
+		       state[0] ? state : "not active");
+	exec_result_release(&r);
+}
+
+static void check_queue(struct doctor *d, const struct config *cfg)
+{
+	const char *q = cfg->paths.queue;
+	char *tmp = NULL;
+	struct stat st;
+	DIR *dh;
+	struct dirent *de;
+	time_t now = time(NULL), oldest = now;
+	int fd, njobs = 0;
+
+	/* queue_put() creates it on first use; so do we, with the same mode. */
+	if (util_mkdir_p(q, 0700) < 0) {
+		report(d, V_FAIL, "queue directory '%s': %s (paths.queue)", q, err_msg());
+		return;
+	}
+	tmp = util_xasprintf("%s/.doctor.XXXXXX", q);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		report(d, V_FAIL, "queue directory '%s' is not writable: %s (paths.queue)", q,
+		       strerror(errno));
+		free(tmp);
+		return;
+	}
+	close(fd);
+	unlink(tmp);
+	free(tmp);
+	if (stat(q, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)))
+		report(d, V_WARN, "queue directory '%s' is writable by group or others (mode %04o): "
+		       "chmod 700 it", q, (unsigned)(st.st_mode & 07777));
+	else
+		report(d, V_OK, "queue directory '%s' is writable", q);
+
+	dh = opendir(q);
+	if (!dh)
+		return;
+	while ((de = readdir(dh))) {
+		size_t len = strlen(de->d_name);
+		char *path;
+
+		if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".job"))
+			continue;
+		njobs++;
+		path = util_xasprintf("%s/%s", q, de->d_name);
+		if (stat(path, &st) == 0 && st.st_mtime < oldest)
+			oldest = st.st_mtime;
+		free(path);
+	}
+	closedir(dh);
+	if (njobs && now - oldest > QUEUE_STALE_S)
+		report(d, V_WARN, "queue: %d jobs waiting, the oldest for %lld min: is the watcher "
+		       "running?", njobs, (long long)(now - oldest) / 60);
+}
+
+static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv)
+{
+	const struct cli_opt opts[] = { { .name = NULL } };
+	struct doctor d = { .json = ctx->json, .out = BUF_INIT(1 << 20) };
+	const struct config *cfg;
+	bool *cluster_ok = NULL;
+	int rc;
+
+	rc = cli_parse("doctor", argc, argv, opts, doctor_help, NULL, NULL);
+	if (rc)
+		return rc;
+	if (d.json) {
+		jw_init(&d.w, &d.out, 1);
+		jw_object_begin(&d.w, NULL);
+		jw_array_begin(&d.w, "checks");
+	}
+
+	rc = cli_config(ctx);
+	if (rc < 0) {
+		report(&d, V_FAIL, "config: %s", err_msg());
+		goto out;
+	}
+	cfg = ctx->cfg;
+	report(&d, V_OK, "config %s loaded (%d ONTAP cluster%s, %d storage%s)%s",
+	       cfg->file ? cfg->file : "", cfg->nontap, cfg->nontap == 1 ? "" : "s",
+	       cfg->nstorages, cfg->nstorages == 1 ? "" : "s",
+	       cfg->from_ini ? ", pve-ontap-snapshot.py .ini format" : "");
+	check_config_file(&d, cfg);
+	check_node_files(&d, cfg);
+	check_policies(&d, cfg);
+	check_pve(&d, cfg);
+	cluster_ok = util_xcalloc((size_t)cfg->nontap + 1, sizeof(bool));
+	if (cfg->nontap == 0)
+		report(&d, V_FAIL, "ONTAP: no cluster configured (ontap: in the config)");
+	for (int i = 0; i < cfg->nontap; i++)
+		cluster_ok[i] = check_ontap(&d, cfg, &cfg->ontap[i]);
+	check_storages(&d, cfg, cluster_ok);
+	check_watcher(&d);
+	check_queue(&d, cfg);
+out:
+	if (d.json) {
+		jw_array_end(&d.w);
+		jw_int(&d.w, "ok", d.nok);
+		jw_int(&d.w, "warnings", d.nwarn);
+		jw_int(&d.w, "failed", d.nfail);
+		jw_object_end(&d.w);
+		if (jw_finish(&d.w) == 0)
+			printf("%s\n", buf_cstr(&d.out));
+	}
+	buf_release(&d.out);
+	free(cluster_ok);
+	if (d.nfail)
+		return err_set(POE_FAIL, "%d of %d checks failed", d.nfail,
+			       d.nok + d.nwarn + d.nfail);
+	if (!d.json)
+		printf("all %d checks passed%s\n", d.nok + d.nwarn,
+		       d.nwarn ? " (see the warnings)" : "");
+	return 0;
+}
+
+const struct cli_object cli_obj_doctor = {
+	.name = "doctor",
+	.summary = "check the configuration, PVE, ONTAP, storages, watcher and queue",
+	.verbs = NULL,
+	.fn = cmd_doctor,
+	/* no CLI_NEEDS_CONFIG: a configuration that does not load is one of the findings */
+	.flags = 0,
+	.usage = "",
+	.help = doctor_help,
+};
