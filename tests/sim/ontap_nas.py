@@ -118,7 +118,7 @@ class NasMixin:
         self.cluster = {"name": "cluster1", "uuid": new_uuid()}
         self.svms = {}              # uuid -> svm dict
         self.aggregates = {}        # uuid -> {name, uuid}
-        self.volumes = {}           # uuid -> Vol
+        self.vols = {}           # uuid -> Vol
         self._last_snap_ts = 0
         os.makedirs(os.path.join(self.root, "vol"), exist_ok=True)
         r = self.route
@@ -127,7 +127,7 @@ class NasMixin:
                                                              self.svms.values()]))
         r("GET", "/svm/svms/{uuid}", self._svm_get)
         r("GET", "/storage/volumes", lambda q: self.collection(
-            q, [self._vol_rec(v) for v in self.volumes.values()]))
+            q, [self._vol_rec(v) for v in self.vols.values()]))
         r("GET", "/storage/volumes/{uuid}", lambda q: self.instance(
             q, self._vol_rec(self._vol(q.params["uuid"]))))
         r("POST", "/storage/volumes", self._vol_post)
@@ -166,13 +166,13 @@ class NasMixin:
                   target="svm.name")
 
     def _vol(self, uuid, code="4"):
-        v = self.volumes.get(uuid)
+        v = self.vols.get(uuid)
         if v is None:
             raise not_found("volume \"%s\" does not exist" % uuid, code=code)
         return v
 
     def _vol_named(self, svm_uuid, name):
-        for v in self.volumes.values():
+        for v in self.vols.values():
             if v.name == name and (svm_uuid is None or v.svm["uuid"] == svm_uuid):
                 return v
         return None
@@ -183,7 +183,7 @@ class NasMixin:
         if not self.exports_file:
             return
         write_json_atomic(self.exports_file, {v.nas_path: v.directory for v in
-                                              self.volumes.values() if v.nas_path})
+                                              self.vols.values() if v.nas_path})
 
     def _next_snap_ts(self):
         # create_time has whole seconds; keep it strictly increasing per simulator so that
@@ -307,7 +307,7 @@ class NasMixin:
     def _check_junction_free(self, svm_uuid, path, self_uuid=None):
         if not path:
             return
-        for v in self.volumes.values():
+        for v in self.vols.values():
             if v.uuid != self_uuid and v.svm["uuid"] == svm_uuid and \
                     v.nas_path.lower() == path.lower():
                 # No code in the reference for this; ONTAP's "junction already in use" is
@@ -372,7 +372,7 @@ class NasMixin:
         job = self.start_job(req, "POST /api/storage/volumes/?name=%s (%s)" % (name, what),
                              work, svm=svm)
         return Pending(job, 201, location="/api/storage/volumes/?name=%s" % name,
-                       records=lambda: [self._vol_rec(v) for v in self.volumes.values()
+                       records=lambda: [self._vol_rec(v) for v in self.vols.values()
                                         if v.name == name and v.svm is svm])
 
     def _create_flexvol(self, svm, name, size, aggr_ref, body, directory=None):
@@ -399,7 +399,7 @@ class NasMixin:
         os.makedirs(v.directory, exist_ok=True)
         os.chmod(v.directory, 0o755)
         v.nas_path = nas_path
-        self.volumes[v.uuid] = v
+        self.vols[v.uuid] = v
         self._write_exports()
         return v
 
@@ -409,7 +409,7 @@ class NasMixin:
                       target="name")
         clone = body["clone"]
         pref = clone["parent_volume"]
-        parent = self.volumes.get(pref.get("uuid")) if pref.get("uuid") else \
+        parent = self.vols.get(pref.get("uuid")) if pref.get("uuid") else \
             self._vol_named(svm["uuid"], pref.get("name"))
         if parent is None:
             raise err("524601", "parent volume \"%s\" not found"
@@ -455,7 +455,7 @@ class NasMixin:
         os.chmod(v.directory, 0o755)
         snap.owners.add(v.uuid)
         v.nas_path = nas_path
-        self.volumes[v.uuid] = v
+        self.vols[v.uuid] = v
         self._ns_flexclone(parent, snap, v)
         self._write_exports()
         return v
@@ -554,13 +554,13 @@ class NasMixin:
         v = self._vol(req.params["uuid"])
 
         def work():
-            if v.uuid not in self.volumes:
+            if v.uuid not in self.vols:
                 raise not_found("volume \"%s\" does not exist" % v.uuid)
             if v.nas_path:
                 raise err("917536", "the volume must be unmounted before being deleted: "
                           "volume \"%s\" is mounted at \"%s\"" % (v.name, v.nas_path))
-            clones = sorted(self.volumes[o].name for s in v.snapshots for o in s.owners
-                            if o in self.volumes)
+            clones = sorted(self.vols[o].name for s in v.snapshots for o in s.owners
+                            if o in self.vols)
             if clones:
                 raise err("524615", "volume \"%s\" has FlexClones (%s); delete or split them "
                           "first" % (v.name, ", ".join(clones)))
@@ -568,7 +568,7 @@ class NasMixin:
             if v.parent_snap is not None:
                 v.parent_snap.owners.discard(v.uuid)
             self._cg_volume_deleted(v)
-            del self.volumes[v.uuid]
+            del self.vols[v.uuid]
             # force=true only skips the recovery queue, which the simulator does not keep.
             if v.owns_directory and os.path.isdir(v.directory):
                 shutil.rmtree(v.directory)
@@ -629,7 +629,7 @@ class NasMixin:
         name = body["name"]
 
         def work():
-            if v.uuid not in self.volumes:
+            if v.uuid not in self.vols:
                 raise not_found("volume \"%s\" does not exist" % v.uuid)
             self._take_snapshot(v, name, body.get("comment"), body.get("snapmirror_label"))
         # A duplicate name (525059) is found when the job runs: answered 409 when the request
@@ -729,7 +729,7 @@ class NasMixin:
         body = req.body or {}
         vref = body.get("volume") or {}
         if vref.get("uuid"):
-            v = self.volumes.get(vref["uuid"])
+            v = self.vols.get(vref["uuid"])
             if v is None:
                 raise err("918235", "volume \"%s\" does not exist" % vref["uuid"], status=404,
                           target="volume.uuid")

@@ -124,7 +124,7 @@ class SanMixin:
         return None
 
     def _ns_rec(self, n):
-        v = self.volumes[n["vol"]]
+        v = self.vols[n["vol"]]
         try:
             used = os.stat(n["image"]).st_blocks * 512
         except OSError:
@@ -187,7 +187,7 @@ class SanMixin:
             raise err("72089732", "invalid namespace name \"%s\": only A-Z a-z 0-9 - . _ { } "
                       "are allowed" % ns_name, target="name")
         vol = self._vol_named(svm["uuid"], volname) if volname else \
-            self.volumes.get(dig(body, "location.volume.uuid"))
+            self.vols.get(dig(body, "location.volume.uuid"))
         if vol is None:
             raise err("917927", "volume \"%s\" not found" % volname, status=404,
                       target="location.volume.name")
@@ -557,7 +557,7 @@ class SanMixin:
         return c
 
     def _cg_rec(self, c):
-        vols = [self.volumes[u] for u in c["volumes"] if u in self.volumes]
+        vols = [self.vols[u] for u in c["volumes"] if u in self.vols]
         size = sum(v.size for v in vols)
         used = sum(self._vol_used(v) for v in vols)
         return {"uuid": c["uuid"], "name": c["name"], "svm": ref(c["svm"], "svm"),
@@ -583,7 +583,7 @@ class SanMixin:
                 raise err("262197", "volumes[].provisioning_options.action \"%s\" is not "
                           "supported here (use one of %s)" % (action, ", ".join(allowed)),
                           target="volumes.provisioning_options.action")
-            v = self.volumes.get(vr.get("uuid")) if vr.get("uuid") else \
+            v = self.vols.get(vr.get("uuid")) if vr.get("uuid") else \
                 self._vol_named(c_svm["uuid"], vr.get("name"))
             if v is None:
                 raise err("53411864", "volume \"%s\" does not exist in SVM \"%s\""
@@ -665,7 +665,7 @@ class SanMixin:
         """Every member volume rewinds to its member snapshot (tree and namespace images);
         newer CG snapshots go, as their member snapshots do (§2.10)."""
         snap = self._cgsnap_find(c, sref)
-        members = [(self.volumes.get(m["volume"]), m) for m in snap["members"]]
+        members = [(self.vols.get(m["volume"]), m) for m in snap["members"]]
         for v, m in members:
             if v is None:
                 raise err("53411842", "volume \"%s\" of snapshot \"%s\" no longer exists"
@@ -683,8 +683,8 @@ class SanMixin:
         def work():
             # The volumes and their snapshots stay (§2.10); only the grouping goes.
             for u in c["volumes"]:
-                if u in self.volumes:
-                    self.volumes[u].cg = None
+                if u in self.vols:
+                    self.vols[u].cg = None
             self.cgs.pop(c["uuid"], None)
         job = self.start_job(req, "DELETE /api/application/consistency-groups/%s" % c["uuid"],
                              work, svm=c["svm"])
@@ -697,7 +697,7 @@ class SanMixin:
         member snapshot is gone (deleting one makes the CG snapshot partial)."""
         present, missing = [], []
         for m in s["members"]:
-            v = self.volumes.get(m["volume"])
+            v = self.vols.get(m["volume"])
             vs = next((x for x in v.snapshots if x.uuid == m["snapshot"]), None) if v else None
             if vs is None:
                 missing.append({"name": m["volume_name"], "uuid": m["volume"]})
@@ -754,7 +754,7 @@ class SanMixin:
             if any(s["name"] == name for s in c["snapshots"]):
                 raise err("53411921", "failed to create consistency group snapshot \"%s\": "
                           "a snapshot with that name already exists" % name, target="name")
-            vols = [self.volumes[u] for u in c["volumes"] if u in self.volumes]
+            vols = [self.vols[u] for u in c["volumes"] if u in self.vols]
             if not vols:
                 raise err("53411918", "consistency group \"%s\" has no volumes" % c["name"])
             taken = []
@@ -829,8 +829,8 @@ class SanMixin:
                                            for m in self.maps if m["subsystem"] == s["uuid"])}
                            for s in self.subsystems.values()},
             "consistency_groups": {c["name"]: {
-                "volumes": sorted(self.volumes[u].name for u in c["volumes"]
-                                  if u in self.volumes),
+                "volumes": sorted(self.vols[u].name for u in c["volumes"]
+                                  if u in self.vols),
                 "snapshots": [s["name"] for s in c["snapshots"]]} for c in self.cgs.values()},
             "lifs": {l["name"]: {"ip": l["ip"], "state": l["state"], "enabled": l["enabled"],
                                  "services": list(l["services"])} for l in self.lifs.values()},
@@ -843,7 +843,7 @@ class SanMixin:
             for n in self.namespaces.values():
                 m = self._ns_map(n)
                 out.append({"name": n["name"], "uuid": n["uuid"],
-                            "volume": self.volumes[n["vol"]].name, "size": n["size"],
+                            "volume": self.vols[n["vol"]].name, "size": n["size"],
                             "image": n["image"], "comment": n["comment"],
                             "subsystem": self.subsystems[m["subsystem"]]["name"] if m else None,
                             "nsid": m["nsid"] if m else None})

@@ -137,7 +137,7 @@ class OntapSim(*_Bases):
     def volumes(self):
         """Every volume as a dict (name, uuid, svm, nas_path, directory, size, state, ...)."""
         with self.lock:
-            return [self._vol_info(v) for v in self.volumes.values()]
+            return [self._vol_info(v) for v in self.vols.values()]
 
     def volume(self, volname, svm=None):
         with self.lock:
@@ -150,8 +150,8 @@ class OntapSim(*_Bases):
             v = self._vol_by_name(volname, svm)
             return [{"name": s.name, "uuid": s.uuid, "create_time": iso(s.create_time),
                      "comment": s.comment, "snapmirror_label": s.label, "path": s.path,
-                     "owners": sorted(self.volumes[o].name for o in s.owners
-                                      if o in self.volumes)} for s in v.snapshots]
+                     "owners": sorted(self.vols[o].name for o in s.owners
+                                      if o in self.vols)} for s in v.snapshots]
 
     @staticmethod
     def _tree(path):
@@ -170,7 +170,7 @@ class OntapSim(*_Bases):
         anything that must not change ONTAP state (e.g. --dry-run)."""
         with self.lock:
             vols = {}
-            for v in self.volumes.values():
+            for v in self.vols.values():
                 info = self._vol_info(v)
                 for k in ("uuid", "directory"):
                     info.pop(k)
