@@ -589,9 +589,23 @@ static void check_queue(struct doctor *d, const struct config *cfg)
 	time_t now = time(NULL), oldest = now;
 	int fd, njobs = 0;
 
-	/* queue_put() creates it on first use; so do we, with the same mode. */
-	if (util_mkdir_p(q, 0700) < 0) {
-		report(d, V_FAIL, "queue directory '%s': %s (paths.queue)", q, err_msg());
+	if (stat(q, &st) < 0 && errno == ENOENT) {
+		/* queue_put() creates it on first use: its parent must let it */
+		char *parent = util_xstrdup(q);
+		char *slash;
+
+		while ((slash = strrchr(parent, '/')) && slash != parent) {
+			*slash = '\0';
+			if (access(parent, F_OK) == 0)
+				break;
+		}
+		if (access(parent, W_OK) == 0)
+			report(d, V_OK, "queue directory '%s' does not exist yet (created on first "
+			       "use)", q);
+		else
+			report(d, V_FAIL, "queue directory '%s' does not exist and cannot be created "
+			       "under '%s': %s (paths.queue)", q, parent, strerror(errno));
+		free(parent);
 		return;
 	}
 	tmp = util_xasprintf("%s/.doctor.XXXXXX", q);
