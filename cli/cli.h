@@ -83,7 +83,7 @@ int cli_require_yes(bool yes, const char *what);
 #define DEVWEAK __attribute__((weak))
 extern const struct cli_object cli_obj_vm;
 extern const struct cli_object cli_obj_storage;
-extern const struct cli_object cli_obj_nvme DEVWEAK;
+extern const struct cli_object cli_obj_nvme;
 extern const struct cli_object cli_obj_policy DEVWEAK;
 extern const struct cli_object cli_obj_watch DEVWEAK;
 extern const struct cli_object cli_obj_install_hook;

@@ -51,6 +51,8 @@ bool ops_guest_quiesced(void);
 /* ---- VM snapshots (NFS file clones and NVMe CG snapshots) ---- */
 
 #define OPS_MAX_DISKS 64
+/* a path inside a volume: directory (<= 383) + '/' + file name (<= 255) */
+#define OPS_PATH_MAX 640
 
 struct vm_snapshot_opts {
 	int vmid;
@@ -65,7 +67,7 @@ struct vm_snapshot_disk {
 	char disk[16];               /* "scsi0" */
 	char kind[16];               /* "file-clone" | "cg-snapshot" */
 	char storage[64];
-	char path[512];              /* clone file relative to the volume, or the CG name */
+	char path[OPS_PATH_MAX];     /* clone file relative to the volume, or the CG name */
 };
 
 struct vm_snapshot {
@@ -89,18 +91,71 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep);
 
 /* NVMe half of VM snapshots, implemented in ops_nvme.c; disks are the VM's NVMe drives. */
-#define OPS_DEVWEAK __attribute__((weak))
 int ops_nvme_vm_snapshot_create(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 				const char *name, const char *comment, const char *label,
-				struct vm_snapshot *out) OPS_DEVWEAK;
+				struct vm_snapshot *out);
 int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-			      struct vm_snapshot **out, int *n) OPS_DEVWEAK;
+			      struct vm_snapshot **out, int *n);
 int ops_nvme_vm_snapshot_delete(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-				const char *name) OPS_DEVWEAK;
+				const char *name);
 int ops_nvme_vm_snapshot_restore(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-				 const char *name, bool force) OPS_DEVWEAK;
+				 const char *name, bool force);
 /* Does the VM have NVMe disks (volid /dev/disk/by-id/nvme-uuid.<uuid>)? */
 bool ops_vm_has_nvme(const struct pve_vmconf *vm);
+
+/* ---- NVMe/TCP disks (ops_nvme.c) ---- */
+
+/*
+ * One namespace of an NVMe pool: a VM disk "<prefix>vm_<vmid>_disk_<n>" or a recovery clone
+ * "<prefix>vm_<vmid>_disk_<n>_clone_<label>_<ts>" made by ops_nvme_clone().
+ */
+struct nvme_disk_info {
+	char pool[64];
+	int vmid;                    /* -1 when the name is not ours */
+	int disk;                    /* n, -1 when unknown */
+	bool is_clone;
+	char volume[208];
+	char ns_name[256];           /* /vol/<volume>/<volume> */
+	char uuid[40];
+	uint64_t size;               /* namespace size, bytes */
+	uint64_t used;
+	uint64_t volume_size;
+	bool mapped;
+	char device[256];            /* local block device when connected, else "" */
+};
+
+/*
+ * New disk for vmid in pool: FlexVol (size plus headroom, options of the pool), namespace
+ * /vol/<vol>/<vol> of size, mapped to the pool's subsystem (ensured, with this node's host
+ * NQN), volume added to the VM's CG "<prefix>cg_vm_<vmid>". Any failure removes what was
+ * made. Then connects this node and queues an nvme-attach job.
+ */
+int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t size,
+		    struct nvme_disk_info *out);
+/*
+ * Delete disk n of vmid (pool NULL: the one pool that has it): refused while attached to a
+ * running VM; its recovery clones go first; CG membership, map, namespace and volume are
+ * removed and the VM config entry is dropped by the watcher (unused-remove with the
+ * by-id path).
+ */
+int ops_nvme_delete(struct ops_ctx *ctx, int vmid, int disk, const char *pool,
+		    struct nvme_disk_info *out);
+/* Grow disk n: the volume first, then the namespace; shrinking is POE_USAGE. */
+int ops_nvme_resize(struct ops_ctx *ctx, int vmid, int disk, const char *pool, uint64_t size,
+		    struct nvme_disk_info *out);
+/* Namespaces of a pool (NULL: all NVMe pools), of one VM (vmid 0: all). Caller frees. */
+int ops_nvme_list(struct ops_ctx *ctx, int vmid, const char *pool, struct nvme_disk_info **out,
+		  int *n);
+/*
+ * FlexClones of every NVMe disk of the VM at snapshot name, their namespaces mapped and
+ * attached to the VM as extra disks by the watcher (file-level recovery, no rollback).
+ * Caller frees *out.
+ */
+int ops_nvme_clone(struct ops_ctx *ctx, int vmid, const char *name, struct nvme_disk_info **out,
+		   int *n);
+/* Ensure the subsystem knows this node and connect it to the pool's portals (configured or
+ * discovered data_nvme_tcp LIFs). Returns the number of connected portals. */
+int ops_nvme_connect(struct ops_ctx *ctx, const char *pool);
 
 /* ---- storage (volume) snapshots and FlexClone mounts (ops_storage.c) ---- */
 

@@ -109,6 +109,17 @@ static bool is_uuid(const char *s)
 	return *s == '\0';
 }
 
+/*
+ * An NVMe disk is a raw path in the VM config (DESIGN.md "Storage kinds"); "nvme delete"
+ * has the watcher drop the drive entry naming "/dev/disk/by-id/nvme-uuid.<uuid>".
+ */
+static bool is_nvme_volid(const char *v)
+{
+	static const char prefix[] = "/dev/disk/by-id/nvme-uuid.";
+
+	return !strncmp(v, prefix, sizeof(prefix) - 1) && is_uuid(v + sizeof(prefix) - 1);
+}
+
 static int job_check(const struct queue_job *job)
 {
 	if (job->vmid < QUEUE_VMID_MIN || job->vmid > QUEUE_VMID_MAX)
@@ -117,7 +128,8 @@ static int job_check(const struct queue_job *job)
 	case QUEUE_RESCAN:
 		return 0;
 	case QUEUE_UNUSED_REMOVE:
-		if (!memchr(job->arg, '\0', sizeof(job->arg)) || !is_job_volid(job->arg))
+		if (!memchr(job->arg, '\0', sizeof(job->arg)) ||
+		    !(is_job_volid(job->arg) || is_nvme_volid(job->arg)))
 			return err_set(POE_FAIL, "invalid job: bad volid '%.*s'",
 				       (int)sizeof(job->arg) - 1, job->arg);
 		return 0;
