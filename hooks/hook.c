@@ -404,7 +404,8 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	}
 failed:
 	if (rc < 0) {
-		if (rc != POE_TIMEOUT && util_deadline_passed(h.deadline)) {
+		/* whatever gave up first, the cause is the policy's deadline: say so */
+		if (util_deadline_passed(h.deadline)) {
 			char t[24];
 
 			policy_format_duration(pol->timeout_s, t, sizeof(t));
