@@ -731,8 +731,8 @@ class OntapCore:
             q = [(k, v) for k, v in req.query.items()
                  if not k.startswith("start.") and k != "max_records"]
             q += [("max_records", str(size)), ("start.index", str(start + size))]
-            out["_links"] = dict(self_link, next={"href": req.raw_path + "?" + urllib.parse.urlencode(
-                q, safe="*,!|<>=/", quote_via=urllib.parse.quote)})
+            qs = urllib.parse.urlencode(q, safe="*,!|<>=/", quote_via=urllib.parse.quote)
+            out["_links"] = dict(self_link, next={"href": req.raw_path + "?" + qs})
         return 200, out
 
     # -- HTTP --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import re
 import shutil
 import time
 
-from ontap_core import (API, OntapError, Pending, clear_tree, copy_file, copy_tree, dig, err,
+from ontap_core import (API, Pending, clear_tree, copy_file, copy_tree, dig, err,
                         iso, new_uuid, not_found, tree_bytes, write_json_atomic)
 
 MIB = 1 << 20

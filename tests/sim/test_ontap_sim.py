@@ -10,12 +10,10 @@ import base64
 import http.client
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
 import time
-import urllib.parse
 
 import pytest
 
@@ -171,7 +169,8 @@ def test_fields_and_expensive_fields(sim, cli):
 def test_filters(sim, cli):
     sim.add_volume("svm1", "vol2", size=1 << 30)
     sim.add_volume("svm1", "other", nas_path="/other")
-    names = lambda q: sorted(r["name"] for r in cli.get("/api/storage/volumes?" + q)[1]["records"])  # noqa: E731
+    def names(q):
+        return sorted(r["name"] for r in cli.get("/api/storage/volumes?" + q)[1]["records"])
     assert names("name=vol*") == ["vol1", "vol2"]
     assert names("name=!vol*") == ["other"]
     assert names("name=vol1|other") == ["other", "vol1"]
@@ -466,7 +465,8 @@ def test_nvme_namespace_subsystem_map(sim, cli):
     s, b = cli.get("/api/storage/namespaces?svm.name=svm1&name=/vol/pve_*/*&fields=uuid,name,"
                    "status.mapped,subsystem_map.subsystem.name,space.size")
     rec = b["records"][0]
-    assert rec["status"]["mapped"] is True and rec["subsystem_map"]["subsystem"]["name"] == "pve-nvme"
+    assert rec["status"]["mapped"] is True
+    assert rec["subsystem_map"]["subsystem"]["name"] == "pve-nvme"
     s, b = cli.get("/api/storage/namespaces?fields=*")
     assert "subsystem_map" not in b["records"][0]  # expensive
     s, b = cli.call("DELETE", "/api/storage/namespaces/%s" % ns)
