@@ -475,14 +475,14 @@ static int delete_clones(struct ops_ctx *ctx, const struct vm_plan *p, const cha
 }
 
 static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
-		       struct vm_snapshot *out, char dsts[][384], bool *made)
+		       struct vm_snapshot *out, char dsts[][OPS_PATH_MAX], bool *made)
 {
 	int rc = 0;
 
 	for (int v = 0; v < p->nvols; v++) {
 		struct ontap_file_op ops[OPS_MAX_DISKS];
 		int idx[OPS_MAX_DISKS];
-		char srcs[OPS_MAX_DISKS][384];
+		char srcs[OPS_MAX_DISKS][OPS_PATH_MAX];
 		int nops = 0, r;
 
 		memset(ops, 0, sizeof(ops));
@@ -492,7 +492,8 @@ static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
 			if (vd->vol != &p->vols[v])
 				continue;
 			snprintf(srcs[nops], sizeof(srcs[nops]), "%s/%s", vd->dir, vd->file);
-			snprintf(dsts[i], 384, "%s/%s-snap-%s.%s", vd->dir, vd->stem, name, vd->ext);
+			snprintf(dsts[i], OPS_PATH_MAX, "%s/%s-snap-%s.%s", vd->dir, vd->stem, name,
+				 vd->ext);
 			ops[nops].src = srcs[nops];
 			ops[nops].dst = dsts[i];
 			idx[nops++] = i;
@@ -526,7 +527,7 @@ static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
 	return rc;
 }
 
-static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, char dsts[][384],
+static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, char dsts[][OPS_PATH_MAX],
 			    const bool *made)
 {
 	const char *paths[OPS_MAX_DISKS], *stores[OPS_MAX_DISKS];
@@ -559,7 +560,7 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 			    const struct vm_snapshot_opts *o, struct vm_snapshot *out)
 {
 	const char *label = o->label ? o->label : "manual";
-	char (*dsts)[384] = util_xcalloc(OPS_MAX_DISKS, sizeof(*dsts));
+	char (*dsts)[OPS_PATH_MAX] = util_xcalloc(OPS_MAX_DISKS, sizeof(*dsts));
 	bool made[OPS_MAX_DISKS] = { false };
 	struct quiesce_state qs;
 	char comment[160];
@@ -755,7 +756,7 @@ static int restore_nfs(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_s
 	}
 	for (int v = 0; v < p->nvols && rc == 0; v++) {
 		struct ontap_file_op ops[OPS_MAX_DISKS];
-		char dsts[OPS_MAX_DISKS][384];
+		char dsts[OPS_MAX_DISKS][OPS_PATH_MAX];
 		int idx[OPS_MAX_DISKS], nops = 0;
 
 		memset(ops, 0, sizeof(ops));
