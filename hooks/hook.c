@@ -82,6 +82,7 @@ complain(bool error, int vmid, const char *phase, const char *fmt, ...)
  */
 static struct {
 	pthread_mutex_t mu;
+	pthread_cond_t cond;       /* signalled by watchdog_stop(); waits on CLOCK_MONOTONIC */
 	pthread_t thread;
 	bool running;
 	bool disarmed;             /* guarded by mu */
@@ -94,27 +95,27 @@ static struct {
 static void *watchdog_main(void *arg)
 {
 	(void)arg;
-	for (;;) {
+	pthread_mutex_lock(&wd.mu);
+	while (!wd.disarmed) {
 		int64_t left = wd.fire_at - util_now_ms();
 		struct timespec ts;
 
-		/* never end the process while a guest is frozen or suspended: the thaw has a
-		 * deadline of its own; give it up to HOOK_WATCHDOG_QUIESCE_S more */
-		if (left <= 0 && ops_guest_quiesced() &&
-		    util_now_ms() < wd.fire_at + HOOK_WATCHDOG_QUIESCE_S * 1000LL)
-			left = 200;
-		else if (left <= 0)
+		if (left <= 0)
 			break;
-		ts.tv_sec = left / 1000;
-		ts.tv_nsec = (left % 1000) * 1000000L;
-		nanosleep(&ts, NULL); /* a cancellation point: hook_run() ends us here */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&wd.cond, &wd.mu, &ts);
 	}
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	pthread_mutex_lock(&wd.mu);
 	if (wd.disarmed) {
 		pthread_mutex_unlock(&wd.mu);
 		return NULL;
 	}
+	/* still holding mu: hook_run() cannot release the lock under our feet */
 	if (wd.lock)
 		cluster_lock_release(wd.lock);
 	if (write(STDERR_FILENO, wd.msg, strlen(wd.msg)) < 0) {
@@ -125,6 +126,7 @@ static void *watchdog_main(void *arg)
 
 static void watchdog_start(const struct hook *h, int status)
 {
+	pthread_condattr_t ca;
 	char t[24];
 
 	policy_format_duration(h->pol->timeout_s, t, sizeof(t));
@@ -135,10 +137,16 @@ static void watchdog_start(const struct hook *h, int status)
 		 "pve-ontap: %s: VM %d %s: still running %d s after the timeout of %s, "
 		 "giving up\n", status ? "error" : "warning", h->vmid, h->phase_name,
 		 HOOK_WATCHDOG_GRACE_S, t);
-	if (pthread_create(&wd.thread, NULL, watchdog_main, NULL) == 0)
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wd.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&wd.thread, NULL, watchdog_main, NULL) == 0) {
 		wd.running = true;
-	else
+	} else {
+		pthread_cond_destroy(&wd.cond);
 		log_debug("cannot start the hook watchdog thread");
+	}
 }
 
 static void watchdog_guard_lock(struct cluster_lock *l)
@@ -155,10 +163,12 @@ static void watchdog_stop(struct cluster_lock *l)
 	cluster_lock_release(l);
 	wd.lock = NULL;
 	wd.disarmed = true;
+	if (wd.running)
+		pthread_cond_signal(&wd.cond);
 	pthread_mutex_unlock(&wd.mu);
 	if (wd.running) {
-		pthread_cancel(wd.thread);
 		pthread_join(wd.thread, NULL);
+		pthread_cond_destroy(&wd.cond);
 		wd.running = false;
 	}
 }
