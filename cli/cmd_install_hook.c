@@ -222,7 +222,7 @@ static int run_qm_set(const struct config *cfg, int vmid, const char *volid)
 	snprintf(vmid_s, sizeof(vmid_s), "%d", vmid);
 	exec_result_init(&r);
 	exec_format_argv(argv, &cmd);
-	log_info("running %s", buf_cstr(&cmd));
+	log_debug("running %s", buf_cstr(&cmd));
 	rc = exec_run(argv, util_now_ms() + QM_TIMEOUT_MS, &r);
 	if (rc < 0) {
 		rc = err_prefix(rc, "cannot run '%s': ", buf_cstr(&cmd));

@@ -63,10 +63,9 @@ rm -f "$out"/pve-ontap_*.deb "$out"/pve-ontap-dbgsym_*.deb
 for f in "$work"/*.deb; do
 	mv "$f" "$out/"
 done
-changes=$(ls "$work"/*.changes)
 
-# lintian refuses nothing as root but says so; errors fail the build, warnings are shown.
+# errors fail the build, warnings are shown
 echo "build-deb: lintian" >&2
-lintian --fail-on error --no-tag-display-limit "$out"/pve-ontap_*.deb
+lintian --fail-on error --tag-display-limit 0 "$out"/pve-ontap_*.deb
 ls -l "$out"/pve-ontap*.deb
-echo "build-deb: built $(basename "$(ls "$out"/pve-ontap_*.deb)") (changes: $(basename "$changes"))" >&2
+echo "build-deb: built $(basename "$(ls "$out"/pve-ontap_*.deb)")" >&2
