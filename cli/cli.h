@@ -79,13 +79,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * lost (text) and returns POE_USAGE when yes is false. */
 int cli_require_yes(bool yes, const char *what);
 
-/* Objects defined in cmd_*.c. DEVWEAK: objects still being written (removed when they land). */
-#define DEVWEAK __attribute__((weak))
+/* Objects defined in cmd_*.c. */
 extern const struct cli_object cli_obj_vm;
 extern const struct cli_object cli_obj_storage;
 extern const struct cli_object cli_obj_nvme;
-extern const struct cli_object cli_obj_policy DEVWEAK;
-extern const struct cli_object cli_obj_watch DEVWEAK;
+extern const struct cli_object cli_obj_policy;
+extern const struct cli_object cli_obj_watch;
 extern const struct cli_object cli_obj_install_hook;
 extern const struct cli_object cli_obj_doctor;
 

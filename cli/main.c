@@ -60,8 +60,7 @@ static void print_main_help(FILE *f)
 		"ONTAP snapshots, FlexClones and NVMe/TCP namespaces for Proxmox VE guests.\n\n"
 		"Objects:\n");
 	for (size_t i = 0; i < NOBJECTS; i++)
-		if (objects[i])
-			fprintf(f, "  %-13s %s\n", objects[i]->name, objects[i]->summary);
+		fprintf(f, "  %-13s %s\n", objects[i]->name, objects[i]->summary);
 	fprintf(f, "  %-13s %s\n", "hook", "run the hookscript for VMID PHASE explicitly");
 	fprintf(f, "\n%s\n%s\nRun '" PROG " OBJECT --help' for the verbs of an object.\n",
 		global_help, exit_help);
@@ -300,7 +299,7 @@ static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
 	int rc;
 
 	for (size_t i = 0; i < NOBJECTS; i++)
-		if (objects[i] && !strcmp(objects[i]->name, argv[0]))
+		if (!strcmp(objects[i]->name, argv[0]))
 			obj = objects[i];
 	if (!obj)
 		return err_set(POE_USAGE, "unknown command '%s' (see '" PROG " --help')", argv[0]);
