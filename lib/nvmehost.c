@@ -266,8 +266,9 @@ int nvmehost_connect(const struct config *cfg, const char *const *portals, int n
 		}
 		rc = exec_run(argv, bounded(deadline, CONNECT_TIMEOUT_MS), &r);
 		if (rc == POE_TIMEOUT) {
-			buf_printf(&why, "%s%s: no answer within %d s", why.len ? "; " : "", portals[i],
-				   CONNECT_TIMEOUT_MS / 1000);
+			/* a TLS or routing problem makes connects hang rather than fail (§2.4) */
+			buf_printf(&why, "%s%s: no answer in time", why.len ? "; " : "", portals[i]);
+			timed_out |= deadline && util_deadline_passed(deadline);
 			continue;
 		}
 		if (rc < 0) {
