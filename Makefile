@@ -17,7 +17,8 @@ WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS ?= -O2 -g
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -DPVE_ONTAP_VERSION='"$(VERSION)"' \
 	-Ilib -Ipolicies -Ihooks -Iwatcher -Icli
-LDLIBS += -lcurl -lyaml -linotifytools -lssl -lcrypto
+# libcurl and OpenSSL are dlopen()ed on the first HTTP request (lib/netlib.h): not linked.
+LDLIBS += -lyaml -linotifytools
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRC_DIRS := lib policies hooks watcher cli

@@ -18,6 +18,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "netlib.h"
 #include "util.h"
 
 #ifndef PVE_ONTAP_VERSION
@@ -97,7 +98,7 @@ static CURLcode global_rc = CURLE_OK;
 
 static void global_init(void)
 {
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	global_rc = netlib.global_init(CURL_GLOBAL_DEFAULT);
 }
 
 static void secret_free(char *s)
@@ -184,9 +185,12 @@ struct http_client *http_client_new(const struct http_opts *opts)
 		err_set(POE_FAIL, "header line for '%s' contains a line break", opts->base_url);
 		return NULL;
 	}
+	/* libcurl is loaded here, not at exec: see netlib.h. */
+	if (netlib_load() < 0)
+		return NULL;
 	pthread_once(&global_once, global_init);
 	if (global_rc != CURLE_OK) {
-		err_set(POE_FAIL, "cannot initialise libcurl: %s", curl_easy_strerror(global_rc));
+		err_set(POE_FAIL, "cannot initialise libcurl: %s", netlib.easy_strerror(global_rc));
 		return NULL;
 	}
 
@@ -222,14 +226,14 @@ struct http_client *http_client_new(const struct http_opts *opts)
 	c->slots = util_xcalloc((size_t)c->max_parallel, sizeof(*c->slots));
 	for (int i = 0; i < c->max_parallel; i++)
 		c->slots[i].c = c;
-	c->multi = curl_multi_init();
+	c->multi = netlib.multi_init();
 	if (!c->multi) {
 		err_set(POE_FAIL, "cannot create a curl multi handle");
 		goto fail;
 	}
 	/* HTTP/1.1, one request per connection at a time; keep as many idle as we use. */
-	curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
-	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->max_parallel);
+	netlib.multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+	netlib.multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->max_parallel);
 	pthread_mutex_init(&c->lock, NULL);
 	if (!c->verify && !c->pinned)
 		log_debug("TLS verification of '%s' is off", c->host);
@@ -252,10 +256,10 @@ void http_client_free(struct http_client *c)
 	if (!c)
 		return;
 	/* Closes the cached connections; no easy handle is attached between calls. */
-	curl_multi_cleanup(c->multi);
+	netlib.multi_cleanup(c->multi);
 	for (int i = 0; i < c->max_parallel; i++)
 		if (c->slots[i].easy)
-			curl_easy_cleanup(c->slots[i].easy);
+			netlib.easy_cleanup(c->slots[i].easy);
 	pthread_mutex_destroy(&c->lock);
 	free(c->slots);
 	free(c->ca_file);
@@ -372,17 +376,17 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 static int pin_verify(X509_STORE_CTX *x, void *arg)
 {
 	struct slot *s = arg;
-	X509 *leaf = X509_STORE_CTX_get0_cert(x);
+	X509 *leaf = netlib.x509_store_ctx_get0_cert(x);
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
-	if (leaf && X509_digest(leaf, EVP_sha256(), md, &mdlen) == 1 && mdlen == FP_LEN &&
-	    CRYPTO_memcmp(md, s->c->pin, FP_LEN) == 0) {
-		X509_STORE_CTX_set_error(x, X509_V_OK);
+	if (leaf && netlib.x509_digest(leaf, netlib.evp_sha256(), md, &mdlen) == 1 &&
+	    mdlen == FP_LEN && netlib.crypto_memcmp(md, s->c->pin, FP_LEN) == 0) {
+		netlib.x509_store_ctx_set_error(x, X509_V_OK);
 		return 1;
 	}
 	s->pin_mismatch = true;
-	X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REJECTED);
+	netlib.x509_store_ctx_set_error(x, X509_V_ERR_CERT_REJECTED);
 	return 0;
 }
 
@@ -390,8 +394,8 @@ static CURLcode pin_ctx(CURL *easy, void *sslctx, void *arg)
 {
 	(void)easy;
 	/* curl set SSL_VERIFY_NONE (verifypeer off); PEER makes our failure fatal. */
-	SSL_CTX_set_verify(sslctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_cert_verify_callback(sslctx, pin_verify, arg);
+	netlib.ssl_ctx_set_verify(sslctx, SSL_VERIFY_PEER, NULL);
+	netlib.ssl_ctx_set_cert_verify_callback(sslctx, pin_verify, arg);
 	return CURLE_OK;
 }
 
@@ -413,7 +417,7 @@ static struct slot *slot_get(struct http_client *c)
 		if (s->busy)
 			continue;
 		if (!s->easy) {
-			s->easy = curl_easy_init();
+			s->easy = netlib.easy_init();
 			if (!s->easy)
 				return NULL;
 		}
@@ -436,7 +440,7 @@ static void job_reset_response(struct job *j)
 
 static void job_cleanup(struct job *j)
 {
-	curl_slist_free_all(j->headers);
+	netlib.slist_free_all(j->headers);
 	j->headers = NULL;
 	free(j->url);
 	j->url = NULL;
@@ -452,7 +456,7 @@ static int job_fail(struct job *j, int rc)
 
 static int add_header(struct curl_slist **l, const char *line)
 {
-	struct curl_slist *n = curl_slist_append(*l, line);
+	struct curl_slist *n = netlib.slist_append(*l, line);
 
 	if (!n)
 		return err_set(POE_FAIL, "out of memory");
@@ -483,16 +487,21 @@ static int build_headers(struct http_client *c, const struct http_request *rq,
 	if (!rc && rq->extra_header)
 		rc = add_header(&l, rq->extra_header);
 	if (rc < 0) {
-		curl_slist_free_all(l);
+		netlib.slist_free_all(l);
 		return rc;
 	}
 	*out = l;
 	return 0;
 }
 
-#define SETOPT(e, opt, val)                                                     \
-	do {                                                                    \
-		if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK)            \
+/*
+ * The value is passed through varargs (curl's typecheck-gcc.h does not apply to a call
+ * through a pointer): every value below has exactly the option's type (long, curl_off_t,
+ * a pointer or a callback).
+ */
+#define SETOPT(e, opt, val)                                                          \
+	do {                                                                         \
+		if (netlib.easy_setopt((e), (opt), (val)) != CURLE_OK)               \
 			return err_set(POE_FAIL, "cannot set curl option %s", #opt); \
 	} while (0)
 
@@ -504,7 +513,7 @@ static int setup_easy(struct http_client *c, struct job *j, int64_t timeout_ms)
 	int rc;
 
 	/* Keeps the connection cache and TLS sessions, drops every option of the last use. */
-	curl_easy_reset(e);
+	netlib.easy_reset(e);
 	s->errbuf[0] = '\0';
 	s->rs = j->rs;
 	s->too_big = false;
@@ -595,7 +604,7 @@ static int job_start(struct http_client *c, struct job *j)
 		return job_fail(j, err_set(POE_FAIL, "cannot create a curl handle"));
 	job_reset_response(j);
 	rc = setup_easy(c, j, timeout);
-	if (rc == 0 && curl_multi_add_handle(c->multi, j->slot->easy) != CURLM_OK)
+	if (rc == 0 && netlib.multi_add_handle(c->multi, j->slot->easy) != CURLM_OK)
 		rc = err_set(POE_FAIL, "cannot start the request to '%s'", c->host);
 	if (rc < 0) {
 		j->slot->busy = false;
@@ -626,11 +635,11 @@ static bool is_tls_error(CURLcode cc)
 static int classify(struct http_client *c, struct job *j, CURLcode cc)
 {
 	struct slot *s = j->slot;
-	const char *detail = s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc);
+	const char *detail = s->errbuf[0] ? s->errbuf : netlib.easy_strerror(cc);
 	long status = 0;
 
 	if (cc == CURLE_OK) {
-		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+		netlib.easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
 		j->rs->status = status;
 		/* Callers may hand body.data to parsers: never NULL after a response. */
 		if (buf_append(&j->rs->body, "", 0) < 0)
@@ -656,7 +665,7 @@ static int classify(struct http_client *c, struct job *j, CURLcode cc)
 
 			/* No pre-transfer time: connect or TLS never finished (a reused
 			 * connection has one too, so this does not misreport those). */
-			curl_easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+			netlib.easy_getinfo(s->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
 			if (pre == 0)
 				return err_set(POE_API, "cannot connect to '%s': %s", c->host,
 					       detail);
@@ -690,7 +699,7 @@ static bool retryable(struct job *j, CURLcode cc)
 	if (cc == CURLE_SEND_ERROR && !s->got_header)
 		return true;
 	if (cc == CURLE_GOT_NOTHING) {
-		curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nconn);
+		netlib.easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nconn);
 		return nconn == 0;
 	}
 	return false;
@@ -702,7 +711,7 @@ static void job_finish(struct http_client *c, struct job *j, CURLcode cc)
 	int rc;
 	bool retry = false;
 
-	curl_multi_remove_handle(c->multi, s->easy);
+	netlib.multi_remove_handle(c->multi, s->easy);
 	rc = classify(c, j, cc);
 	if (rc < 0 && j->retries < HTTP_MAX_RETRIES && retryable(j, cc)) {
 		int64_t wait = retry_backoff_ms[j->retries];
@@ -760,15 +769,15 @@ static int run_jobs(struct http_client *c, struct job *jobs, int n)
 		if (done == n)
 			break;
 
-		if (curl_multi_perform(c->multi, &still) != CURLM_OK)
+		if (netlib.multi_perform(c->multi, &still) != CURLM_OK)
 			return err_set(POE_FAIL, "curl multi interface failed");
-		while ((m = curl_multi_info_read(c->multi, &queued))) {
+		while ((m = netlib.multi_info_read(c->multi, &queued))) {
 			char *priv = NULL;
 			struct job *j;
 
 			if (m->msg != CURLMSG_DONE)
 				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+			netlib.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
 			j = (struct job *)priv;
 			if (!j)
 				continue;
@@ -794,7 +803,7 @@ static int run_jobs(struct http_client *c, struct job *jobs, int n)
 			if (jobs[i].not_before - now < wait)
 				wait = jobs[i].not_before - now;
 		}
-		if (wait > 0 && curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
+		if (wait > 0 && netlib.multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
 			return err_set(POE_FAIL, "curl multi interface failed");
 	}
 	return 0;
@@ -822,7 +831,7 @@ static int perform(struct http_client *c, const struct http_request *rq,
 		/* The multi interface broke down: detach what is still attached. */
 		for (int i = 0; i < n; i++) {
 			if (jobs[i].state == JOB_RUNNING) {
-				curl_multi_remove_handle(c->multi, jobs[i].slot->easy);
+				netlib.multi_remove_handle(c->multi, jobs[i].slot->easy);
 				jobs[i].slot->busy = false;
 				jobs[i].slot->rs = NULL;
 				jobs[i].slot = NULL;
