@@ -384,6 +384,7 @@ int pve_task_wait(struct pve_client *pc, const char *node, const char *upid, int
 	struct json_doc d = { 0 };
 	char unode[64], type[64], id[64];
 	char status[32], exitstatus[PVE_MSG_MAX];
+	int64_t start = util_now_ms();
 	bool progress = false;
 	int rc;
 
@@ -419,8 +420,10 @@ int pve_task_wait(struct pve_client *pc, const char *node, const char *upid, int
 		}
 		if (!strcmp(status, "stopped"))
 			break;
-		log_progress("waiting for PVE task", type);
-		progress = true;
+		if (util_now_ms() - start >= 1000) { /* log.h: progress only for long waits */
+			log_progress("waiting for PVE task", type);
+			progress = true;
+		}
 		if (util_sleep_ms(PVE_TASK_POLL_MS, deadline) == POE_TIMEOUT) {
 			rc = err_set(POE_TIMEOUT, "task %s for VM %s did not finish in time (%s)",
 				     type, id, upid);
