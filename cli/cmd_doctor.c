@@ -44,6 +44,7 @@ static const char doctor_help[] =
 	"Check, one line each, what pve-ontap needs on this node and say what to fix:\n"
 	"  - the configuration loads, and its file permissions;\n"
 	"  - the PVE node files (storage.cfg, qm) and the policies (as 'policy check');\n"
+	"  - the hookscripts of this node's VMs exist and are this binary (not an old copy);\n"
 	"  - the PVE API: reachable, TLS, credentials, version;\n"
 	"  - each ONTAP cluster: reachable, TLS, credentials, version (9.10.1 or later;\n"
 	"    9.12.1 recommended for NVMe pools: consistency-group membership changes);\n"
@@ -205,6 +206,121 @@ static void check_policies(struct doctor *d, const struct config *cfg)
 		       "exists (<vmid>.yaml or default.yaml)", dir);
 	else if (nbad == 0)
 		report(d, V_OK, "policies: %d valid in %s", nfiles, dir);
+}
+
+/* ---- hookscripts of the local VMs ---- */
+
+/* Does the file at path have the same bytes as the running binary? */
+static bool same_as_running(const char *path)
+{
+	char a[65536], b[65536];
+	int fa = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	int fb = open(path, O_RDONLY | O_CLOEXEC);
+	bool same = fa >= 0 && fb >= 0;
+
+	while (same) {
+		ssize_t na = read(fa, a, sizeof(a));
+		ssize_t nb = na > 0 ? read(fb, b, (size_t)na) : read(fb, b, 1);
+
+		if (na < 0 || nb < 0 || na != nb || (na > 0 && memcmp(a, b, (size_t)na)))
+			same = false;
+		else if (na == 0)
+			break;
+	}
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	return same;
+}
+
+/*
+ * "storage:snippets/file" to a path through storage.cfg (local: paths.snippets by default);
+ * newly allocated, or NULL when it cannot be resolved.
+ */
+static char *hookscript_path(const struct config *cfg, const struct pve_storagecfg *sc,
+			     const char *volid)
+{
+	const char *colon = strchr(volid, ':');
+	const struct pve_storage *st;
+	char id[128];
+
+	if (!colon || (size_t)(colon - volid) >= sizeof(id) || strncmp(colon + 1, "snippets/", 9))
+		return NULL;
+	memcpy(id, volid, (size_t)(colon - volid));
+	id[colon - volid] = '\0';
+	if (!util_is_safe_name(colon + 10))
+		return NULL;
+	st = sc ? pve_storagecfg_find(sc, id) : NULL;
+	if (st && st->path && st->path[0])
+		return util_xasprintf("%s/snippets/%s", st->path, colon + 10);
+	if (!strcmp(id, "local"))
+		return util_xasprintf("%s/%s", cfg->paths.snippets, colon + 10);
+	return NULL;
+}
+
+static void check_hookscripts(struct doctor *d, const struct config *cfg)
+{
+	char *dir = util_xasprintf("%s/qemu-server", cfg->paths.pve_etc);
+	struct pve_storagecfg *sc = NULL;
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	int nhooked = 0, nstale = 0, nbad = 0;
+
+	if (!dh) {
+		free(dir);
+		return; /* reported with the node files */
+	}
+	(void)pve_storagecfg_load(cfg->paths.pve_etc, cfg->paths.mnt, &sc);
+	while ((de = readdir(dh))) {
+		struct pve_vmconf *vm = NULL;
+		char policy[4096];
+		int64_t vmid;
+		char *path, *dot = strchr(de->d_name, '.');
+
+		if (!dot || strcmp(dot, ".conf"))
+			continue;
+		*dot = '\0';
+		if (util_parse_int(de->d_name, 100, 999999999, &vmid) < 0 ||
+		    pve_vmconf_load(cfg->paths.pve_etc, (int)vmid, &vm) < 0)
+			continue;
+		if (!vm->hookscript || !strstr(vm->hookscript, "pve-ontap")) {
+			/* its own policy, not default.yaml (that would be one line per VM) */
+			const char *base;
+
+			if (policy_find(cfg->paths.policies, (int)vmid, policy, sizeof(policy)) == 0 &&
+			    (base = strrchr(policy, '/')) &&
+			    !strncmp(base + 1, de->d_name, strlen(de->d_name)) &&
+			    !strcmp(base + 1 + strlen(de->d_name), ".yaml"))
+				report(d, V_WARN, "VM %lld has a policy but no pve-ontap hookscript: "
+				       "pve-ontap install-hook --vm %lld", (long long)vmid,
+				       (long long)vmid);
+			pve_vmconf_free(vm);
+			continue;
+		}
+		nhooked++;
+		path = hookscript_path(cfg, sc, vm->hookscript);
+		if (!path || access(path, X_OK) < 0) {
+			nbad++;
+			report(d, V_FAIL, "VM %lld: hookscript '%s' is %s: PVE refuses to start it; "
+			       "pve-ontap install-hook --vm %lld", (long long)vmid, vm->hookscript,
+			       path ? "missing or not executable" : "not a snippets volume",
+			       (long long)vmid);
+		} else if (!same_as_running(path)) {
+			nstale++;
+			report(d, V_WARN, "VM %lld: hookscript %s differs from this pve-ontap (an "
+			       "older copy?): pve-ontap install-hook --vm %lld", (long long)vmid,
+			       path, (long long)vmid);
+		}
+		free(path);
+		pve_vmconf_free(vm);
+	}
+	closedir(dh);
+	pve_storagecfg_free(sc);
+	free(dir);
+	if (nhooked && !nstale && !nbad)
+		report(d, V_OK, "hookscripts: %d VM%s on this node run this pve-ontap", nhooked,
+		       nhooked == 1 ? "" : "s");
 }
 
 /* ---- endpoints: reachable, TLS, credentials, version ---- */
@@ -676,6 +792,7 @@ static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv)
 	check_config_file(&d, cfg);
 	check_node_files(&d, cfg);
 	check_policies(&d, cfg);
+	check_hookscripts(&d, cfg);
 	check_pve(&d, cfg);
 	cluster_ok = util_xcalloc((size_t)cfg->nontap + 1, sizeof(bool));
 	if (cfg->nontap == 0)

@@ -321,3 +321,27 @@ def test_bash_completion_shellcheck():
                         os.path.join(REPO, "install", "build-deb.sh")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout
+
+
+def test_doctor_checks_the_hookscripts_of_local_vms(env):
+    env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
+    env.add_vm(101, disks={"scsi0": ("vm-101-disk-0.raw", 4096)})
+    env.write_policy(101, "snapshots:\n  - on: [pre-stop]\n    label: daily\n")
+    assert env.run("install-hook", "--vm", "100", env=NONROOT).returncode == 0
+    r = env.run("doctor", timeout=120)
+    assert "ok   hookscripts: 1 VM on this node run this pve-ontap" in r.stdout, r.stdout
+    assert any("VM 101 has a policy but no pve-ontap hookscript" in w
+               for w in lines(r.stdout, "warn")), r.stdout
+
+    snippet = os.path.join(env.T, "var", "lib", "vz", "snippets", "pve-ontap")
+    with open(snippet, "ab") as f:
+        f.write(b"an older build")
+    r = env.run("doctor", timeout=120)
+    assert any("VM 100: hookscript" in w and "differs" in w
+               for w in lines(r.stdout, "warn")), r.stdout
+
+    os.chmod(snippet, 0o644)
+    r = env.run("doctor", timeout=120)
+    assert r.returncode == 1
+    assert any("VM 100: hookscript 'local:snippets/pve-ontap'" in f
+               for f in lines(r.stdout, "FAIL")), r.stdout
