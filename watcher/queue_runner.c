@@ -558,6 +558,12 @@ static void compact(struct watcher *w)
 		if (!w->jobs[i].done)
 			w->jobs[n++] = w->jobs[i];
 	w->njobs = n;
+	/* a burst of jobs should not keep its memory (about 0.8 KiB per pending job) */
+	if (n == 0 && w->jobs_cap > 256) {
+		free(w->jobs);
+		w->jobs = NULL;
+		w->jobs_cap = 0;
+	}
 	for (int i = 0; i < w->nvms;) {
 		bool has = false;
 
