@@ -16,6 +16,10 @@ esac
 builddir=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
+case "$builddir" in
+/*) bin="$builddir/pve-ontap" ;;
+*) bin="$top/$builddir/pve-ontap" ;;
+esac
 
 passed=0
 failed=0
@@ -53,7 +57,7 @@ fi
 
 if [ "$mode" != unit ]; then
 	xml=$(mktemp)
-	PVE_ONTAP_BIN="$top/$builddir/pve-ontap" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	PVE_ONTAP_BIN="$bin" PVE_ONTAP_BUILDDIR="$builddir" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 		--junitxml="$xml" tests/sim tests/fakes tests/integration
 	rc=$?
 	counts=$(/usr/bin/python3 - "$xml" <<'PY'
