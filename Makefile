@@ -97,9 +97,12 @@ bench: all
 		case "$$b" in *.py) $(PYTHON) "$$b" --bin $(BUILDDIR)/pve-ontap ;; \
 		*) sh "$$b" $(BUILDDIR)/pve-ontap ;; esac; done
 
+# Each libFuzzer target (tests/fuzz/fuzz_*.c) for FUZZ_SECONDS; FUZZ_TARGETS="json queue"
+# limits the run to some of them. Builds into build-fuzz/ with clang.
 FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?=
 fuzz: deps
-	tests/fuzz/run.sh $(FUZZ_SECONDS)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 lint:
 	shellcheck install/*.sh tests/*.sh tests/fuzz/*.sh .ci/run
