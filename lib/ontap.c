@@ -447,9 +447,9 @@ static void job_url(struct oc_url *u, const char *uuid)
  * Poll a job until a terminal state: 0, POE_API (failed), POE_TIMEOUT (still running at the
  * deadline; never reported as failed), JOB_GONE (404: expired or never known).
  */
-static int job_wait(struct ontap_client *oc, const char *uuid, const char *what, int64_t deadline)
+static int job_wait(struct ontap_client *oc, const char *uuid, const char *what, int64_t start,
+		    int64_t deadline)
 {
-	int64_t start = util_now_ms();
 	int64_t delay = POLL_FIRST_MS;
 	struct oc_url u;
 	const char *url;
@@ -530,6 +530,7 @@ int oc_request(struct ontap_client *oc, const struct oc_call *c, struct json_doc
 	bool retryable = is_get(c->method) || (c->flags & OC_IDEMPOTENT);
 	bool lost = false; /* an earlier send may have reached ONTAP */
 	int64_t backoff = RETRY_FIRST_MS;
+	int64_t sent = 0;
 	struct json_doc d = { 0 };
 	int rc = POE_FAIL;
 
@@ -553,6 +554,7 @@ int oc_request(struct ontap_client *oc, const struct oc_call *c, struct json_doc
 
 		http_response_init(&rs);
 		oc->requests++;
+		sent = util_now_ms();
 		rc = http_perform(oc->http, &rq, &rs);
 		if (rc == 0 && rs.status >= 200 && rs.status < 300) {
 			rc = parse_answer(oc, c->method, c->url, &rs, &d);
@@ -562,7 +564,7 @@ int oc_request(struct ontap_client *oc, const struct oc_call *c, struct json_doc
 			oc_jstr(&d, 0, "job.uuid", juuid, sizeof(juuid));
 			if (!juuid[0] || (c->flags & OC_NO_JOB_WAIT))
 				goto out;
-			rc = job_wait(oc, juuid, c->what, c->deadline);
+			rc = job_wait(oc, juuid, c->what, sent, c->deadline);
 			if (rc == JOB_GONE) {
 				rc = c->recheck ? c->recheck(oc, c->recheck_arg, c->deadline) : POE_FAIL;
 				if (rc == POE_NOTFOUND || rc == POE_FAIL)
@@ -1708,8 +1710,9 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 				continue;
 			}
 			/* A file clone POST may have reached ONTAP: never re-sent blindly. */
-			op_fail(op, err_set(rs[i].rc, "cannot %s: no answer from ONTAP '%s'", what,
-					    oc->cfg->host));
+			op_fail(op, err_set(rs[i].rc, "cannot %s: no answer from ONTAP '%s'%s", what,
+					    oc->cfg->host,
+					    rs[i].rc == POE_TIMEOUT ? " before the deadline" : ""));
 			continue;
 		}
 		if (rs[i].status >= 400) {
