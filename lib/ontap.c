@@ -810,7 +810,7 @@ static int volume_lookup(struct ontap_client *oc, const char *svm, const char *k
 			 const char *val, struct ontap_volume *out, int64_t deadline)
 {
 	struct oc_records r = { 0 };
-	struct oc_record rec;
+	struct oc_record rec = { NULL, -1 };
 	struct oc_url u;
 	char what[400];
 	const char *url;
@@ -1308,7 +1308,7 @@ int ontap_snapshot_find(struct ontap_client *oc, const char *vol_uuid, const cha
 			struct ontap_snapshot *out, int64_t deadline)
 {
 	struct oc_records r = { 0 };
-	struct oc_record rec;
+	struct oc_record rec = { NULL, -1 };
 	struct oc_url u;
 	const char *url;
 	char what[400];

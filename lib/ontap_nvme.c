@@ -75,7 +75,7 @@ int ontap_namespace_find(struct ontap_client *oc, const char *svm, const char *n
 			 struct ontap_namespace *out, int64_t deadline)
 {
 	struct oc_records r = { 0 };
-	struct oc_record rec;
+	struct oc_record rec = { NULL, -1 };
 	struct oc_url u;
 	const char *url;
 	char what[400];
@@ -273,7 +273,7 @@ int ontap_subsystem_find(struct ontap_client *oc, const char *svm, const char *n
 			 struct ontap_subsystem *out, int64_t deadline)
 {
 	struct oc_records r = { 0 };
-	struct oc_record rec;
+	struct oc_record rec = { NULL, -1 };
 	struct oc_url u;
 	const char *url;
 	char what[300];
@@ -514,7 +514,7 @@ int ontap_cg_find(struct ontap_client *oc, const char *svm, const char *name,
 		  struct ontap_cg *out, int64_t deadline)
 {
 	struct oc_records r = { 0 };
-	struct oc_record rec;
+	struct oc_record rec = { NULL, -1 };
 	struct oc_url u;
 	const char *url;
 	char what[200];
