@@ -104,7 +104,8 @@ void wq_scan(struct watcher *w)
 	for (int i = 0; i < w->njobs; i++)
 		if (!w->jobs[i].done && w->jobs[i].job.file[0])
 			pending[npending++] = w->jobs[i].job.file;
-	qsort(pending, (size_t)npending, sizeof(*pending), str_ptr_cmp);
+	if (npending > 1)
+		qsort(pending, (size_t)npending, sizeof(*pending), str_ptr_cmp);
 
 	while ((de = readdir(d)) != NULL) {
 		const char *key = de->d_name;
@@ -127,7 +128,8 @@ void wq_scan(struct watcher *w)
 		nents++;
 	}
 	closedir(d);
-	qsort(ents, (size_t)nents, sizeof(*ents), scan_entry_cmp);
+	if (nents > 1)
+		qsort(ents, (size_t)nents, sizeof(*ents), scan_entry_cmp);
 	for (int i = 0; i < nents; i++) {
 		wq_note_name(w, ents[i].name);
 		free(ents[i].name);
