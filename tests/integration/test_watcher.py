@@ -398,7 +398,8 @@ def test_new_nvme_device_is_attached(env, watcher):
     assert wait_for(lambda: [c for c in env.qm_calls() if c[:1] == ["set"]], timeout=15), \
         w.log()
     assert env.qm_calls() == [["set", "100", "--scsi1", dev]], w.log()
-    assert env.vm_config(100)["scsi1"].startswith(dev)
+    assert wait_for(lambda: env.vm_config(100).get("scsi1", "").startswith(dev),
+                    timeout=10), w.log()
     # a device of no VM of ours is left alone
     _fake_device(env, "nvme1n1", str(uuidlib.uuid4()))
     assert wait_for(lambda: "left alone" in w.log(), timeout=15), w.log()
