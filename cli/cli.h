@@ -4,6 +4,10 @@
 
 #include <stdbool.h>
 
+#include "buf.h"
+#include "lock.h"
+#include "ops.h"
+
 struct config;
 
 /*
@@ -78,6 +82,24 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Ask for nothing interactive: destructive verbs need --yes; this prints what would be
  * lost (text) and returns POE_USAGE when yes is false. */
 int cli_require_yes(bool yes, const char *what);
+
+/*
+ * One operation of a command: an ops context (with --dry-run recording), and the cluster
+ * lock of DESIGN.md for verbs that change a VM's or a storage's ONTAP objects.
+ * cli_run_end() releases the lock and the clients and, in dry-run, prints what would have
+ * been sent on stdout.
+ */
+struct cli_run {
+	struct ops_ctx ctx;
+	struct buf dry;
+	struct cluster_lock lock;
+};
+
+void cli_run_begin(struct cli_run *r, struct cli_ctx *cc);
+/* cli_run_begin() and the lock "vm-<vmid>" / "storage-<id>"; returns 0 or POE_*. */
+int cli_run_begin_vm(struct cli_run *r, struct cli_ctx *cc, int vmid);
+int cli_run_begin_storage(struct cli_run *r, struct cli_ctx *cc, const char *id);
+void cli_run_end(struct cli_run *r, struct cli_ctx *cc);
 
 /* Objects defined in cmd_*.c. */
 extern const struct cli_object cli_obj_vm;

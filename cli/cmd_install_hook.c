@@ -76,7 +76,7 @@ static int snippets_dir(const struct config *cfg, const char *id, char **dir, bo
 	*shared = false;
 	rc = pve_storagecfg_load(cfg->paths.pve_etc, cfg->paths.mnt, &sc);
 	if (rc < 0 && rc != POE_NOTFOUND)
-		return err_prefix(rc, "cannot read the PVE storage configuration: ");
+		return err_prefix(rc, "cannot read the PVE storage configuration");
 	st = sc ? pve_storagecfg_find(sc, id) : NULL;
 	if (!st) {
 		if (!strcmp(id, "local")) {
@@ -225,7 +225,7 @@ static int run_qm_set(const struct config *cfg, int vmid, const char *volid)
 	log_debug("running %s", buf_cstr(&cmd));
 	rc = exec_run(argv, util_now_ms() + QM_TIMEOUT_MS, &r);
 	if (rc < 0) {
-		rc = err_prefix(rc, "cannot run '%s': ", buf_cstr(&cmd));
+		rc = err_prefix(rc, "cannot run '%s'", buf_cstr(&cmd));
 		goto out;
 	}
 	if (r.exit_code != 0) {
@@ -306,7 +306,7 @@ static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 
 	rc = util_mkdir_p(dir, 0755);
 	if (rc < 0) {
-		rc = err_prefix(rc, "cannot create '%s': ", dir);
+		rc = err_prefix(rc, "cannot create '%s'", dir);
 		goto out;
 	}
 	src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
@@ -321,7 +321,7 @@ static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 	rc = run_qm_set(cfg, (int)vmid, volid);
 	if (rc < 0) {
 		rc = err_prefix(rc, "installed '%s', but could not set it as hookscript of VM "
-				"%lld: ", dst, vmid);
+				"%lld", dst, vmid);
 		goto out;
 	}
 

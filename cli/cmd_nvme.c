@@ -77,28 +77,6 @@ static void human(uint64_t v, char *out, size_t n)
 		snprintf(out, n, "%.1f%c", x, units[u]);
 }
 
-/* Run an operation with ctx set up for --dry-run; the recorded requests go to stdout. */
-struct run {
-	struct ops_ctx ctx;
-	struct buf dry;
-};
-
-static void run_begin(struct run *r, struct cli_ctx *cc)
-{
-	buf_init(&r->dry, 1 << 20);
-	ops_ctx_init(&r->ctx, cc->cfg);
-	if (cc->dry_run)
-		r->ctx.dry_run = &r->dry;
-}
-
-static void run_end(struct run *r, struct cli_ctx *cc)
-{
-	ops_ctx_release(&r->ctx);
-	if (cc->dry_run)
-		fputs(buf_cstr(&r->dry), stdout);
-	buf_release(&r->dry);
-}
-
 static int nvme_create(struct cli_ctx *cc, int argc, char **argv)
 {
 	const char *pool = NULL;
@@ -112,7 +90,7 @@ static int nvme_create(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct nvme_disk_info d;
-	struct run r;
+	struct cli_run r;
 	int rc;
 
 	rc = cli_parse("nvme create", argc, argv, opts,
@@ -127,9 +105,10 @@ static int nvme_create(struct cli_ctx *cc, int argc, char **argv)
 		       NULL, NULL);
 	if (rc)
 		return rc;
-	run_begin(&r, cc);
-	rc = ops_nvme_create(&r.ctx, (int)vmid, pool, size, &d);
-	run_end(&r, cc);
+	rc = cli_run_begin_vm(&r, cc, (int)vmid);
+	if (rc == 0)
+		rc = ops_nvme_create(&r.ctx, (int)vmid, pool, size, &d);
+	cli_run_end(&r, cc);
 	if (rc < 0)
 		return rc;
 	if (cc->json)
@@ -155,7 +134,7 @@ static int nvme_delete(struct cli_ctx *cc, int argc, char **argv)
 	};
 	struct nvme_disk_info d;
 	char what[512];
-	struct run r;
+	struct cli_run r;
 	int rc;
 
 	rc = cli_parse("nvme delete", argc, argv, opts,
@@ -177,9 +156,10 @@ static int nvme_delete(struct cli_ctx *cc, int argc, char **argv)
 		if (rc < 0)
 			return rc;
 	}
-	run_begin(&r, cc);
-	rc = ops_nvme_delete(&r.ctx, (int)vmid, (int)disk, pool, &d);
-	run_end(&r, cc);
+	rc = cli_run_begin_vm(&r, cc, (int)vmid);
+	if (rc == 0)
+		rc = ops_nvme_delete(&r.ctx, (int)vmid, (int)disk, pool, &d);
+	cli_run_end(&r, cc);
 	if (rc == 0 && !cc->dry_run)
 		printf("deleted disk %lld of VM %lld (volume '%s')\n", disk, vmid, d.volume);
 	return rc;
@@ -199,7 +179,7 @@ static int nvme_resize(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct nvme_disk_info d;
-	struct run r;
+	struct cli_run r;
 	int rc;
 
 	rc = cli_parse("nvme resize", argc, argv, opts,
@@ -210,9 +190,10 @@ static int nvme_resize(struct cli_ctx *cc, int argc, char **argv)
 		return rc;
 	if (disk < 0)
 		return cli_usage_error("nvme resize", "--disk must be 0 or more");
-	run_begin(&r, cc);
-	rc = ops_nvme_resize(&r.ctx, (int)vmid, (int)disk, pool, size, &d);
-	run_end(&r, cc);
+	rc = cli_run_begin_vm(&r, cc, (int)vmid);
+	if (rc == 0)
+		rc = ops_nvme_resize(&r.ctx, (int)vmid, (int)disk, pool, size, &d);
+	cli_run_end(&r, cc);
 	if (rc < 0)
 		return rc;
 	if (cc->json)
@@ -236,7 +217,7 @@ static int nvme_list(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct nvme_disk_info *d = NULL;
-	struct run r;
+	struct cli_run r;
 	int n = 0, rc;
 
 	rc = cli_parse("nvme list", argc, argv, opts,
@@ -246,9 +227,9 @@ static int nvme_list(struct cli_ctx *cc, int argc, char **argv)
 		       NULL, NULL);
 	if (rc)
 		return rc;
-	run_begin(&r, cc);
+	cli_run_begin(&r, cc);
 	rc = ops_nvme_list(&r.ctx, (int)vmid, pool, &d, &n);
-	run_end(&r, cc);
+	cli_run_end(&r, cc);
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
@@ -281,7 +262,7 @@ static int nvme_clone(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct nvme_disk_info *d = NULL;
-	struct run r;
+	struct cli_run r;
 	int n = 0, rc;
 
 	rc = cli_parse("nvme clone", argc, argv, opts,
@@ -292,9 +273,10 @@ static int nvme_clone(struct cli_ctx *cc, int argc, char **argv)
 		       NULL, NULL);
 	if (rc)
 		return rc;
-	run_begin(&r, cc);
-	rc = ops_nvme_clone(&r.ctx, (int)vmid, name, &d, &n);
-	run_end(&r, cc);
+	rc = cli_run_begin_vm(&r, cc, (int)vmid);
+	if (rc == 0)
+		rc = ops_nvme_clone(&r.ctx, (int)vmid, name, &d, &n);
+	cli_run_end(&r, cc);
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
@@ -315,7 +297,7 @@ static int nvme_connect(struct cli_ctx *cc, int argc, char **argv)
 		{ "storage", CLI_OPT_STR, &pool, true, "POOL", "NVMe pool from the configuration" },
 		{ .name = NULL },
 	};
-	struct run r;
+	struct cli_run r;
 	int rc;
 
 	rc = cli_parse("nvme connect", argc, argv, opts,
@@ -325,9 +307,9 @@ static int nvme_connect(struct cli_ctx *cc, int argc, char **argv)
 		       NULL, NULL);
 	if (rc)
 		return rc;
-	run_begin(&r, cc);
+	cli_run_begin(&r, cc);
 	rc = ops_nvme_connect(&r.ctx, pool);
-	run_end(&r, cc);
+	cli_run_end(&r, cc);
 	if (rc < 0)
 		return rc;
 	if (!cc->dry_run)

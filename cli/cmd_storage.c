@@ -13,28 +13,6 @@
 #include "ops.h"
 #include "util.h"
 
-/* Run fn with an ops context; in dry-run print what would have been sent. */
-struct storage_call {
-	struct ops_ctx ctx;
-	struct buf dry;
-};
-
-static void call_begin(struct storage_call *c, struct cli_ctx *cc)
-{
-	ops_ctx_init(&c->ctx, cc->cfg);
-	buf_init(&c->dry, 1 << 20);
-	if (cc->dry_run)
-		c->ctx.dry_run = &c->dry;
-}
-
-static void call_end(struct storage_call *c, struct cli_ctx *cc)
-{
-	ops_ctx_release(&c->ctx);
-	if (cc->dry_run)
-		fputs(buf_cstr(&c->dry), stdout);
-	buf_release(&c->dry);
-}
-
 static void print_json(struct json_writer *w, struct buf *out)
 {
 	if (jw_finish(w) == 0)
@@ -62,7 +40,7 @@ static int st_create(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct storage_snapshot snap;
-	struct storage_call c;
+	struct cli_run c;
 	int rc = cli_parse("storage create", argc, argv, opts,
 			   "Take an ONTAP snapshot 'pveontap_<label>-<ts>' of the volume behind the\n"
 			   "storage. Suspend or shut down its VMs first for a consistent state.",
@@ -70,9 +48,10 @@ static int st_create(struct cli_ctx *cc, int argc, char **argv)
 
 	if (rc)
 		return rc;
-	call_begin(&c, cc);
-	rc = ops_storage_snapshot_create(&c.ctx, id, label, &snap);
-	call_end(&c, cc);
+	rc = cli_run_begin_storage(&c, cc, id);
+	if (rc == 0)
+		rc = ops_storage_snapshot_create(&c.ctx, id, label, &snap);
+	cli_run_end(&c, cc);
 	if (rc < 0 || cc->dry_run)
 		return rc;
 	if (cc->json) {
@@ -97,7 +76,7 @@ static int st_list(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct storage_snapshot *snaps = NULL;
-	struct storage_call c;
+	struct cli_run c;
 	int n = 0;
 	int rc = cli_parse("storage list", argc, argv, opts,
 			   "List every snapshot of the volume behind the storage, oldest first.",
@@ -105,9 +84,9 @@ static int st_list(struct cli_ctx *cc, int argc, char **argv)
 
 	if (rc)
 		return rc;
-	call_begin(&c, cc);
+	cli_run_begin(&c, cc);
 	rc = ops_storage_snapshot_list(&c.ctx, id, &snaps, &n);
-	call_end(&c, cc);
+	cli_run_end(&c, cc);
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
@@ -142,7 +121,7 @@ static int st_show(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct ontap_volume v;
-	struct storage_call c;
+	struct cli_run c;
 	int rc = cli_parse("storage show", argc, argv, opts,
 			   "Show the ONTAP volume behind the storage: junction, SVM, space, snapshot\n"
 			   "reserve, FlexClone parent.",
@@ -150,9 +129,9 @@ static int st_show(struct cli_ctx *cc, int argc, char **argv)
 
 	if (rc)
 		return rc;
-	call_begin(&c, cc);
+	cli_run_begin(&c, cc);
 	rc = ops_storage_volume(&c.ctx, id, &v);
-	call_end(&c, cc);
+	cli_run_end(&c, cc);
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
@@ -199,15 +178,16 @@ static int st_delete(struct cli_ctx *cc, int argc, char **argv)
 		{ "snapshot", CLI_OPT_STR, &name, true, "NAME", "snapshot name from 'storage list'" },
 		{ .name = NULL },
 	};
-	struct storage_call c;
+	struct cli_run c;
 	int rc = cli_parse("storage delete", argc, argv, opts,
 			   "Delete one snapshot of the volume behind the storage.", NULL, NULL);
 
 	if (rc)
 		return rc;
-	call_begin(&c, cc);
-	rc = ops_storage_snapshot_delete(&c.ctx, id, name);
-	call_end(&c, cc);
+	rc = cli_run_begin_storage(&c, cc, id);
+	if (rc == 0)
+		rc = ops_storage_snapshot_delete(&c.ctx, id, name);
+	cli_run_end(&c, cc);
 	if (rc == 0 && !cc->dry_run)
 		printf("deleted snapshot '%s' of storage '%s'\n", name, id);
 	return rc;
@@ -225,7 +205,7 @@ static int st_restore(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct buf report = BUF_INIT(1 << 20);
-	struct storage_call c;
+	struct cli_run c;
 	int running = 0;
 	int rc = cli_parse("storage restore", argc, argv, opts,
 			   "Rewind the whole volume behind the storage to a snapshot (SnapRestore):\n"
@@ -235,15 +215,16 @@ static int st_restore(struct cli_ctx *cc, int argc, char **argv)
 
 	if (rc)
 		return rc;
-	call_begin(&c, cc);
-	rc = ops_storage_restore_plan(&c.ctx, id, name, &report, &running);
+	rc = cli_run_begin_storage(&c, cc, id);
+	if (rc == 0)
+		rc = ops_storage_restore_plan(&c.ctx, id, name, &report, &running);
 	if (rc == 0 && !yes && !cc->dry_run) {
 		fputs(buf_cstr(&report), stderr);
 		rc = cli_require_yes(false, "data written since the snapshot is lost. Add --yes to go on.");
 	}
 	if (rc == 0)
 		rc = ops_storage_snapshot_restore(&c.ctx, id, name, force);
-	call_end(&c, cc);
+	cli_run_end(&c, cc);
 	if (rc == 0 && !cc->dry_run)
 		printf("restored storage '%s' to snapshot '%s'\n", id, name);
 	buf_release(&report);
@@ -260,7 +241,7 @@ static int st_mount(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	char newid[80] = "", clone[208] = "";
-	struct storage_call c;
+	struct cli_run c;
 	int rc = cli_parse("storage mount", argc, argv, opts,
 			   "Make a snapshot usable without touching the storage: a FlexClone\n"
 			   "<volume>_clone_<ts> of it, junctioned at /<that name>, added to PVE as a new NFS\n"
@@ -269,9 +250,10 @@ static int st_mount(struct cli_ctx *cc, int argc, char **argv)
 
 	if (rc)
 		return rc;
-	call_begin(&c, cc);
-	rc = ops_storage_mount(&c.ctx, id, name, as, newid, sizeof(newid), clone, sizeof(clone));
-	call_end(&c, cc);
+	rc = cli_run_begin_storage(&c, cc, id);
+	if (rc == 0)
+		rc = ops_storage_mount(&c.ctx, id, name, as, newid, sizeof(newid), clone, sizeof(clone));
+	cli_run_end(&c, cc);
 	if (rc == 0 && !cc->dry_run)
 		printf("mounted snapshot '%s' of '%s' as storage '%s' (FlexClone '%s')\n", name, id,
 		       newid, clone);
@@ -286,7 +268,7 @@ static int st_unmount(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	char clone[208] = "";
-	struct storage_call c;
+	struct cli_run c;
 	int rc = cli_parse("storage unmount", argc, argv, opts,
 			   "Remove a storage made by 'storage mount': the PVE storage, the NFS mount on\n"
 			   "this node, the junction, then the FlexClone. Refuses anything else.",
@@ -294,9 +276,10 @@ static int st_unmount(struct cli_ctx *cc, int argc, char **argv)
 
 	if (rc)
 		return rc;
-	call_begin(&c, cc);
-	rc = ops_storage_unmount(&c.ctx, id, clone, sizeof(clone));
-	call_end(&c, cc);
+	rc = cli_run_begin_storage(&c, cc, id);
+	if (rc == 0)
+		rc = ops_storage_unmount(&c.ctx, id, clone, sizeof(clone));
+	cli_run_end(&c, cc);
 	if (rc == 0 && !cc->dry_run)
 		printf("unmounted storage '%s' and deleted FlexClone '%s'\n", id, clone);
 	return rc;

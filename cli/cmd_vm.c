@@ -62,8 +62,7 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 	};
 	struct vm_snapshot_opts so = { 0 };
 	struct vm_snapshot snap;
-	struct ops_ctx ctx;
-	struct buf dry = BUF_INIT(1 << 20);
+	struct cli_run run;
 	int rc;
 
 	rc = cli_parse("vm create", argc, argv, opts,
@@ -85,14 +84,10 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		so.quiesce = QUIESCE_SUSPEND;
 	if (shutdown)
 		so.quiesce = QUIESCE_SHUTDOWN;
-	ops_ctx_init(&ctx, cc->cfg);
-	if (cc->dry_run)
-		ctx.dry_run = &dry;
-	rc = ops_vm_snapshot_create(&ctx, &so, &snap);
-	ops_ctx_release(&ctx);
-	if (cc->dry_run)
-		fputs(buf_cstr(&dry), stdout);
-	buf_release(&dry);
+	rc = cli_run_begin_vm(&run, cc, so.vmid);
+	if (rc == 0)
+		rc = ops_vm_snapshot_create(&run.ctx, &so, &snap);
+	cli_run_end(&run, cc);
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
@@ -121,7 +116,7 @@ static int vm_list(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct vm_snapshot *snaps = NULL;
-	struct ops_ctx ctx;
+	struct cli_run run;
 	int n = 0, rc;
 
 	rc = cli_parse("vm list", argc, argv, opts,
@@ -130,9 +125,9 @@ static int vm_list(struct cli_ctx *cc, int argc, char **argv)
 		       NULL, NULL);
 	if (rc)
 		return rc;
-	ops_ctx_init(&ctx, cc->cfg);
-	rc = ops_vm_snapshot_list(&ctx, (int)vmid, &snaps, &n);
-	ops_ctx_release(&ctx);
+	cli_run_begin(&run, cc);
+	rc = ops_vm_snapshot_list(&run.ctx, (int)vmid, &snaps, &n);
+	cli_run_end(&run, cc);
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
@@ -171,8 +166,7 @@ static int vm_delete(struct cli_ctx *cc, int argc, char **argv)
 		{ "snapshot", CLI_OPT_STR, &name, true, "NAME", "snapshot name from 'vm list'" },
 		{ .name = NULL },
 	};
-	struct buf dry = BUF_INIT(1 << 20);
-	struct ops_ctx ctx;
+	struct cli_run run;
 	int rc;
 
 	rc = cli_parse("vm delete", argc, argv, opts,
@@ -181,16 +175,12 @@ static int vm_delete(struct cli_ctx *cc, int argc, char **argv)
 		       NULL, NULL);
 	if (rc)
 		return rc;
-	ops_ctx_init(&ctx, cc->cfg);
-	if (cc->dry_run)
-		ctx.dry_run = &dry;
-	rc = ops_vm_snapshot_delete(&ctx, (int)vmid, name);
-	ops_ctx_release(&ctx);
-	if (cc->dry_run)
-		fputs(buf_cstr(&dry), stdout);
-	else if (rc == 0)
+	rc = cli_run_begin_vm(&run, cc, (int)vmid);
+	if (rc == 0)
+		rc = ops_vm_snapshot_delete(&run.ctx, (int)vmid, name);
+	cli_run_end(&run, cc);
+	if (rc == 0 && !cc->dry_run)
 		printf("deleted snapshot '%s' of VM %lld\n", name, vmid);
-	buf_release(&dry);
 	return rc;
 }
 
@@ -207,8 +197,7 @@ static int vm_restore(struct cli_ctx *cc, int argc, char **argv)
 		  "restore although the snapshot lacks a current disk or newer CG snapshots are lost" },
 		{ .name = NULL },
 	};
-	struct buf dry = BUF_INIT(1 << 20);
-	struct ops_ctx ctx;
+	struct cli_run run;
 	char what[512];
 	int rc;
 
@@ -228,16 +217,12 @@ static int vm_restore(struct cli_ctx *cc, int argc, char **argv)
 		if (rc < 0)
 			return rc;
 	}
-	ops_ctx_init(&ctx, cc->cfg);
-	if (cc->dry_run)
-		ctx.dry_run = &dry;
-	rc = ops_vm_snapshot_restore(&ctx, (int)vmid, name, force);
-	ops_ctx_release(&ctx);
-	if (cc->dry_run)
-		fputs(buf_cstr(&dry), stdout);
-	else if (rc == 0)
+	rc = cli_run_begin_vm(&run, cc, (int)vmid);
+	if (rc == 0)
+		rc = ops_vm_snapshot_restore(&run.ctx, (int)vmid, name, force);
+	cli_run_end(&run, cc);
+	if (rc == 0 && !cc->dry_run)
 		printf("restored VM %lld to snapshot '%s'\n", vmid, name);
-	buf_release(&dry);
 	return rc;
 }
 

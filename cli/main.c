@@ -329,7 +329,8 @@ static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-help") ||
 		    !strcmp(argv[i], "-h"))
 			flags &= ~(unsigned)(CLI_NEEDS_CONFIG | CLI_NEEDS_ROOT);
-	if ((flags & CLI_NEEDS_ROOT) && geteuid() != 0 && !getenv("PVE_ONTAP_ALLOW_NONROOT"))
+	if ((flags & CLI_NEEDS_ROOT) && geteuid() != 0 &&
+	    !(getenv("PVE_ONTAP_ALLOW_NONROOT") && !strcmp(getenv("PVE_ONTAP_ALLOW_NONROOT"), "1")))
 		return err_set(POE_USAGE, "%s must run as root (it runs qm and reads /etc/pve/priv)",
 			       cmd);
 	if (flags & CLI_NEEDS_CONFIG) {

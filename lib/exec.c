@@ -209,6 +209,9 @@ int exec_run(const char *const argv[], int64_t deadline_ms, struct exec_result *
 			reaped = true;
 			drain_until = now + EXEC_DRAIN_MS;
 		}
+		/* exited and both pipes read to the end: nothing left to wait for */
+		if (reaped && out_p[0] < 0 && err_p[0] < 0)
+			break;
 		if (reaped && now >= drain_until)
 			break;
 		if (!reaped && deadline && now >= deadline && !r->timed_out) {

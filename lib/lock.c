@@ -189,7 +189,7 @@ int cluster_lock_acquire(struct cluster_lock *l, const char *lockdir, const char
 			rc = owner_write(l->path, host);
 			if (rc < 0) {
 				rmdir(l->path);
-				return err_prefix(rc, "cannot lock '%s': ", name);
+				return err_prefix(rc, "cannot lock '%s'", name);
 			}
 			l->held = 1;
 			return 0;

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "err.h"
+#include "lock.h"
 #include "log.h"
 #include "ontap.h"
 #include "ops_internal.h"
@@ -77,6 +78,43 @@ struct pve_client *ops_pve(struct ops_ctx *ctx)
 			pve_client_set_dry_run(ctx->pve, ctx->dry_run);
 	}
 	return ctx->pve;
+}
+
+/* How long a CLI operation waits for the lock held by a hook or another node. */
+#define OPS_LOCK_WAIT_MS 60000
+
+static int lock_named(struct ops_ctx *ctx, const char *name, struct cluster_lock *l)
+{
+	int64_t deadline = ctx->deadline ? ctx->deadline : util_now_ms() + OPS_LOCK_WAIT_MS;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (ctx->dry_run)
+		return 0;
+	rc = cluster_lock_acquire(l, ctx->cfg->paths.lock, name, deadline);
+	if (rc == POE_TIMEOUT)
+		return err_set(POE_TIMEOUT,
+			       "another pve-ontap operation (a hook, or a run on another node) holds the lock '%s' in '%s'",
+			       name, ctx->cfg->paths.lock);
+	return rc;
+}
+
+int ops_lock_vm(struct ops_ctx *ctx, int vmid, struct cluster_lock *l)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "vm-%d", vmid);
+	return lock_named(ctx, name, l);
+}
+
+int ops_lock_storage(struct ops_ctx *ctx, const char *id, struct cluster_lock *l)
+{
+	char name[96];
+
+	if (!util_is_safe_name(id))
+		return err_set(POE_USAGE, "bad storage id '%s'", id);
+	snprintf(name, sizeof(name), "storage-%s", id);
+	return lock_named(ctx, name, l);
 }
 
 int ops_parse_quiesce(const char *s, enum quiesce *out)

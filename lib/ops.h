@@ -13,6 +13,7 @@ struct ontap_client;
 struct pve_client;
 struct pve_vmconf;
 struct ontap_volume;
+struct cluster_lock;
 
 /*
  * Operations shared by the CLI and the hook. They print nothing on stdout; progress and
@@ -37,6 +38,14 @@ void ops_ctx_release(struct ops_ctx *ctx);
 /* Client for the cluster of a storage (created on first use). NULL with err_set(). */
 struct ontap_client *ops_ontap(struct ops_ctx *ctx, const struct config_storage *st);
 struct pve_client *ops_pve(struct ops_ctx *ctx);
+
+/*
+ * Take the cluster-wide lock "vm-<id>" or "storage-<id>" (DESIGN.md "Cluster") for an
+ * operation that changes that object's ONTAP state, waiting up to a minute for another
+ * node or hook to finish. No-op in dry-run. Release with cluster_lock_release().
+ */
+int ops_lock_vm(struct ops_ctx *ctx, int vmid, struct cluster_lock *l);
+int ops_lock_storage(struct ops_ctx *ctx, const char *id, struct cluster_lock *l);
 
 enum quiesce { QUIESCE_NONE = 0, QUIESCE_FREEZE, QUIESCE_SUSPEND, QUIESCE_SHUTDOWN };
 int ops_parse_quiesce(const char *s, enum quiesce *out);
@@ -100,8 +109,6 @@ int ops_nvme_vm_snapshot_delete(struct ops_ctx *ctx, const struct pve_vmconf *vm
 				const char *name);
 int ops_nvme_vm_snapshot_restore(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 				 const char *name, bool force);
-/* Does the VM have NVMe disks (volid /dev/disk/by-id/nvme-uuid.<uuid>)? */
-bool ops_vm_has_nvme(const struct pve_vmconf *vm);
 
 /* ---- NVMe/TCP disks (ops_nvme.c) ---- */
 

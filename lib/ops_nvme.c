@@ -1460,7 +1460,8 @@ struct restore_plan {
 	int nvols;
 };
 
-/* Newer snapshots a restore destroys; the safety snapshot just taken does not count. */
+/* Newer snapshots a restore destroys (ops_vm_snapshot_restore() takes no NVMe safety
+ * snapshot for that reason: ONTAP would delete it with the restore). */
 static int count_newer(const char *const *names, const time_t *times, int n, int target,
 		       char *first, size_t fn)
 {
@@ -1471,13 +1472,6 @@ static int count_newer(const char *const *names, const time_t *times, int n, int
 		if (i == target || times[i] < times[target] ||
 		    (times[i] == times[target] && i < target))
 			continue;
-		/* ops_vm_snapshot_restore() takes a "prerestore" snapshot right before calling us;
-		 * ONTAP discards it with the restore, there is no way to keep it */
-		if (i == n - 1 && !strncmp(names[i], SNAP_PREFIX "prerestore-", 20)) {
-			log_warn("the safety snapshot '%s' of the NVMe disks is discarded by the restore (ONTAP deletes newer snapshots)",
-				 names[i]);
-			continue;
-		}
 		if (!newer++)
 			util_strlcpy(first, names[i], fn);
 	}

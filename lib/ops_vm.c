@@ -18,6 +18,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "nvmehost.h"
 #include "ontap.h"
 #include "ops_internal.h"
 #include "pve.h"
@@ -58,18 +59,12 @@ static bool in_list(const char *const *list, const char *key)
 	return false;
 }
 
-static bool is_nvme_volid(const char *volid)
+/* An NVMe disk: /dev/disk/by-id/nvme-uuid.<uuid> (or that path below paths.dev). */
+static bool is_nvme_volid(const struct config *cfg, const char *volid)
 {
-	return volid && !strncmp(volid, "/dev/disk/by-id/nvme-uuid.", 26);
-}
+	char uuid[NVMEHOST_UUID_LEN + 1];
 
-bool ops_vm_has_nvme(const struct pve_vmconf *vm)
-{
-	for (int i = 0; i < vm->ndrives; i++)
-		if (!vm->drives[i].is_cdrom && !vm->drives[i].is_unused &&
-		    is_nvme_volid(vm->drives[i].volid))
-			return true;
-	return false;
+	return volid && volid[0] == '/' && nvmehost_volid_uuid(cfg, volid, uuid);
 }
 
 static int plan_volume(struct ops_ctx *ctx, struct vm_plan *p, const struct config_storage *st,
@@ -120,7 +115,7 @@ static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 			continue;
 		if (exclude && in_list(exclude, d->key))
 			continue;
-		if (is_nvme_volid(d->volid)) {
+		if (is_nvme_volid(ctx->cfg, d->volid)) {
 			p->has_nvme = true;
 			continue;
 		}
@@ -504,9 +499,9 @@ static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
 		for (int k = 0; k < nops; k++) {
 			if (ops[k].rc == 0)
 				made[idx[k]] = true;
-			else
-				log_error("clone of %s failed: %s", p->disks[idx[k]].d->key,
-					  ops[k].err[0] ? ops[k].err : "unknown error");
+			else /* detail per disk; the command's own error names the first */
+				log_info("clone of %s failed: %s", p->disks[idx[k]].d->key,
+					 ops[k].err[0] ? ops[k].err : "unknown error");
 		}
 		if (r < 0 && rc == 0)
 			rc = r;
@@ -814,6 +809,7 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 	struct vm_snapshot_opts so = { .vmid = vmid, .label = "prerestore", .queue_rescan = true };
 	struct pve_vm_status st;
 	struct pve_client *pc;
+	bool has_nvme;
 	char node[64];
 	int n = 0, rc;
 
@@ -845,18 +841,32 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 		rc = err_set(POE_FAIL, "VM %d is %s: stop it before restoring", vmid, st.status);
 		goto out;
 	}
-	rc = create_with_plan(ctx, p, &so, &safety);
-	if (rc < 0) {
-		rc = err_prefix(rc, "cannot take the safety snapshot before restoring");
-		goto out;
+	/*
+	 * The safety snapshot covers the NFS disks only: ONTAP's CG restore deletes every CG
+	 * snapshot newer than the one restored, so one taken now would be gone afterwards.
+	 */
+	has_nvme = p->has_nvme;
+	p->has_nvme = false;
+	if (p->ndisks) {
+		rc = create_with_plan(ctx, p, &so, &safety);
+		if (rc < 0) {
+			rc = err_prefix(rc, "cannot take the safety snapshot before restoring");
+			goto out;
+		}
+		log_info("safety snapshot '%s' taken of the NFS disks", safety.name);
 	}
-	log_info("safety snapshot '%s' taken", safety.name);
-	rc = restore_nfs(ctx, p, s, &safety, force);
+	p->has_nvme = has_nvme;
+	if (has_nvme)
+		log_warn("VM %d: the NVMe disks are rolled back without a safety copy (a CG restore discards newer snapshots); 'pve-ontap nvme clone' keeps one first",
+			 vmid);
+	rc = restore_nfs(ctx, p, s, p->ndisks ? &safety : NULL, force);
 	if (rc == 0 && p->has_nvme)
 		rc = ops_nvme_vm_snapshot_restore(ctx, p->vm, name, force);
 	if (rc < 0)
-		rc = err_prefix(rc, "cannot restore VM %d to '%s' (safety snapshot '%s' kept)",
-				vmid, name, safety.name);
+		rc = safety.name[0] ?
+			     err_prefix(rc, "cannot restore VM %d to '%s' (safety snapshot '%s' kept)",
+					vmid, name, safety.name) :
+			     err_prefix(rc, "cannot restore VM %d to '%s'", vmid, name);
 out:
 	free(snaps);
 	plan_release(p);

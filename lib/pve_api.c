@@ -102,7 +102,7 @@ struct pve_client *pve_client_new(const struct config_pve *cfg)
 	pc->http = http_client_new(&opts);
 	free(base);
 	if (!pc->http) {
-		err_prefix(POE_API, "cannot set up the PVE API client for '%s': ", pc->where);
+		err_prefix(POE_API, "cannot set up the PVE API client for '%s'", pc->where);
 		pve_client_free(pc);
 		return NULL;
 	}
@@ -239,7 +239,7 @@ static int pve_login(struct pve_client *pc, int64_t deadline)
 		goto out;
 	}
 	if (json_parse(&d, rs.body.data ? rs.body.data : "", rs.body.len, 256) < 0) {
-		rc = err_prefix(POE_API, "invalid answer to POST /access/ticket: ");
+		rc = err_prefix(POE_API, "invalid answer to POST /access/ticket");
 		goto out;
 	}
 	ticket = json_get_strdup(&d, 0, "data.ticket");
@@ -266,7 +266,7 @@ out:
 	http_response_release(&rs);
 	if (rc < 0)
 		rc = err_prefix(rc == POE_TIMEOUT ? POE_TIMEOUT : POE_API,
-				"cannot log in to PVE at '%s' as '%s': ", pc->where, pc->cfg->user);
+				"cannot log in to PVE at '%s' as '%s'", pc->where, pc->cfg->user);
 	return rc;
 }
 
@@ -340,7 +340,7 @@ static int pve_call(struct pve_client *pc, const char *method, const char *path,
 		rc = json_parse(doc, rs.body.data ? rs.body.data : "", rs.body.len,
 				JSON_MAX_TOKENS_DEFAULT);
 		if (rc < 0) {
-			rc = err_prefix(POE_API, "%s %s: invalid answer: ", method, path);
+			rc = err_prefix(POE_API, "%s %s: invalid answer", method, path);
 			goto out;
 		}
 		if (json_type(doc, 0) != JSON_OBJECT) {
@@ -409,7 +409,7 @@ int pve_task_wait(struct pve_client *pc, const char *node, const char *upid, int
 		json_free(&d);
 		rc = pve_call(pc, "GET", path.data, NULL, 0, &d, deadline);
 		if (rc < 0) {
-			rc = err_prefix(rc, "cannot get the status of task %s for VM %s: ", type,
+			rc = err_prefix(rc, "cannot get the status of task %s for VM %s", type,
 					id);
 			goto out;
 		}
@@ -480,7 +480,7 @@ int pve_version(struct pve_client *pc, char *out, size_t n, int64_t deadline)
 out:
 	json_free(&d);
 	if (rc < 0)
-		rc = err_prefix(rc, "cannot get the PVE version from '%s': ", pc->where);
+		rc = err_prefix(rc, "cannot get the PVE version from '%s'", pc->where);
 	return rc;
 }
 
@@ -520,7 +520,7 @@ int pve_vm_node(struct pve_client *pc, int vmid, char *node, size_t n, int64_t d
 out:
 	json_free(&d);
 	if (rc < 0 && rc != POE_NOTFOUND)
-		rc = err_prefix(rc, "cannot find the node of VM %d: ", vmid);
+		rc = err_prefix(rc, "cannot find the node of VM %d", vmid);
 	return rc;
 }
 
@@ -571,7 +571,7 @@ out:
 	json_free(&d);
 	buf_release(&path);
 	if (rc < 0)
-		rc = err_prefix(rc, "cannot get the status of VM %d: ", vmid);
+		rc = err_prefix(rc, "cannot get the status of VM %d", vmid);
 	return rc;
 }
 
@@ -611,28 +611,28 @@ int pve_vm_suspend_todisk(struct pve_client *pc, const char *node, int vmid, int
 {
 	int rc = vm_task(pc, node, vmid, "/status/suspend", "todisk=1", deadline);
 
-	return rc < 0 ? err_prefix(rc, "cannot hibernate VM %d: ", vmid) : 0;
+	return rc < 0 ? err_prefix(rc, "cannot hibernate VM %d", vmid) : 0;
 }
 
 int pve_vm_resume(struct pve_client *pc, const char *node, int vmid, int64_t deadline)
 {
 	int rc = vm_task(pc, node, vmid, "/status/resume", NULL, deadline);
 
-	return rc < 0 ? err_prefix(rc, "cannot resume VM %d: ", vmid) : 0;
+	return rc < 0 ? err_prefix(rc, "cannot resume VM %d", vmid) : 0;
 }
 
 int pve_vm_shutdown(struct pve_client *pc, const char *node, int vmid, int64_t deadline)
 {
 	int rc = vm_task(pc, node, vmid, "/status/shutdown", NULL, deadline);
 
-	return rc < 0 ? err_prefix(rc, "cannot shut down VM %d: ", vmid) : 0;
+	return rc < 0 ? err_prefix(rc, "cannot shut down VM %d", vmid) : 0;
 }
 
 int pve_vm_start(struct pve_client *pc, const char *node, int vmid, int64_t deadline)
 {
 	int rc = vm_task(pc, node, vmid, "/status/start", NULL, deadline);
 
-	return rc < 0 ? err_prefix(rc, "cannot start VM %d: ", vmid) : 0;
+	return rc < 0 ? err_prefix(rc, "cannot start VM %d", vmid) : 0;
 }
 
 /* POST .../agent/<cmd> (synchronous, {"result": ...}). */
@@ -657,7 +657,7 @@ int pve_agent_freeze(struct pve_client *pc, const char *node, int vmid, int64_t 
 	int rc = agent_call(pc, node, vmid, "fsfreeze-freeze", 0, &d, deadline);
 
 	json_free(&d);
-	return rc < 0 ? err_prefix(rc, "cannot freeze the file systems of VM %d: ", vmid) : 0;
+	return rc < 0 ? err_prefix(rc, "cannot freeze the file systems of VM %d", vmid) : 0;
 }
 
 int pve_agent_thaw(struct pve_client *pc, const char *node, int vmid, int64_t deadline)
@@ -666,7 +666,7 @@ int pve_agent_thaw(struct pve_client *pc, const char *node, int vmid, int64_t de
 	int rc = agent_call(pc, node, vmid, "fsfreeze-thaw", 0, &d, deadline);
 
 	json_free(&d);
-	return rc < 0 ? err_prefix(rc, "cannot thaw the file systems of VM %d: ", vmid) : 0;
+	return rc < 0 ? err_prefix(rc, "cannot thaw the file systems of VM %d", vmid) : 0;
 }
 
 int pve_agent_status(struct pve_client *pc, const char *node, int vmid, char *status_out,
@@ -687,7 +687,7 @@ int pve_agent_status(struct pve_client *pc, const char *node, int vmid, char *st
 		util_strlcpy(status_out, result, n);
 out:
 	json_free(&d);
-	return rc < 0 ? err_prefix(rc, "cannot get the freeze status of VM %d: ", vmid) : 0;
+	return rc < 0 ? err_prefix(rc, "cannot get the freeze status of VM %d", vmid) : 0;
 }
 
 static int storage_path(struct buf *b, const char *id)
@@ -737,7 +737,7 @@ int pve_storage_get(struct pve_client *pc, const char *id, struct pve_storage *s
 out:
 	json_free(&d);
 	buf_release(&path);
-	return rc < 0 ? err_prefix(rc, "cannot get PVE storage '%s': ", id ? id : "") : 0;
+	return rc < 0 ? err_prefix(rc, "cannot get PVE storage '%s'", id ? id : "") : 0;
 }
 
 int pve_storage_create(struct pve_client *pc, const struct pve_storage *st, int64_t deadline)
@@ -765,7 +765,7 @@ int pve_storage_create(struct pve_client *pc, const struct pve_storage *st, int6
 out:
 	json_free(&d);
 	buf_release(&form);
-	return rc < 0 ? err_prefix(rc, "cannot create PVE storage '%s': ",
+	return rc < 0 ? err_prefix(rc, "cannot create PVE storage '%s'",
 				   st->id ? st->id : "") : 0;
 }
 
@@ -778,5 +778,5 @@ int pve_storage_delete(struct pve_client *pc, const char *id, int64_t deadline)
 	if (rc >= 0)
 		rc = pve_call(pc, "DELETE", path.data, NULL, 0, NULL, deadline);
 	buf_release(&path);
-	return rc < 0 ? err_prefix(rc, "cannot remove PVE storage '%s': ", id ? id : "") : 0;
+	return rc < 0 ? err_prefix(rc, "cannot remove PVE storage '%s'", id ? id : "") : 0;
 }

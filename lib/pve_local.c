@@ -306,7 +306,7 @@ static int vmconf_line(struct pve_vmconf *c, char *line)
 			return 0;
 		rc = vmconf_add_drive(c, key, value);
 		if (rc < 0)
-			return err_prefix(rc, "invalid drive '%s' in config of VM %d: ", key,
+			return err_prefix(rc, "invalid drive '%s' in config of VM %d", key,
 					  c->vmid);
 	} else if (!strcmp(key, "lock")) {
 		replace_str(&c->lock, value);
@@ -374,7 +374,7 @@ static int vmconf_load_file(const char *path, int vmid, const char *node, struct
 		goto out;
 	rc = pve_vmconf_parse(b.data ? b.data : "", b.len, vmid, out);
 	if (rc < 0) {
-		rc = err_prefix(rc, "%s: ", path);
+		rc = err_prefix(rc, "%s", path);
 		goto out;
 	}
 	(*out)->path = util_xstrdup(path);
@@ -642,7 +642,7 @@ int pve_storagecfg_load(const char *pve_etc, const char *mnt, struct pve_storage
 		goto out;
 	rc = pve_storagecfg_parse(b.data ? b.data : "", b.len, mnt, out);
 	if (rc < 0)
-		rc = err_prefix(rc, "%s: ", path);
+		rc = err_prefix(rc, "%s", path);
 out:
 	buf_release(&b);
 	free(path);

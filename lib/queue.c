@@ -174,7 +174,7 @@ int queue_put(const char *dir, const struct queue_job *job)
 		return rc;
 	rc = util_mkdir_p(dir, 0700);
 	if (rc < 0)
-		return err_prefix(POE_FAIL, "cannot create queue directory '%s': ", dir);
+		return err_prefix(POE_FAIL, "cannot create queue directory '%s'", dir);
 
 	jw_init(&w, &body, 0);
 	jw_object_begin(&w, NULL);
@@ -187,7 +187,7 @@ int queue_put(const char *dir, const struct queue_job *job)
 	jw_object_end(&w);
 	rc = jw_finish(&w);
 	if (rc < 0) {
-		rc = err_prefix(POE_FAIL, "cannot encode job for VM %d: ", job->vmid);
+		rc = err_prefix(POE_FAIL, "cannot encode job for VM %d", job->vmid);
 		goto out;
 	}
 	if (buf_putc(&body, '\n') < 0) {
@@ -266,7 +266,7 @@ int queue_parse(const char *text, size_t len, struct queue_job *job)
 		return err_set(POE_FAIL, "invalid job: larger than %d bytes", QUEUE_MAX_JOB_BYTES);
 	rc = json_parse(&d, text, len, QUEUE_MAX_TOKENS);
 	if (rc < 0) {
-		rc = err_prefix(POE_FAIL, "invalid job: ");
+		rc = err_prefix(POE_FAIL, "invalid job");
 		goto out;
 	}
 	if (json_type(&d, 0) != JSON_OBJECT) {
@@ -410,7 +410,7 @@ int queue_read(int dirfd, const char *name, struct queue_job *job)
 	}
 	rc = queue_parse(data, len, job);
 	if (rc < 0) {
-		rc = err_prefix(rc, "job file '%s': ", name);
+		rc = err_prefix(rc, "job file '%s'", name);
 		goto out;
 	}
 	/* The name starts with the VM it is for; a mismatch means someone else wrote it. */

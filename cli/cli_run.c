@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The frame every command runs an operation in: context, dry-run record, cluster lock. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void cli_run_begin(struct cli_run *r, struct cli_ctx *cc)
+{
+	ops_ctx_init(&r->ctx, cc->cfg);
+	buf_init(&r->dry, 1 << 20);
+	memset(&r->lock, 0, sizeof(r->lock));
+	if (cc->dry_run)
+		r->ctx.dry_run = &r->dry;
+}
+
+int cli_run_begin_vm(struct cli_run *r, struct cli_ctx *cc, int vmid)
+{
+	cli_run_begin(r, cc);
+	return ops_lock_vm(&r->ctx, vmid, &r->lock);
+}
+
+int cli_run_begin_storage(struct cli_run *r, struct cli_ctx *cc, const char *id)
+{
+	cli_run_begin(r, cc);
+	return ops_lock_storage(&r->ctx, id, &r->lock);
+}
+
+void cli_run_end(struct cli_run *r, struct cli_ctx *cc)
+{
+	cluster_lock_release(&r->lock);
+	ops_ctx_release(&r->ctx);
+	if (cc->dry_run)
+		fputs(buf_cstr(&r->dry), stdout);
+	buf_release(&r->dry);
+}
