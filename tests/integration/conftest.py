@@ -175,8 +175,18 @@ class Env:
         e.update(extra_env or {})
         e.update(env or {})
         argv += [str(a) for a in args]
-        return subprocess.run(argv, input=input, capture_output=True, text=True, env=e,
-                              timeout=timeout, cwd=self.T)
+        if os.environ.get("PVE_ONTAP_VALGRIND") == "1":
+            # make check-valgrind: memory errors and definite/indirect leaks fail the test
+            argv = ["valgrind", "-q", "--leak-check=full",
+                    "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99",
+                    "--trace-children=no"] + argv
+            timeout = timeout * 4
+        r = subprocess.run(argv, input=input, capture_output=True, text=True, env=e,
+                           timeout=timeout, cwd=self.T)
+        if r.returncode == 99 and argv[0] == "valgrind":
+            pytest.fail("valgrind found errors in %s:\n%s" % (" ".join(args), r.stderr),
+                        pytrace=False)
+        return r
 
     def _log(self, name):
         path = os.path.join(self.T, name)

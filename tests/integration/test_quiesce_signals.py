@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A guest is never left frozen or suspended, whatever stops pve-ontap half-way.
+
+`vm create --quiesce freeze|suspend` (and the hook's pre-stop with quiesce: freeze) is
+interrupted by SIGTERM or SIGINT while the guest is quiesced and the ONTAP file clone is in
+flight (a latency fault holds it).  The process must exit non-zero within a few seconds,
+the guest must be thawed / running again, and no clone file may remain once ONTAP has
+finished the request it was sent."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from certcache import fast_certs  # noqa: F401
+from conftest import binary
+
+pytestmark = pytest.mark.usefixtures("fast_certs")
+
+DISKS = {"scsi0": ("vm-100-disk-0.raw", 16 * 1024), "scsi1": ("vm-100-disk-1.raw", 8 * 1024)}
+CLONE_DELAY = 3.0     # seconds ONTAP holds each file clone request
+PROMPT = 5.0          # seconds the process may take to undo the quiesce and exit
+
+
+def wait_for(pred, timeout, step=0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def clone_files(env):
+    d = os.path.dirname(env.image_path(100, "x"))
+    return sorted(f for f in os.listdir(d) if "-snap-" in f)
+
+
+def spawn(env, argv, hook=False):
+    exe = binary()
+    if not os.access(exe, os.X_OK):
+        pytest.skip("pve-ontap not built (%s); run make" % exe)
+    e = {"PATH": os.path.join(env.T, "bin") + ":/usr/sbin:/usr/bin:/sbin:/bin",
+         "LC_ALL": "C", "PVE_ONTAP_CONFIG": env.config_path}
+    full = [exe] + ([] if hook else ["--config", env.config_path]) + list(argv)
+    return subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=e, cwd=env.T)
+
+
+def clone_requests_done(env):
+    reqs = [q for q in env.ontap.requests if q["path"] == "/api/storage/file/clone"]
+    return reqs and all(q["status"] is not None for q in reqs)
+
+
+def interrupt_while(env, proc, quiesced, sig):
+    """Wait until the guest is quiesced and a clone is in flight, then send `sig`; returns
+    (returncode, stderr, seconds from the signal to the exit)."""
+    ok = wait_for(lambda: quiesced() and any(
+        q["path"] == "/api/storage/file/clone" for q in env.ontap.requests), timeout=15)
+    if not ok:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail("the guest was never quiesced with a clone in flight: %s" % err)
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=PROMPT + CLONE_DELAY + 5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail("still running %.1f s after the signal: %s" % (time.monotonic() - t0, err))
+    return proc.returncode, err, time.monotonic() - t0
+
+
+def slow_clones(env):
+    env.ontap.add_fault("POST", r"^/api/storage/file/clone$", "latency", count=None,
+                        seconds=CLONE_DELAY)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_freeze_interrupted(env, sig):
+    env.add_vm(100, disks=DISKS, status="running", agent=True)
+    slow_clones(env)
+    p = spawn(env, ["vm", "create", "--vm", "100", "--quiesce", "freeze"])
+    rc, err, took = interrupt_while(env, p, lambda: env.pve.vm(100)["frozen"], sig)
+    assert rc != 0, err
+    assert took < PROMPT, (took, err)
+    assert env.pve.vm(100)["frozen"] is False, err
+    assert wait_for(lambda: clone_requests_done(env), timeout=CLONE_DELAY + 5)
+    assert clone_files(env) == [], err
+    assert env.queue_jobs() == []
+    assert "Traceback" not in err and err.strip(), err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_suspend_interrupted(env, sig):
+    env.add_vm(100, disks=DISKS, status="running", agent=True)
+    slow_clones(env)
+    p = spawn(env, ["vm", "create", "--vm", "100", "--quiesce", "suspend"])
+    rc, err, took = interrupt_while(env, p, lambda: env.pve.vm(100)["suspended"], sig)
+    assert rc != 0, err
+    assert took < PROMPT, (took, err)
+    env.pve.wait_tasks(timeout=10)
+    vm = env.pve.vm(100)
+    assert vm["status"] == "running" and not vm["suspended"] and not vm["paused"], vm
+    assert wait_for(lambda: clone_requests_done(env), timeout=CLONE_DELAY + 5)
+    assert clone_files(env) == [], err
+
+
+def test_hook_freeze_sigterm(env):
+    env.add_vm(100, disks=DISKS, status="running", agent=True)
+    env.write_policy(100, "snapshots:\n  - on: [pre-stop]\n    label: daily\n"
+                          "    quiesce: freeze\ntimeout: 20s\n")
+    slow_clones(env)
+    p = spawn(env, ["100", "pre-stop"], hook=True)
+    rc, err, took = interrupt_while(env, p, lambda: env.pve.vm(100)["frozen"], signal.SIGTERM)
+    # killed by PVE (stop timeout): the guest is thawed before the process goes
+    assert took < PROMPT, (took, err)
+    assert env.pve.vm(100)["frozen"] is False, err
+    assert wait_for(lambda: clone_requests_done(env), timeout=CLONE_DELAY + 5)
+    assert clone_files(env) == [], err
+    assert not os.path.exists(os.path.join(env.paths["lock"], "pve-ontap-vm-100"))
+    assert rc != 0 or "interrupted" in err, (rc, err)
