@@ -624,3 +624,192 @@ int nvmehost_resolve(const struct config *cfg, const char *uuid, char *dev, size
 		       "ontapdevices: %s; nvme list: %s): is the node connected ('pve-ontap nvme connect')?",
 		       uuid, why2, why3);
 }
+
+/* ---- device -> uuid ---- */
+
+/* A uuid or NGUID text (dashes and whitespace ignored) as a lower-case 8-4-4-4-12 uuid. */
+static bool uuid_of_text(const char *text, char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	char hex[SYSFS_ATTR_MAX];
+
+	/* the kernel shows an all-zero id when the namespace has none */
+	if (!hex_only(text, hex, sizeof(hex)) || strlen(hex) != 32 || strspn(hex, "0") == 32)
+		return false;
+	snprintf(uuid, NVMEHOST_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+		 hex + 16, hex + 20);
+	return true;
+}
+
+static bool json_uuid(const struct json_doc *d, int tok, char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	char val[SYSFS_ATTR_MAX];
+
+	if (json_type(d, tok) != JSON_STRING || json_str(d, tok, val, sizeof(val)) < 0) {
+		err_clear();
+		return false;
+	}
+	return uuid_of_text(val, uuid);
+}
+
+int nvmehost_device_uuid_sysfs(const struct config *cfg, const char *name,
+			       char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	static const char *const attrs[] = { "uuid", "nguid" };
+
+	if (!name || !nvmehost_is_head(name))
+		return err_set(POE_USAGE, "'%s' is not an NVMe namespace device", name ? name : "");
+	for (int i = 0; i < 2; i++) {
+		char *path = util_xasprintf("%s/class/block/%s/%s", cfg->paths.sysfs, name,
+					    attrs[i]);
+		char val[SYSFS_ATTR_MAX];
+		bool found = false;
+
+		if (read_small(path, val, sizeof(val)) == 0) {
+			first_line(val);
+			found = uuid_of_text(val, uuid);
+		}
+		err_clear();
+		free(path);
+		if (found)
+			return NVMEHOST_BY_SYSFS;
+	}
+	return err_set(POE_NOTFOUND, "no namespace uuid of '%s' under '%s'", name,
+		       cfg->paths.sysfs);
+}
+
+int nvmehost_parse_ontapdevices_uuid(const char *text, size_t len, const char *name,
+				     char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	struct json_doc d = { 0 };
+	int arr, rc;
+
+	rc = parse_from_brace(&d, text, len);
+	if (rc < 0)
+		return err_prefix(rc, "nvme netapp ontapdevices");
+	rc = POE_NOTFOUND;
+	arr = json_get(&d, 0, "ONTAPdevices");
+	if (json_type(&d, arr) != JSON_ARRAY) {
+		rc = err_set(POE_FAIL, "nvme netapp ontapdevices: no 'ONTAPdevices' array");
+		goto out;
+	}
+	json_for_each(&d, arr, it) {
+		char devpath[256], base[64];
+
+		if (json_type(&d, it) != JSON_OBJECT)
+			continue;
+		if (json_get_str(&d, it, "Device", devpath, sizeof(devpath)) < 0 ||
+		    !head_of(devpath, base, sizeof(base)) || strcmp(base, name) != 0) {
+			err_clear();
+			continue;
+		}
+		if (json_uuid(&d, json_member(&d, it, "UUID"), uuid)) {
+			rc = 0;
+			break;
+		}
+	}
+out:
+	json_free(&d);
+	return rc;
+}
+
+/* list_walk() the other way round: the UUID of the record naming device name. */
+static int list_walk_uuid(const struct json_doc *d, int tok, const char *name,
+			  char uuid[NVMEHOST_UUID_LEN + 1], int depth)
+{
+	int t = json_type(d, tok);
+
+	if (depth > 16 || (t != JSON_OBJECT && t != JSON_ARRAY))
+		return POE_NOTFOUND;
+	if (t == JSON_OBJECT) {
+		const char *keys[] = { "DevicePath", "NameSpace" };
+
+		for (int k = 0; k < 2; k++) {
+			int v = json_member(d, tok, keys[k]);
+			char path[256], base[64];
+
+			if (json_type(d, v) != JSON_STRING || json_str(d, v, path, sizeof(path)) < 0 ||
+			    !head_of(path, base, sizeof(base)) || strcmp(base, name) != 0) {
+				err_clear();
+				continue;
+			}
+			if (json_uuid(d, json_member(d, tok, "UUID"), uuid))
+				return 0;
+		}
+	}
+	json_for_each(d, tok, it) {
+		int rc = list_walk_uuid(d, it, name, uuid, depth + 1);
+
+		if (rc != POE_NOTFOUND)
+			return rc;
+	}
+	return POE_NOTFOUND;
+}
+
+int nvmehost_parse_list_uuid(const char *text, size_t len, const char *name,
+			     char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	struct json_doc d = { 0 };
+	int rc;
+
+	rc = parse_from_brace(&d, text, len);
+	if (rc < 0)
+		return err_prefix(rc, "nvme list");
+	rc = list_walk_uuid(&d, 0, name, uuid, 0);
+	json_free(&d);
+	return rc;
+}
+
+typedef int (*parse_uuid_fn)(const char *text, size_t len, const char *name,
+			     char uuid[NVMEHOST_UUID_LEN + 1]);
+
+static int uuid_by_command(const char *const *argv, parse_uuid_fn parse, const char *name,
+			   char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	struct exec_result r;
+	int rc;
+
+	exec_result_init(&r);
+	rc = exec_run(argv, bounded(0, QUERY_TIMEOUT_MS), &r);
+	if (rc < 0)
+		goto out;
+	if (r.exit_code != 0) {
+		char detail[256];
+
+		last_line(r.err.len ? buf_cstr(&r.err) : buf_cstr(&r.out), detail, sizeof(detail));
+		rc = err_set(POE_FAIL, "'%s %s' failed (exit %d): %s", argv[0], argv[1], r.exit_code,
+			     detail);
+		goto out;
+	}
+	rc = parse(buf_cstr(&r.out), r.out.len, name, uuid);
+out:
+	exec_result_release(&r);
+	return rc;
+}
+
+int nvmehost_device_uuid(const struct config *cfg, const char *name,
+			 char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	const char *ontapdevices[] = { nvme_path(cfg), "netapp", "ontapdevices", "-o", "json",
+				       NULL };
+	const char *list[] = { nvme_path(cfg), "list", "-o", "json", NULL };
+	char why2[320], why3[320];
+	int rc;
+
+	rc = nvmehost_device_uuid_sysfs(cfg, name, uuid);
+	if (rc != POE_NOTFOUND)
+		return rc;
+	err_clear();
+	rc = uuid_by_command(ontapdevices, nvmehost_parse_ontapdevices_uuid, name, uuid);
+	if (rc == 0)
+		return NVMEHOST_BY_ONTAPDEVICES;
+	util_strlcpy(why2, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why2));
+	err_clear();
+	rc = uuid_by_command(list, nvmehost_parse_list_uuid, name, uuid);
+	if (rc == 0)
+		return NVMEHOST_BY_LIST;
+	util_strlcpy(why3, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why3));
+	return err_set(POE_NOTFOUND,
+		       "no namespace uuid for '%s' (sysfs: no uuid or nguid; ontapdevices: %s; "
+		       "nvme list: %s)",
+		       name, why2, why3);
+}

@@ -52,6 +52,23 @@ int nvmehost_resolve(const struct config *cfg, const char *uuid, char *dev, size
 /* The same restricted to sysfs (no child process): cheap enough for listings. */
 int nvmehost_resolve_sysfs(const struct config *cfg, const char *uuid, char *dev, size_t n);
 
+/*
+ * The other direction: the namespace uuid of head device name ("nvme<X>n<Y>"), lower case
+ * 8-4-4-4-12. The _sysfs variant reads <sysfs>/class/block/<name>/uuid, then .../nguid (ONTAP
+ * sets the NGUID to the uuid's bytes); the full one then asks nvme-cli's NetApp plugin and
+ * "nvme list" (as nvmehost_resolve() does). Returns the strategy (> 0), POE_NOTFOUND when no
+ * source knows the device, POE_USAGE for a name that is not a head device.
+ */
+int nvmehost_device_uuid_sysfs(const struct config *cfg, const char *name,
+			       char uuid[NVMEHOST_UUID_LEN + 1]);
+int nvmehost_device_uuid(const struct config *cfg, const char *name,
+			 char uuid[NVMEHOST_UUID_LEN + 1]);
+/* Parsers for the other direction: uuid gets the UUID of the record of device name. */
+int nvmehost_parse_ontapdevices_uuid(const char *text, size_t len, const char *name,
+				     char uuid[NVMEHOST_UUID_LEN + 1]);
+int nvmehost_parse_list_uuid(const char *text, size_t len, const char *name,
+			     char uuid[NVMEHOST_UUID_LEN + 1]);
+
 /* Parsers of nvme-cli output, exposed for tests. name gets the device's basename
  * ("nvme0n1"); 0 when found, POE_NOTFOUND when no record matches, POE_FAIL on bad JSON. */
 int nvmehost_parse_ontapdevices(const char *text, size_t len, const char *uuid, char *name,
