@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * New NVMe namespace devices (DESIGN.md "Watcher"): /dev/nvmeXnY appears, its namespace
- * uuid comes from <sysfs>/class/block/nvmeXnY/uuid, ONTAP names the namespace
+ * uuid comes from <sysfs>/class/block/nvmeXnY/uuid (fallbacks through nvmehost: nguid,
+ * nvme netapp ontapdevices, nvme list), a pending nvme-attach job of that uuid runs at
+ * once, else ONTAP names the namespace
  * "/vol/<prefix>vm_<vmid>_disk_<n>/..." in one of the configured NVMe pools, and the VM
  * gets the device through an nvme-attach job (so it is ordered and retried like the
  * others). Every node connected to the subsystem sees the device; only the node that owns
@@ -21,6 +23,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "nvmehost.h"
 #include "ontap.h"
 #include "pve.h"
 #include "util.h"
@@ -28,55 +31,11 @@
 #define DEV_MAX_ATTEMPTS 6
 #define ONTAP_LOOKUP_MS (15 * 1000)
 
-int wd_read_uuid(const struct config *cfg, const char *name, char out[WATCH_UUID_LEN + 1])
-{
-	char data[128];
-	char *path = NULL;
-	size_t len = 0;
-	int fd = -1;
-	int rc;
-
-	if (!watch_is_nvme_head(name))
-		return err_set(POE_FAIL, "'%s' is not an NVMe namespace device", name);
-	path = util_xasprintf("%s/class/block/%s/uuid", cfg->paths.sysfs, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
-		rc = err_set(errno == ENOENT ? POE_NOTFOUND : POE_FAIL, "cannot open '%s': %s",
-			     path, strerror(errno));
-		goto out;
-	}
-	/* bounded: a uuid line is 37 bytes; anything longer is not one */
-	while (len < sizeof(data)) {
-		ssize_t n = read(fd, data + len, sizeof(data) - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = err_set(POE_FAIL, "cannot read '%s': %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	rc = watch_uuid_parse(data, len, out);
-	if (rc < 0)
-		rc = err_prefix(rc, "'%s'", path);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(path);
-	return rc;
-}
-
 int wd_device_for_uuid(const struct config *cfg, const char *uuid, char *path, size_t n)
 {
 	char *byid = util_xasprintf("%s/disk/by-id/nvme-uuid.%s", cfg->paths.dev, uuid);
-	char *cls = util_xasprintf("%s/class/block", cfg->paths.sysfs);
-	struct dirent *de;
 	struct stat st;
-	DIR *d = NULL;
-	int rc = POE_NOTFOUND;
+	int rc;
 
 	/* the udev link is the stable name (DESIGN.md "Storage kinds") */
 	if (stat(byid, &st) == 0) {
@@ -84,35 +43,11 @@ int wd_device_for_uuid(const struct config *cfg, const char *uuid, char *path, s
 		rc = 0;
 		goto out;
 	}
-	d = opendir(cls);
-	if (!d)
-		goto out;
-	while ((de = readdir(d)) != NULL) {
-		char u[WATCH_UUID_LEN + 1];
-		char *dev;
-
-		if (!watch_is_nvme_head(de->d_name))
-			continue;
-		if (wd_read_uuid(cfg, de->d_name, u) < 0 || strcasecmp(u, uuid) != 0) {
-			err_clear();
-			continue;
-		}
-		dev = util_xasprintf("%s/%s", cfg->paths.dev, de->d_name);
-		if (stat(dev, &st) == 0) {
-			util_strlcpy(path, dev, n);
-			rc = 0;
-		}
-		free(dev);
-		if (rc == 0)
-			break;
-	}
+	rc = nvmehost_resolve(cfg, uuid, path, n);
+	if (rc > 0)
+		rc = 0;
 out:
-	if (rc == POE_NOTFOUND)
-		err_set(rc, "no device '%s' and no namespace device with uuid %s", byid, uuid);
-	if (d)
-		closedir(d);
 	free(byid);
-	free(cls);
 	return rc;
 }
 
@@ -156,7 +91,8 @@ static enum dev_result resolve_device(struct watcher *w, const struct watch_dev 
 	int vmid = -1;
 	int rc;
 
-	rc = wd_read_uuid(w->cfg, dev->name, uuid);
+	/* sysfs first; nvme-cli when the kernel shows no uuid (nor nguid) for it */
+	rc = nvmehost_device_uuid(w->cfg, dev->name, uuid);
 	if (rc == POE_NOTFOUND) {
 		log_debug("device '%s': %s", dev->name, err_msg());
 		err_clear();
@@ -165,6 +101,12 @@ static enum dev_result resolve_device(struct watcher *w, const struct watch_dev 
 	if (rc < 0) {
 		log_warn("device '%s' left alone: %s", dev->name, err_msg());
 		err_clear();
+		return DEV_DONE;
+	}
+	/* an nvme-attach job waits for this namespace: it knows the VM, run it now */
+	if (wq_wake_uuid(w, uuid)) {
+		log_info("device '%s' is namespace %s of a waiting nvme-attach job: attaching",
+			 dev->name, uuid);
 		return DEV_DONE;
 	}
 	for (int i = 0; i < w->cfg->nstorages && vmid < 0; i++) {

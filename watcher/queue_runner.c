@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,11 +33,18 @@
 #include "err.h"
 #include "exec.h"
 #include "log.h"
+#include "nvmehost.h"
 #include "pve.h"
 #include "util.h"
 
 #define WATCH_MAX_FAILURES 8
 #define WATCH_REMOTE_GRACE_MS (10 * 60 * 1000)
+/*
+ * An nvme-attach job waits this long for its block device: a namespace mapped a moment ago
+ * shows up after the controller's AEN and udev (seconds, more on a busy fabric). The /dev
+ * event of the device ends the wait at once (wq_wake_uuid()).
+ */
+#define WATCH_DEVICE_WAIT_MS (5 * 60 * 1000)
 /* qm rescan activates every storage with images; give it time, but not forever */
 #define QM_TIMEOUT_MS (120 * 1000)
 
@@ -168,6 +176,8 @@ static void jobs_append(struct watcher *w, const struct queue_job *job)
 	j = &w->jobs[w->njobs++];
 	j->job = *job;
 	j->seq = ++w->seq;
+	j->task = 0;
+	j->nodev_since_ms = 0;
 	j->done = false;
 }
 
@@ -276,24 +286,58 @@ out:
 	return res;
 }
 
-static enum watch_result do_rescan(struct watcher *w, int vmid)
+static enum watch_result do_rescan(const struct config *cfg, int vmid)
 {
 	char id[16];
-	const char *argv[] = { w->cfg->paths.qm, "rescan", "--vmid", id, NULL };
+	const char *argv[] = { cfg->paths.qm, "rescan", "--vmid", id, NULL };
 
 	snprintf(id, sizeof(id), "%d", vmid);
 	return run_qm(vmid, argv);
 }
 
-static enum watch_result do_unused_remove(struct watcher *w, int vmid, const char *volid)
+bool wq_volid_is_namespace(const struct config *cfg, const char *volid, const char *uuid)
+{
+	char u[NVMEHOST_UUID_LEN + 1];
+	const char *base;
+	bool in_dev;
+	size_t dl;
+
+	if (!volid || volid[0] != '/')
+		return false;
+	if (nvmehost_volid_uuid(cfg, volid, u))
+		return !strcasecmp(u, uuid);
+	/* a head device by its kernel name: what it is now, the config does not say */
+	base = strrchr(volid, '/') + 1;
+	dl = cfg->paths.dev ? strlen(cfg->paths.dev) : 0;
+	in_dev = ((size_t)(base - volid) == 5 && !strncmp(volid, "/dev/", 5)) ||
+		 (dl && (size_t)(base - volid) == dl + 1 && !strncmp(volid, cfg->paths.dev, dl));
+	if (!in_dev || !nvmehost_is_head(base))
+		return false;
+	if (nvmehost_device_uuid_sysfs(cfg, base, u) < 0) {
+		log_debug("cannot tell the namespace of '%s': %s", volid, err_msg());
+		err_clear();
+		return false;
+	}
+	return !strcasecmp(u, uuid);
+}
+
+/*
+ * Drop config entries of volid. A volume id of ours names unusedN entries (the clone file
+ * went away); an NVMe namespace ("nvme delete") is a raw path in any drive key (scsiN,
+ * virtioN, ..., unusedN), spelt by-id or as the kernel's device name.
+ */
+static enum watch_result do_unused_remove(const struct config *cfg, int vmid, const char *volid)
 {
 	struct pve_vmconf *conf = NULL;
 	struct buf keys = BUF_INIT(4096);
+	char uuid[NVMEHOST_UUID_LEN + 1];
 	enum watch_result res;
+	bool nvme;
 	char id[16];
 	int rc;
 
-	rc = pve_vmconf_load(w->cfg->paths.pve_etc, vmid, &conf);
+	nvme = nvmehost_volid_uuid(cfg, volid, uuid);
+	rc = pve_vmconf_load(cfg->paths.pve_etc, vmid, &conf);
 	if (rc < 0) {
 		log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
 		err_clear();
@@ -302,18 +346,24 @@ static enum watch_result do_unused_remove(struct watcher *w, int vmid, const cha
 	}
 	for (int i = 0; i < conf->ndrives; i++) {
 		const struct pve_drive *d = &conf->drives[i];
+		bool match;
 
-		if (d->is_unused && d->volid && !strcmp(d->volid, volid))
+		if (nvme)
+			match = wq_volid_is_namespace(cfg, d->volid, uuid);
+		else
+			match = d->is_unused && d->volid && !strcmp(d->volid, volid);
+		if (match)
 			buf_printf(&keys, "%s%s", keys.len ? "," : "", d->key);
 	}
 	if (!keys.len) {
-		log_info("VM %d: no unused entry refers to '%s', nothing to remove", vmid, volid);
+		log_info("VM %d: no %s refers to '%s', nothing to remove", vmid,
+			 nvme ? "drive" : "unused entry", volid);
 		res = WR_OK;
 		goto out;
 	}
 	snprintf(id, sizeof(id), "%d", vmid);
 	{
-		const char *argv[] = { w->cfg->paths.qm, "set", id, "--delete", buf_cstr(&keys),
+		const char *argv[] = { cfg->paths.qm, "set", id, "--delete", buf_cstr(&keys),
 				       NULL };
 
 		res = run_qm(vmid, argv);
@@ -337,7 +387,7 @@ static bool same_file(const char *a, const char *b)
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-enum watch_result wq_nvme_attach(struct watcher *w, int vmid, const char *uuid)
+enum watch_result wq_nvme_attach(const struct config *cfg, int vmid, const char *uuid)
 {
 	struct pve_vmconf *conf = NULL;
 	enum watch_result res;
@@ -347,15 +397,15 @@ enum watch_result wq_nvme_attach(struct watcher *w, int vmid, const char *uuid)
 	int slot = -1;
 	int rc;
 
-	rc = wd_device_for_uuid(w->cfg, uuid, dev, sizeof(dev));
+	rc = wd_device_for_uuid(cfg, uuid, dev, sizeof(dev));
 	if (rc < 0) {
 		log_info("VM %d: no block device for namespace %s (yet): %s", vmid, uuid,
 			 err_msg());
 		err_clear();
-		res = WR_FAIL;
+		res = WR_NODEV;
 		goto out;
 	}
-	rc = pve_vmconf_load(w->cfg->paths.pve_etc, vmid, &conf);
+	rc = pve_vmconf_load(cfg->paths.pve_etc, vmid, &conf);
 	if (rc < 0) {
 		log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
 		err_clear();
@@ -367,7 +417,8 @@ enum watch_result wq_nvme_attach(struct watcher *w, int vmid, const char *uuid)
 		int n;
 
 		/* unusedN counts too: a namespace someone detached stays detached */
-		if (d->volid && d->volid[0] == '/' && same_file(d->volid, dev)) {
+		if (d->volid && d->volid[0] == '/' &&
+		    (same_file(d->volid, dev) || wq_volid_is_namespace(cfg, d->volid, uuid))) {
 			log_info("VM %d: namespace %s is already attached as %s", vmid, uuid,
 				 d->key);
 			res = WR_OK;
@@ -387,7 +438,7 @@ enum watch_result wq_nvme_attach(struct watcher *w, int vmid, const char *uuid)
 	snprintf(key, sizeof(key), "--scsi%d", slot);
 	snprintf(id, sizeof(id), "%d", vmid);
 	{
-		const char *argv[] = { w->cfg->paths.qm, "set", id, key, dev, NULL };
+		const char *argv[] = { cfg->paths.qm, "set", id, key, dev, NULL };
 
 		res = run_qm(vmid, argv);
 	}
@@ -396,15 +447,15 @@ out:
 	return res;
 }
 
-static enum watch_result run_action(struct watcher *w, const struct queue_job *job)
+enum watch_result wq_run_action(const struct config *cfg, const struct queue_job *job)
 {
 	switch (job->action) {
 	case QUEUE_RESCAN:
-		return do_rescan(w, job->vmid);
+		return do_rescan(cfg, job->vmid);
 	case QUEUE_UNUSED_REMOVE:
-		return do_unused_remove(w, job->vmid, job->arg);
+		return do_unused_remove(cfg, job->vmid, job->arg);
 	case QUEUE_NVME_ATTACH:
-		return wq_nvme_attach(w, job->vmid, job->arg);
+		return wq_nvme_attach(cfg, job->vmid, job->arg);
 	}
 	return WR_FAIL;
 }
@@ -479,15 +530,23 @@ static void handle_remote(struct watcher *w, struct watch_vm *vm, struct watch_j
 	vm->remote_since_ms = 0;
 }
 
-static void run_vm(struct watcher *w, struct watch_vm *vm, int64_t now)
+/*
+ * Hand the VM's next action to the workers: its oldest pending job together with every
+ * pending job that does the same (coalesced). Jobs that arrive while the action runs are
+ * not covered by it (a rescan started before a clone appeared does not see the clone).
+ * Returns true when a task was submitted.
+ */
+static bool dispatch_vm(struct watcher *w, struct watch_vm *vm, int64_t now)
 {
 	struct watch_job **jobs = NULL;
 	struct queue_job *q = NULL;
+	struct wk_task *t = NULL;
 	int *key_of = NULL;
-	int n = 0;
+	bool started = false;
+	int n = 0, same = 0;
 
 	for (int i = 0; i < w->njobs; i++)
-		if (!w->jobs[i].done && w->jobs[i].job.vmid == vm->vmid)
+		if (!w->jobs[i].done && !w->jobs[i].task && w->jobs[i].job.vmid == vm->vmid)
 			n++;
 	if (!n)
 		goto out;
@@ -496,7 +555,7 @@ static void run_vm(struct watcher *w, struct watch_vm *vm, int64_t now)
 	key_of = util_xcalloc((size_t)n, sizeof(*key_of));
 	n = 0;
 	for (int i = 0; i < w->njobs; i++) {
-		if (!w->jobs[i].done && w->jobs[i].job.vmid == vm->vmid) {
+		if (!w->jobs[i].done && !w->jobs[i].task && w->jobs[i].job.vmid == vm->vmid) {
 			jobs[n] = &w->jobs[i];
 			q[n++] = w->jobs[i].job;
 		}
@@ -508,47 +567,158 @@ static void run_vm(struct watcher *w, struct watch_vm *vm, int64_t now)
 		goto out;
 	}
 	vm->remote_since_ms = 0;
-	for (int k = 0; k < n; k++) {
-		enum watch_result res;
-		int same = 0;
-
-		if (key_of[k] != k)
-			continue;
-		if (watch_stopping())
-			break;
-		for (int i = 0; i < n; i++)
-			same += key_of[i] == k;
-		if (same > 1)
-			log_debug("VM %d: %d %s job(s) coalesced", vm->vmid, same,
-				  queue_action_name(q[k].action));
-		res = run_action(w, &q[k]);
-		now = util_now_ms();
-		if (res == WR_OK) {
-			finish_jobs(w, jobs, key_of, n, k, NULL);
-			vm->failures = 0;
-			vm->backoff_ms = 0;
-			vm->next_try_ms = 0;
-			continue;
+	t = util_xcalloc(1, sizeof(*t));
+	t->id = ++w->task_seq;
+	t->vmid = vm->vmid;
+	t->job = q[0];
+	t->cfg = w->cfg;
+	if (!w->pool && wk_pool_new(&w->pool) < 0)
+		goto fail;
+	if (wk_submit(w->pool, t) < 0)
+		goto fail;
+	t = NULL; /* the workers' now */
+	/* jobs of one VM run in order: key_of[0] == 0, the oldest pending job */
+	for (int i = 0; i < n; i++) {
+		if (key_of[i] == 0) {
+			jobs[i]->task = w->task_seq;
+			same++;
 		}
-		if (res == WR_FAIL && ++vm->failures >= WATCH_MAX_FAILURES) {
-			log_warn("VM %d: giving up on %s %s after %d attempts (job moved to "
-				 "'%s/failed/')",
-				 vm->vmid, queue_action_name(q[k].action), q[k].arg, vm->failures,
-				 w->cfg->paths.queue);
-			finish_jobs(w, jobs, key_of, n, k, "failed");
-			vm->failures = 0;
-			vm->backoff_ms = 0;
-			continue;
-		}
-		/* jobs of one VM run in order: the later ones wait for this one */
-		vm_backoff(vm, now);
-		log_debug("VM %d: next attempt in %lld ms", vm->vmid, (long long)vm->backoff_ms);
-		break;
 	}
+	if (same > 1)
+		log_debug("VM %d: %d %s job(s) coalesced", vm->vmid, same,
+			  queue_action_name(q[0].action));
+	vm->busy = true;
+	vm->woken = false;
+	started = true;
+	goto out;
+fail:
+	log_error("VM %d: cannot run its jobs: %s", vm->vmid, err_msg());
+	err_clear();
+	vm_backoff(vm, now);
 out:
+	free(t);
 	free(jobs);
 	free(q);
 	free(key_of);
+	return started;
+}
+
+/* The jobs of a finished task: done (files deleted), or moved aside. */
+static void finish_task_jobs(struct watcher *w, uint64_t id, const char *aside)
+{
+	for (int i = 0; i < w->njobs; i++) {
+		struct watch_job *j = &w->jobs[i];
+
+		if (j->task != id || j->done)
+			continue;
+		j->done = true;
+		if (!j->job.file[0])
+			continue;
+		if (aside) {
+			move_aside(w, aside, j->job.file);
+		} else {
+			if (unlinkat(w->queue_fd, j->job.file, 0) < 0 && errno != ENOENT)
+				log_error("cannot delete job file '%s': %s", j->job.file,
+					  strerror(errno));
+			w->jobs_done++;
+		}
+	}
+}
+
+/* The jobs of a task that will be tried again: pending, no longer with a task. */
+static void release_task_jobs(struct watcher *w, uint64_t id)
+{
+	for (int i = 0; i < w->njobs; i++)
+		if (w->jobs[i].task == id)
+			w->jobs[i].task = 0;
+}
+
+/* Device waits are counted per job: it gives up WATCH_DEVICE_WAIT_MS after its first try. */
+static bool device_wait_over(struct watcher *w, uint64_t id, int64_t now)
+{
+	bool over = false;
+
+	for (int i = 0; i < w->njobs; i++) {
+		struct watch_job *j = &w->jobs[i];
+
+		if (j->task != id)
+			continue;
+		if (!j->nodev_since_ms)
+			j->nodev_since_ms = now;
+		over |= now - j->nodev_since_ms >= WATCH_DEVICE_WAIT_MS;
+	}
+	return over;
+}
+
+static void apply_result(struct watcher *w, const struct wk_task *t, int64_t now)
+{
+	struct watch_vm *vm = vm_get(w, t->vmid);
+	const struct queue_job *q = &t->job;
+
+	vm->busy = false;
+	switch (t->res) {
+	case WR_OK:
+		finish_task_jobs(w, t->id, NULL);
+		vm->failures = 0;
+		vm->backoff_ms = 0;
+		vm->next_try_ms = 0;
+		break;
+	case WR_FAIL:
+		if (++vm->failures >= WATCH_MAX_FAILURES) {
+			log_warn("VM %d: giving up on %s %s after %d attempts (job moved to "
+				 "'%s/failed/')",
+				 vm->vmid, queue_action_name(q->action), q->arg, vm->failures,
+				 w->cfg->paths.queue);
+			finish_task_jobs(w, t->id, "failed");
+			vm->failures = 0;
+			vm->backoff_ms = 0;
+			vm->next_try_ms = 0;
+			break;
+		}
+		release_task_jobs(w, t->id);
+		vm_backoff(vm, now);
+		break;
+	case WR_NODEV:
+		if (device_wait_over(w, t->id, now)) {
+			log_warn("VM %d: no block device for namespace %s appeared in %d s: job moved "
+				 "to '%s/failed/' (is the node connected: 'pve-ontap nvme connect'?)",
+				 vm->vmid, q->arg, WATCH_DEVICE_WAIT_MS / 1000, w->cfg->paths.queue);
+			finish_task_jobs(w, t->id, "failed");
+			vm->backoff_ms = 0;
+			vm->next_try_ms = 0;
+			break;
+		}
+		release_task_jobs(w, t->id);
+		vm_backoff(vm, now);
+		break;
+	case WR_RETRY:
+	case WR_REMOTE:
+		release_task_jobs(w, t->id);
+		vm_backoff(vm, now);
+		break;
+	}
+	if (vm->woken && vm->next_try_ms) {
+		/* its device appeared while the attempt ran */
+		vm->next_try_ms = 0;
+		vm->backoff_ms = 0;
+	}
+	vm->woken = false;
+	if (vm->next_try_ms)
+		log_debug("VM %d: next attempt in %lld ms", vm->vmid, (long long)vm->backoff_ms);
+}
+
+/* Take the results the workers have; returns how many. */
+static int collect(struct watcher *w)
+{
+	struct wk_task *t;
+	int n = 0;
+
+	while (w->pool && (t = wk_take(w->pool)) != NULL) {
+		apply_result(w, t, util_now_ms());
+		free(t);
+		n++;
+	}
+	return n;
 }
 
 /* Drop finished jobs and VMs without jobs. */
@@ -567,7 +737,7 @@ static void compact(struct watcher *w)
 		w->jobs_cap = 0;
 	}
 	for (int i = 0; i < w->nvms;) {
-		bool has = false;
+		bool has = w->vms[i].busy;
 
 		for (int j = 0; j < w->njobs && !has; j++)
 			has = w->jobs[j].job.vmid == w->vms[i].vmid;
@@ -581,24 +751,24 @@ static void compact(struct watcher *w)
 bool wq_run(struct watcher *w, int64_t now)
 {
 	uint64_t round = ++w->round;
-	bool ran = false;
+	bool ran = collect(w) > 0;
 
+	now = util_now_ms();
 	/* VMs in the order of their oldest pending job */
 	for (int i = 0; i < w->njobs; i++) {
 		struct watch_vm *vm;
 
-		if (w->jobs[i].done)
-			continue;
-		if (watch_stopping())
+		if (wk_inflight(w->pool) >= WQ_WORKERS || watch_stopping())
 			break;
+		if (w->jobs[i].done || w->jobs[i].task)
+			continue;
 		vm = vm_get(w, w->jobs[i].job.vmid);
 		if (vm->round == round)
 			continue;
 		vm->round = round;
-		if (vm->next_try_ms > now)
+		if (vm->busy || vm->next_try_ms > now)
 			continue;
-		run_vm(w, vm, now);
-		ran = true;
+		ran |= dispatch_vm(w, vm, now);
 	}
 	compact(w);
 	return ran;
@@ -608,13 +778,66 @@ int64_t wq_next_due(const struct watcher *w)
 {
 	int64_t due = 0;
 
+	/* every worker busy: the next finished task wakes the loop (wq_wake_fd) */
+	if (wk_inflight(w->pool) >= WQ_WORKERS)
+		return 0;
 	for (int i = 0; i < w->nvms; i++) {
 		int64_t t = w->vms[i].next_try_ms ? w->vms[i].next_try_ms : 1;
 
+		/* a VM with a task running waits for its result, not for a time */
+		if (w->vms[i].busy)
+			continue;
 		if (!due || t < due)
 			due = t;
 	}
 	return due;
+}
+
+int wq_wake_fd(const struct watcher *w)
+{
+	return wk_fd(w->pool);
+}
+
+int wq_inflight(const struct watcher *w)
+{
+	return wk_inflight(w->pool);
+}
+
+void wq_drain(struct watcher *w, bool cancel_waiting)
+{
+	if (!w->pool)
+		return;
+	if (cancel_waiting && wk_inflight(w->pool) > 0)
+		wk_cancel_waiting(w->pool);
+	for (;;) {
+		collect(w);
+		if (!wk_inflight(w->pool))
+			break;
+		wk_wait(w->pool, 1000);
+	}
+	compact(w);
+}
+
+bool wq_wake_uuid(struct watcher *w, const char *uuid)
+{
+	bool found = false;
+
+	for (int i = 0; i < w->njobs; i++) {
+		const struct watch_job *j = &w->jobs[i];
+		struct watch_vm *vm;
+
+		if (j->done || j->job.action != QUEUE_NVME_ATTACH || strcasecmp(j->job.arg, uuid))
+			continue;
+		found = true;
+		vm = vm_get(w, j->job.vmid);
+		if (vm->busy) {
+			vm->woken = true;
+		} else {
+			vm->next_try_ms = 0;
+			vm->backoff_ms = 0;
+		}
+	}
+	return found;
 }
 
 bool wq_idle(const struct watcher *w)
@@ -624,6 +847,9 @@ bool wq_idle(const struct watcher *w)
 
 void wq_release(struct watcher *w)
 {
+	wq_drain(w, true);
+	wk_pool_free(w->pool);
+	w->pool = NULL;
 	names_clear(w);
 	free(w->names);
 	w->names = NULL;

@@ -277,6 +277,8 @@ static int reload(struct watcher *w)
 		err_clear();
 		return 0;
 	}
+	/* the workers read the running config: let them finish with it first */
+	wq_drain(w, false);
 	teardown_all(w);
 	config_free(w->cfg);
 	w->cfg = nc;
@@ -360,7 +362,10 @@ static void wait_for_work(struct watcher *w)
 	int64_t now = util_now_ms();
 	int64_t due = w->next_reconcile_ms;
 	int64_t t;
-	struct pollfd pfd = { .fd = w->ifd, .events = POLLIN };
+	struct pollfd pfd[2] = {
+		{ .fd = w->ifd, .events = POLLIN },
+		{ .fd = wq_wake_fd(w), .events = POLLIN }, /* a worker finished (-1: none yet) */
+	};
 	struct timespec ts;
 	sigset_t block, orig;
 
@@ -382,7 +387,7 @@ static void wait_for_work(struct watcher *w)
 	sigprocmask(SIG_BLOCK, &block, &orig);
 	/* the flags are checked with the signals blocked, then ppoll() unblocks them */
 	if (!got_stop && !got_reload && t > 0)
-		ppoll(&pfd, 1, &ts, &orig);
+		ppoll(pfd, 2, &ts, &orig);
 	sigprocmask(SIG_SETMASK, &orig, NULL);
 }
 
@@ -456,11 +461,18 @@ int watch_run(const char *config_path, bool once)
 		wr_flush_dirty(&w);
 		wd_run(&w, util_now_ms());
 		wq_run(&w, util_now_ms());
-		if (once)
-			break;
+		if (once) {
+			int64_t due = wq_next_due(&w);
+
+			/* --once: until every VM's jobs are done or wait for a later run */
+			if (!wq_inflight(&w) && (!due || due > util_now_ms()))
+				break;
+		}
 		wait_for_work(&w);
 	}
 	rc = 0;
+	/* SIGTERM: the actions in hand finish (their job files go), none starts */
+	wq_drain(&w, true);
 	if (once) {
 		int left = count_file_jobs_left(&w);
 
@@ -471,9 +483,9 @@ int watch_run(const char *config_path, bool once)
 		log_info("stopping (%lu job(s) done)", w.jobs_done);
 	}
 out:
+	wq_release(&w);
 	if (w.cfg)
 		teardown_all(&w);
-	wq_release(&w);
 	free(w.devs);
 	if (inotify_up)
 		inotifytools_cleanup();

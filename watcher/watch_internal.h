@@ -15,6 +15,7 @@
 struct config;
 struct ontap_client;
 struct pve_vmconf;
+struct wk_pool;
 
 /* ---- pure helpers (tested by tests/unit/test_watch.c) ---- */
 
@@ -72,6 +73,8 @@ struct watch_dir {
 struct watch_job {
 	struct queue_job job;
 	uint64_t seq;
+	uint64_t task;            /* the task running its action (0: none) */
+	int64_t nodev_since_ms;   /* nvme-attach: first attempt that found no device */
 	bool done;
 };
 
@@ -83,6 +86,8 @@ struct watch_vm {
 	int failures;             /* failures in a row that were not "locked" */
 	int64_t remote_since_ms;  /* when the VM was first seen not on this node; 0: local */
 	uint64_t round;           /* last wq_run() round that looked at it */
+	bool busy;                /* a task of this VM is with the workers */
+	bool woken;               /* its device appeared while the task ran: retry at once */
 };
 
 /* A configured NFS storage and its image directory. */
@@ -129,6 +134,8 @@ struct watcher {
 	uint64_t seq;
 	struct watch_vm *vms;
 	int nvms;
+	struct wk_pool *pool;     /* runs the actions (qm) of different VMs at once */
+	uint64_t task_seq;
 	uint64_t round;
 	unsigned long jobs_done;  /* job files completed, for the status line */
 	int jobs_left;            /* --once: jobs that could not be completed */
@@ -150,21 +157,77 @@ int watch_add_dir(struct watcher *w, const char *dir, uint32_t mask, enum watch_
 bool watch_stopping(void);
 
 /* queue_runner.c */
-enum watch_result { WR_OK = 0, WR_RETRY, WR_FAIL, WR_REMOTE };
+/* WR_NODEV: nvme-attach found no block device for the namespace (yet) */
+enum watch_result { WR_OK = 0, WR_RETRY, WR_FAIL, WR_REMOTE, WR_NODEV };
 
 void wq_note_name(struct watcher *w, const char *name);
 void wq_scan(struct watcher *w);
 void wq_read_names(struct watcher *w);
 /* Add an internal job (not backed by a file). */
 void wq_add(struct watcher *w, const struct queue_job *job);
-/* Run every VM whose jobs are due; returns true when it ran something. */
+/*
+ * Take the results of finished actions, then hand the next action of every VM whose jobs
+ * are due to the workers (one action per VM at a time, WQ_WORKERS at once). Returns true
+ * when it started or finished something.
+ */
 bool wq_run(struct watcher *w, int64_t now);
-/* Earliest retry time of a VM with pending jobs, 0 when none. */
+/*
+ * Earliest time a VM's next action may start, 0 when none can (no jobs, or every worker
+ * busy: wq_wake_fd() then says when one finishes).
+ */
 int64_t wq_next_due(const struct watcher *w);
+/* Readable when a worker finished an action (-1 before the first one started). */
+int wq_wake_fd(const struct watcher *w);
+/* Actions with the workers. */
+int wq_inflight(const struct watcher *w);
+/*
+ * Wait for every action with the workers and take its result (SIGTERM, reload: nothing may
+ * keep using the config). cancel_waiting: actions no worker started yet are not started.
+ */
+void wq_drain(struct watcher *w, bool cancel_waiting);
+/* A device with this namespace uuid appeared: pending nvme-attach jobs of it run at once. */
+bool wq_wake_uuid(struct watcher *w, const char *uuid);
 bool wq_idle(const struct watcher *w);
 void wq_release(struct watcher *w);
-/* Attach the namespace uuid to the VM (nvme-attach); used by the job runner. */
-enum watch_result wq_nvme_attach(struct watcher *w, int vmid, const char *uuid);
+/* Run one action (called on a worker thread: touches nothing but cfg, the VM and qm). */
+enum watch_result wq_run_action(const struct config *cfg, const struct queue_job *job);
+/* Attach the namespace uuid to the VM (nvme-attach). */
+enum watch_result wq_nvme_attach(const struct config *cfg, int vmid, const char *uuid);
+/*
+ * Does the drive value volid (a VM config's path, without options) name namespace uuid?
+ * "/dev/disk/by-id/nvme-uuid.<uuid>" (also below paths.dev) by its name, "/dev/nvmeXnY"
+ * (or below paths.dev) through sysfs.
+ */
+bool wq_volid_is_namespace(const struct config *cfg, const char *volid, const char *uuid);
+
+/* workers.c: a small pool of threads that run wq_run_action(); all signals blocked there */
+#define WQ_WORKERS 4
+
+struct wk_task {
+	uint64_t id;
+	int vmid;
+	struct queue_job job;
+	const struct config *cfg;    /* borrowed: kept alive until the task is taken back */
+	enum watch_result res;
+	bool started;
+	struct wk_task *next;
+};
+
+/* Returns 0 or POE_FAIL (eventfd); threads start with the first task. */
+int wk_pool_new(struct wk_pool **out);
+/* Hand a task (allocated by the caller) to the workers; they own it until wk_take(). */
+int wk_submit(struct wk_pool *p, struct wk_task *t);
+/* A finished (or cancelled, res WR_RETRY) task, or NULL; caller frees it. Never blocks. */
+struct wk_task *wk_take(struct wk_pool *p);
+/* Tasks submitted and not yet taken back. */
+int wk_inflight(const struct wk_pool *p);
+int wk_fd(const struct wk_pool *p);
+/* Tasks no worker started yet are returned by wk_take() with res WR_RETRY, not run. */
+void wk_cancel_waiting(struct wk_pool *p);
+/* Block until a task finished, at most timeout_ms (EINTR returns early). */
+void wk_wait(struct wk_pool *p, int timeout_ms);
+/* Stops and joins the threads; every task must have been taken back. */
+void wk_pool_free(struct wk_pool *p);
 
 /* reconcile.c */
 int wr_setup(struct watcher *w);
@@ -183,11 +246,10 @@ int64_t wd_next_due(const struct watcher *w);
 void wd_release(struct watcher *w);
 /*
  * The block device of a namespace: <dev>/disk/by-id/nvme-uuid.<uuid> when the link
- * exists, else /dev/<nvmeXnY> found through <sysfs>/class/block/<nvmeXnY>/uuid.
- * POE_NOTFOUND when no device has that uuid.
+ * exists, else <dev>/<nvmeXnY> as nvmehost_resolve() finds it (sysfs uuid or nguid,
+ * nvme netapp ontapdevices, nvme list). POE_NOTFOUND when no device has that uuid.
+ * Runs nvme-cli: called on worker threads, or at most once per new device.
  */
 int wd_device_for_uuid(const struct config *cfg, const char *uuid, char *path, size_t n);
-/* Read <sysfs>/class/block/<name>/uuid. */
-int wd_read_uuid(const struct config *cfg, const char *name, char out[WATCH_UUID_LEN + 1]);
 
 #endif
