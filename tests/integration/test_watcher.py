@@ -410,6 +410,196 @@ def test_new_nvme_device_is_attached(env, watcher):
     assert w.stop() == 0
 
 
+def _set_conf_lines(env, vmid, lines):
+    """Append drive lines to the VM's config (its live section) as an editor would."""
+    path = os.path.join(env.paths["pve_etc"], "qemu-server", "%d.conf" % vmid)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    head, sep, rest = text.partition("\n[")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(head.rstrip("\n") + "\n" + "".join(l + "\n" for l in lines) +
+                (sep + rest if sep else ""))
+
+
+def _names_namespace(env, value, ns_uuid):
+    v = value.split(",", 1)[0]
+    if v.lower().endswith("nvme-uuid." + ns_uuid.lower()):
+        return True
+    base = os.path.basename(v)
+    try:
+        with open(os.path.join(env.paths["sysfs"], "class", "block", base, "uuid")) as f:
+            return f.read().strip().lower() == ns_uuid.lower()
+    except OSError:
+        return False
+
+
+def test_unused_remove_of_namespace_drops_every_drive_naming_it(env):
+    env.ontap.add_svm("svm_nvme")
+    env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
+                                        "svm": "svm_nvme", "subsystem": "pve-nvme",
+                                        "aggregate": "aggr1"}
+    env.write_config()
+    ns_uuid = str(uuidlib.uuid4())
+    other = str(uuidlib.uuid4())
+    _fake_device(env, "nvme3n1", ns_uuid)
+    _fake_device(env, "nvme4n1", other)
+    dev = env.paths["dev"]
+    env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
+    _set_conf_lines(env, 100, [
+        "scsi1: %s/disk/by-id/nvme-uuid.%s,size=1G" % (dev, ns_uuid),   # as the watcher attaches
+        "virtio2: /dev/disk/by-id/nvme-uuid.%s,size=1G" % ns_uuid.upper(),
+        "sata1: /dev/nvme3n1,size=1G",                                  # kernel name (sysfs)
+        "unused0: %s/nvme3n1" % dev,
+        "scsi2: /dev/disk/by-id/nvme-uuid.%s,size=1G" % other,          # another namespace
+        "scsi3: /dev/nvme4n1,size=1G",
+        "unused1: /dev/nvme9n9",                                        # unknown device: kept
+    ])
+    write_job(env, 100, "unused-remove", volid="/dev/disk/by-id/nvme-uuid." + ns_uuid)
+    r = run_once(env)
+    assert r.returncode == 0, r.stderr
+    calls = env.qm_calls()
+    assert len(calls) == 1 and calls[0][:3] == ["set", "100", "--delete"], calls
+    assert sorted(calls[0][3].split(",")) == ["sata1", "scsi1", "unused0", "virtio2"], calls
+    conf = env.vm_config(100)
+    assert not [k for k, v in conf.items() if _names_namespace(env, v, ns_uuid)], conf
+    for k in ("scsi0", "scsi2", "scsi3", "unused1"):
+        assert k in conf, conf
+    assert queue_files(env) == []
+    # nothing left to remove: success without qm
+    write_job(env, 100, "unused-remove", volid="/dev/disk/by-id/nvme-uuid." + ns_uuid)
+    r = run_once(env)
+    assert r.returncode == 0, r.stderr
+    assert len(env.qm_calls()) == 1
+    assert queue_files(env) == []
+
+
+def test_nvme_disk_lifecycle_attach_waits_for_device_and_delete_drops_it(env, watcher):
+    from test_nvme import appear, base_conf, create_disk, nvme_setup
+    nvme_setup(env)
+    env.pve.add_vm(100, base_conf(100))
+    d0 = create_disk(env, 100)
+    # the namespace is mapped, the portal connected, but the kernel has not shown the
+    # device yet: the nvme-attach job waits with backoff
+    assert not [d for d in os.listdir(env.paths["dev"]) if d.startswith("nvme")]
+    w = watcher()
+    assert wait_for(lambda: w.log().count("no block device for namespace %s" % d0["uuid"])
+                    >= 3, timeout=15), w.log()
+    time.sleep(1.0)                          # the next retry is seconds away now
+    assert [c for c in env.qm_calls() if c[:1] == ["set"]] == []
+    t0 = time.monotonic()
+    name = appear(env, d0)
+    assert name
+    # the /dev event attaches at once (not at the next retry)
+    assert wait_for(lambda: [c for c in env.qm_calls() if c[:1] == ["set"]], timeout=10), \
+        w.log()
+    took = time.monotonic() - t0
+    byid = os.path.join(env.paths["dev"], "disk", "by-id", "nvme-uuid." + d0["uuid"])
+    kernel = os.path.join(env.paths["dev"], name)
+    sets = [c for c in env.qm_calls() if c[:1] == ["set"]]
+    # the udev link when it is there already, else the kernel's name
+    assert len(sets) == 1 and sets[0][:3] == ["set", "100", "--scsi0"], sets
+    assert sets[0][3] in (byid, kernel), sets
+    assert took < 2.0, (took, w.log())
+    assert "is namespace %s of a waiting nvme-attach job" % d0["uuid"] in w.log()
+    assert wait_for(lambda: not queue_files(env), timeout=10), w.log()
+    assert wait_for(lambda: env.vm_config(100).get("scsi0", "").startswith(sets[0][3]),
+                    timeout=10), w.log()
+    assert w.stop() == 0
+
+    # someone also gave the namespace by its kernel name and left an unused entry
+    _set_conf_lines(env, 100, ["virtio1: /dev/%s" % name, "unused2: %s" % byid])
+    r = env.run("nvme", "delete", "--vm", 100, "--disk", 0, "--yes")
+    assert r.returncode == 0, r.stderr
+    assert [(j["action"], j["volid"]) for j in env.queue_jobs()] == [
+        ("unused-remove", "/dev/disk/by-id/nvme-uuid." + d0["uuid"])]
+    r = run_once(env)
+    assert r.returncode == 0, r.stderr
+    conf = env.vm_config(100)
+    assert not [k for k, v in conf.items()
+                if v.split(",")[0] in (byid, kernel, "/dev/" + name)], conf
+    assert "scsi0" not in conf and "virtio1" not in conf and "unused2" not in conf
+    assert queue_files(env) == []
+
+
+def test_device_without_sysfs_uuid_is_resolved_by_nguid(env, watcher):
+    env.ontap.add_svm("svm_nvme")
+    env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
+                                        "svm": "svm_nvme", "subsystem": "pve-nvme",
+                                        "aggregate": "aggr1"}
+    env.write_config()
+    env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
+    ns_uuid = _make_namespace(env, "svm_nvme", "pve_vm_100_disk_1")
+    w = watcher()
+    sysdir = os.path.join(env.paths["sysfs"], "class", "block", "nvme2n1")
+    os.makedirs(sysdir)
+    with open(os.path.join(sysdir, "nguid"), "w") as f:
+        f.write(ns_uuid.replace("-", "") + "\n")
+    dev = os.path.join(env.paths["dev"], "nvme2n1")
+    with open(dev, "wb") as f:
+        f.truncate(1 << 20)
+    assert wait_for(lambda: [c for c in env.qm_calls() if c[:1] == ["set"]], timeout=15), \
+        w.log()
+    assert env.qm_calls() == [["set", "100", "--scsi1", dev]], w.log()
+    assert w.stop() == 0
+
+
+# ------------------------------------------------------------------------------ concurrency
+
+SLOW_QM = """#!/bin/sh
+# qm that takes a second: records start and end (wall clock) around the fake
+echo "start $(date +%%s.%%N) $*" >> "%(log)s"
+sleep 1
+"%(qm)s" "$@"
+rc=$?
+echo "end $(date +%%s.%%N) $*" >> "%(log)s"
+exit $rc
+"""
+
+
+def test_qm_runs_for_different_vms_at_once_and_in_order_per_vm(env):
+    vmids = [100, 101, 102, 103, 104, 105]
+    for v in vmids:
+        env.add_vm(v, disks={"scsi0": ("vm-%d-disk-0.raw" % v, 4096)},
+                   extra_conf="unused0: %s:%d/vm-%d-disk-0-snap-daily-20261122T101500Z.raw\n"
+                   % (STORAGE, v, v) if v == 100 else "")
+    slow = os.path.join(env.T, "bin", "qm-slow")
+    timing = os.path.join(env.T, "qm-timing.log")
+    with open(slow, "w") as f:
+        f.write(SLOW_QM % {"log": timing, "qm": env.config["paths"]["qm"]})
+    os.chmod(slow, 0o755)
+    env.config["paths"]["qm"] = slow
+    env.write_config()
+    # VM 100: unused-remove, then rescan (in this order); the others one rescan each
+    write_job(env, 100, "unused-remove",
+              volid="%s:100/vm-100-disk-0-snap-daily-20261122T101500Z.raw" % STORAGE)
+    time.sleep(0.01)
+    for v in vmids:
+        write_job(env, v)
+    t0 = time.monotonic()
+    r = run_once(env)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    # 7 qm runs of a second each: serial would be 7 s; 4 at once make it 2 rounds
+    assert took < 3.8, took
+    events = []
+    with open(timing) as f:
+        for line in f:
+            kind, ts, args = line.split(" ", 2)
+            events.append((float(ts), kind, args.split()))
+    events.sort(key=lambda e: (e[0], e[1] == "start"))
+    running = peak = 0
+    for _, kind, _ in events:
+        running += 1 if kind == "start" else -1
+        peak = max(peak, running)
+    assert 3 <= peak <= 4, events
+    mine = [(ts, kind, a) for ts, kind, a in events if "100" in a]
+    assert [(kind, a[0]) for _, kind, a in mine] == [
+        ("start", "set"), ("end", "set"), ("start", "rescan"), ("end", "rescan")], mine
+    assert sorted(int(c[2]) for c in rescans(env)) == vmids
+    assert "unused0" not in env.vm_config(100)
+    assert queue_files(env) == []
+
+
 # ------------------------------------------------------------------------------ signals
 
 def test_sighup_with_broken_config_keeps_running(env, watcher):

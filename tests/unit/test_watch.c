@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "nvmehost.h"
 #include "queue.h"
 #include "watch_internal.h"
 
@@ -171,13 +172,57 @@ static void test_retryable(void **state)
 	assert_false(watch_qm_is_retryable(NULL));
 }
 
+/* The device -> uuid direction of nvmehost (the watcher's /dev fallbacks). */
+static void test_device_uuid_parsers(void **state)
+{
+	static const char ontapdevices[] =
+		"Warning: something first\n"
+		"{\"ONTAPdevices\":[{\"Device\":\"/dev/nvme0n1\",\"UUID\":\"11111111-2222-3333-4444-"
+		"555555555555\"},{\"Device\":\"/dev/nvme1n1\",\"UUID\":\"AAAAAAAA-BBBB-CCCC-DDDD-"
+		"EEEEEEEEEEEE\"},{\"Device\":\"/dev/nvme2n1\"}]}";
+	static const char list_flat[] =
+		"{\"Devices\":[{\"DevicePath\":\"/dev/nvme3n1\",\"UUID\":\"0123456789abcdef0123456789"
+		"abcdef\"},{\"DevicePath\":\"/dev/nvme4n1\",\"UUID\":\"00000000-0000-0000-0000-"
+		"000000000000\"}]}";
+	static const char list_nested[] =
+		"{\"Devices\":[{\"Subsystems\":[{\"Namespaces\":[{\"NameSpace\":\"nvme5n2\","
+		"\"UUID\":\"99999999-8888-7777-6666-555555555555\"}]}]}]}";
+	char u[NVMEHOST_UUID_LEN + 1];
+
+	(void)state;
+	assert_int_equal(nvmehost_parse_ontapdevices_uuid(ontapdevices, strlen(ontapdevices),
+							  "nvme1n1", u), 0);
+	assert_string_equal(u, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+	assert_int_equal(nvmehost_parse_ontapdevices_uuid(ontapdevices, strlen(ontapdevices),
+							  "nvme0n1", u), 0);
+	assert_string_equal(u, "11111111-2222-3333-4444-555555555555");
+	/* a record without UUID, a device not listed */
+	assert_int_equal(nvmehost_parse_ontapdevices_uuid(ontapdevices, strlen(ontapdevices),
+							  "nvme2n1", u), POE_NOTFOUND);
+	assert_int_equal(nvmehost_parse_ontapdevices_uuid(ontapdevices, strlen(ontapdevices),
+							  "nvme9n1", u), POE_NOTFOUND);
+	assert_int_equal(nvmehost_parse_ontapdevices_uuid("{\"x\":1}", 7, "nvme0n1", u),
+			 POE_FAIL);
+	err_clear();
+	/* an NGUID-style value becomes a uuid; an all-zero one is no uuid */
+	assert_int_equal(nvmehost_parse_list_uuid(list_flat, strlen(list_flat), "nvme3n1", u), 0);
+	assert_string_equal(u, "01234567-89ab-cdef-0123-456789abcdef");
+	assert_int_equal(nvmehost_parse_list_uuid(list_flat, strlen(list_flat), "nvme4n1", u),
+			 POE_NOTFOUND);
+	assert_int_equal(nvmehost_parse_list_uuid(list_nested, strlen(list_nested), "nvme5n2", u),
+			 0);
+	assert_string_equal(u, "99999999-8888-7777-6666-555555555555");
+	assert_int_equal(nvmehost_parse_list_uuid("no json", 7, "nvme5n2", u), POE_FAIL);
+	err_clear();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clone_names), cmocka_unit_test(test_nvme_head),
 		cmocka_unit_test(test_ns_names),    cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_coalesce),    cmocka_unit_test(test_backoff),
-		cmocka_unit_test(test_retryable),
+		cmocka_unit_test(test_retryable),   cmocka_unit_test(test_device_uuid_parsers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
