@@ -2,13 +2,12 @@
 /*
  * Configuration loader (DESIGN.md "Configuration (contract)").
  *
- * YAML: libyaml's events are turned into a small tree of our own (not yaml_parser_load()),
- * which is where anchors and aliases are refused and the nesting depth is bounded before
- * anything recurses. The tree is walked with netplan-style key tables (key, expected node
- * type, handler). Every problem becomes one "file:line:col: message" (1-based, from
- * libyaml's marks) and the walk goes on, so a user sees all of them at once: the first is
- * the error message (err_set()), and when there are several, each is also logged with
- * log_error() in file order.
+ * YAML: read with lib/yamltree (a tree of our own built from libyaml's events, where
+ * anchors and aliases are refused and the nesting depth is bounded, walked with
+ * netplan-style key tables). Every problem becomes one "file:line:col: message" (1-based,
+ * from libyaml's marks) and the walk goes on, so a user sees all of them at once: the first
+ * is the error message (err_set()), and when there are several, each is also logged with
+ * log_error() in the order found.
  *
  * INI: the format of pve-ontap-snapshot.py (configparser): a [proxmox] section and one
  * section per PVE storage id holding that storage's ONTAP host, user, pass and verify.
@@ -33,13 +32,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <yaml.h>
-
 #include "buf.h"
 #include "err.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
+#include "yamltree.h"
 
 #define CONFIG_MAX_FILE ((size_t)1 << 20)
 #define CONFIG_MAX_DEPTH 16
@@ -310,406 +308,86 @@ static bool is_under_etc_pve(const char *path)
 	return under;
 }
 
-/* ---- error collection ---- */
+/* ---- errors ---- */
 
-struct errlist {
-	char **msgs;
-	int n;       /* stored */
-	int total;   /* counted, including those over the cap */
-};
-
-static void errlist_addv(struct errlist *el, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-
-static void errlist_addv(struct errlist *el, const char *fmt, va_list ap)
+/* The first error is the error message; all are logged when there are several. */
+static int errors_report(const struct yt_errors *el)
 {
-	struct buf b = BUF_INIT(2048);
-
-	el->total++;
-	if (el->n >= CONFIG_MAX_ERRORS)
-		return;
-	if (buf_vprintf(&b, fmt, ap) < 0) {
-		buf_release(&b);
-		return;
-	}
-	el->msgs = util_xrealloc(el->msgs, (size_t)(el->n + 1) * sizeof(char *));
-	el->msgs[el->n++] = buf_detach(&b);
-}
-
-static void errlist_add(struct errlist *el, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void errlist_add(struct errlist *el, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	errlist_addv(el, fmt, ap);
-	va_end(ap);
-}
-
-/* Report: the first error is the error message, all are logged when there are several. */
-static int errlist_report(struct errlist *el)
-{
-	int rc;
-
-	if (el->total == 0)
-		return 0;
 	if (el->total > 1) {
 		for (int i = 0; i < el->n; i++)
-			log_error("%s", el->msgs[i]);
+			log_error("%s", el->v[i].text);
 		if (el->total > el->n)
 			log_error("%d more errors not shown", el->total - el->n);
 	}
-	rc = err_set(POE_CONFIG, "%s", el->n ? el->msgs[0] : "invalid configuration");
-	return rc;
+	return yt_errors_report(el);
 }
 
-static void errlist_release(struct errlist *el)
-{
-	for (int i = 0; i < el->n; i++)
-		free(el->msgs[i]);
-	free(el->msgs);
-	el->msgs = NULL;
-	el->n = el->total = 0;
-}
-
-/* ---- the YAML tree ---- */
-
-enum ytype { Y_SCALAR = 1, Y_MAP, Y_SEQ };
-
-struct ynode {
-	enum ytype type;
-	int line, col; /* 1-based */
-	bool plain;    /* scalar without quotes */
-	char *value;
-	struct ynode **kids; /* sequence items; mapping keys and values alternating */
-	int n, cap;
-};
-
-static void ynode_free(struct ynode *y)
-{
-	if (!y)
-		return;
-	for (int i = 0; i < y->n; i++)
-		ynode_free(y->kids[i]);
-	free(y->kids);
-	free(y->value);
-	free(y);
-}
-
-static struct ynode *ynode_new(enum ytype type, const yaml_mark_t *m)
-{
-	struct ynode *y = util_xcalloc(1, sizeof(*y));
-
-	y->type = type;
-	y->line = (int)m->line + 1;
-	y->col = (int)m->column + 1;
-	return y;
-}
-
-static void ynode_add(struct ynode *parent, struct ynode *kid)
-{
-	if (parent->n == parent->cap) {
-		parent->cap = parent->cap ? parent->cap * 2 : 8;
-		parent->kids = util_xrealloc(parent->kids, (size_t)parent->cap * sizeof(kid));
-	}
-	parent->kids[parent->n++] = kid;
-}
-
-/* A plain empty scalar, "~" or "null": YAML's null. */
-static bool ynode_is_null(const struct ynode *y)
-{
-	return y->type == Y_SCALAR && y->plain &&
-	       (y->value[0] == '\0' || !strcmp(y->value, "~") || !strcasecmp(y->value, "null"));
-}
-
-static const char *ynode_kind(const struct ynode *y)
-{
-	if (ynode_is_null(y))
-		return "an empty value";
-	switch (y->type) {
-	case Y_SCALAR:
-		return "a scalar";
-	case Y_MAP:
-		return "a mapping";
-	case Y_SEQ:
-		return "a list";
-	}
-	return "?";
-}
-
-static const char *ytype_name(enum ytype t)
-{
-	switch (t) {
-	case Y_SCALAR:
-		return "a scalar";
-	case Y_MAP:
-		return "a mapping";
-	case Y_SEQ:
-		return "a list";
-	}
-	return "?";
-}
+/* ---- YAML ---- */
 
 struct loader {
-	const char *name;
+	struct yt_doc doc;    /* what the key handlers get */
 	char *dir;            /* directory of the file, for relative password_file paths */
-	struct errlist errs;
 	struct config *c;
 	bool holds_password;  /* a password: key (not password_file:) */
 	bool holds_token;
 	/* storages: where their ontap: reference was, resolved after the whole walk */
-	const struct ynode **st_key;
-	const struct ynode **st_ontap;
+	const struct yt_node **st_key;
+	const struct yt_node **st_ontap;
 	unsigned paths_set;   /* bit i: the i-th char * of struct config_paths was given */
 };
 
-static void yerr(struct loader *ld, const struct ynode *y, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void yerr(struct loader *ld, const struct ynode *y, const char *fmt, ...)
+static struct loader *loader_of(struct yt_doc *d)
 {
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	errlist_add(&ld->errs, "%s:%d:%d: %s", ld->name, y->line, y->col, msg);
+	return (struct loader *)((char *)d - offsetof(struct loader, doc));
 }
-
-static void yerr_mark(struct loader *ld, const yaml_mark_t *m, const char *msg)
-{
-	errlist_add(&ld->errs, "%s:%d:%d: %s", ld->name, (int)m->line + 1, (int)m->column + 1,
-		    msg);
-}
-
-/*
- * Build the tree. Structural problems (syntax, aliases, anchors, depth, several
- * documents) stop the parse: what follows them would only produce noise.
- */
-static int build_tree(struct loader *ld, const char *text, size_t len, struct ynode **root)
-{
-	yaml_parser_t ps;
-	yaml_event_t ev;
-	struct ynode *stack[CONFIG_MAX_DEPTH];
-	int depth = 0;
-	int docs = 0;
-	bool done = false, failed = false;
-
-	*root = NULL;
-	if (!yaml_parser_initialize(&ps))
-		return err_set(POE_FAIL, "cannot initialise the YAML parser");
-	yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
-	while (!done && !failed) {
-		struct ynode *node = NULL;
-
-		if (!yaml_parser_parse(&ps, &ev)) {
-			char msg[512];
-
-			snprintf(msg, sizeof(msg), "%s%s%s", ps.problem ? ps.problem : "syntax error",
-				 ps.context ? " " : "", ps.context ? ps.context : "");
-			yerr_mark(ld, &ps.problem_mark, msg);
-			failed = true;
-			break;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				yerr_mark(ld, &ev.start_mark, "only one YAML document is allowed");
-				failed = true;
-			}
-			break;
-		case YAML_ALIAS_EVENT:
-			yerr_mark(ld, &ev.start_mark, "YAML aliases are not allowed");
-			failed = true;
-			break;
-		case YAML_SCALAR_EVENT:
-			if (ev.data.scalar.anchor) {
-				yerr_mark(ld, &ev.start_mark, "YAML anchors are not allowed");
-				failed = true;
-				break;
-			}
-			if (strlen((const char *)ev.data.scalar.value) != ev.data.scalar.length) {
-				yerr_mark(ld, &ev.start_mark, "NUL character in a value");
-				failed = true;
-				break;
-			}
-			if (ev.data.scalar.length > CONFIG_MAX_SCALAR) {
-				yerr_mark(ld, &ev.start_mark, "value longer than 4096 bytes");
-				failed = true;
-				break;
-			}
-			node = ynode_new(Y_SCALAR, &ev.start_mark);
-			node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-			node->value = util_xstrdup((const char *)ev.data.scalar.value);
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT: {
-			const yaml_char_t *anchor = ev.type == YAML_MAPPING_START_EVENT ?
-							    ev.data.mapping_start.anchor :
-							    ev.data.sequence_start.anchor;
-
-			if (anchor) {
-				yerr_mark(ld, &ev.start_mark, "YAML anchors are not allowed");
-				failed = true;
-				break;
-			}
-			if (depth == CONFIG_MAX_DEPTH) {
-				yerr_mark(ld, &ev.start_mark, "nesting too deep");
-				failed = true;
-				break;
-			}
-			node = ynode_new(ev.type == YAML_MAPPING_START_EVENT ? Y_MAP : Y_SEQ,
-					 &ev.start_mark);
-			break;
-		}
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			if (depth > 0)
-				depth--;
-			break;
-		default:
-			break;
-		}
-		if (node) {
-			if (depth > 0)
-				ynode_add(stack[depth - 1], node);
-			else if (!*root)
-				*root = node;
-			else
-				ynode_free(node); /* cannot happen: one document, one root */
-			if (node->type != Y_SCALAR)
-				stack[depth++] = node;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&ps);
-	return failed ? POE_CONFIG : 0;
-}
-
-/* ---- key tables ---- */
-
-struct key_entry;
-typedef void (*key_fn)(struct loader *ld, const struct ynode *k, const struct ynode *v,
-		       void *obj, const struct key_entry *e);
-
-struct key_entry {
-	const char *key;
-	enum ytype type;
-	key_fn fn;
-	size_t off; /* of the field in obj the generic handlers fill */
-};
 
 #define FIELD(obj, e, type) ((type *)((char *)(obj) + (e)->off))
 
-static const struct ynode *map_find(const struct ynode *map, const char *key)
-{
-	for (int i = 0; i + 1 < map->n; i += 2)
-		if (map->kids[i]->type == Y_SCALAR && !strcmp(map->kids[i]->value, key))
-			return map->kids[i];
-	return NULL;
-}
-
-/* Key is a scalar and not seen before in this mapping; reports otherwise. */
-static bool key_usable(struct loader *ld, const struct ynode *map, int i)
-{
-	const struct ynode *k = map->kids[i];
-
-	if (k->type != Y_SCALAR) {
-		yerr(ld, k, "a key must be a scalar, not %s", ynode_kind(k));
-		return false;
-	}
-	for (int j = 0; j < i; j += 2) {
-		const struct ynode *prev = map->kids[j];
-
-		if (prev->type == Y_SCALAR && !strcmp(prev->value, k->value)) {
-			yerr(ld, k, "duplicate key '%s' (first at line %d)", k->value, prev->line);
-			return false;
-		}
-	}
-	return true;
-}
-
-static void walk_map(struct loader *ld, const struct ynode *map, const struct key_entry *table,
-		     void *obj)
-{
-	for (int i = 0; i + 1 < map->n; i += 2) {
-		const struct ynode *k = map->kids[i], *v = map->kids[i + 1];
-		const struct key_entry *e;
-
-		if (!key_usable(ld, map, i))
-			continue;
-		for (e = table; e->key; e++)
-			if (!strcmp(e->key, k->value))
-				break;
-		if (!e->key) {
-			char list[512] = "";
-			size_t used = 0;
-
-			for (const struct key_entry *t = table; t->key && used < sizeof(list); t++)
-				used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
-							 t == table ? "" : ", ", t->key);
-			yerr(ld, k, "unknown key '%s' (expected one of: %s)", k->value, list);
-			continue;
-		}
-		if (v->type != e->type) {
-			yerr(ld, v, "'%s' must be %s, not %s", e->key, ytype_name(e->type),
-			     ynode_kind(v));
-			continue;
-		}
-		e->fn(ld, k, v, obj, e);
-	}
-}
-
 /* The scalar's text when it is a usable string, else NULL (reported). */
-static const char *scalar_text(struct loader *ld, const struct ynode *k, const struct ynode *v)
+static const char *scalar_text(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v)
 {
-	if (ynode_is_null(v) || v->value[0] == '\0') {
-		yerr(ld, v, "'%s' needs a value", k->value);
+	if (yt_is_null(v) || v->value[0] == '\0') {
+		yt_error(d, v, "'%s' needs a value", k->value);
 		return NULL;
 	}
 	if (has_control(v->value)) {
-		yerr(ld, v, "'%s' contains a control character", k->value);
+		yt_error(d, v, "'%s' contains a control character", k->value);
 		return NULL;
 	}
 	return v->value;
 }
 
-static void h_string(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		     const struct key_entry *e)
+static void h_string(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		     const struct yt_key *e)
 {
-	const char *s = scalar_text(ld, k, v);
+	const char *s = scalar_text(d, k, v);
 
 	if (s)
 		set_str(FIELD(obj, e, char *), s);
 }
 
-static void h_host(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		   const struct key_entry *e)
+static void h_host(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		   const struct yt_key *e)
 {
-	const char *s = scalar_text(ld, k, v);
+	const char *s = scalar_text(d, k, v);
 
 	if (!s)
 		return;
 	if (!host_ok(s)) {
-		yerr(ld, v, "bad host '%s' (a host name or an IP address)", s);
+		yt_error(d, v, "bad host '%s' (a host name or an IP address)", s);
 		return;
 	}
 	set_str(FIELD(obj, e, char *), s);
 }
 
-static void h_port(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		   const struct key_entry *e)
+static void h_port(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		   const struct yt_key *e)
 {
 	int64_t n;
 
 	if (util_parse_int(v->value, 1, 65535, &n) < 0) {
-		yerr(ld, v, "'%s' must be an integer from 1 to 65535, not '%s'", k->value, v->value);
+		yt_error(d, v, "'%s' must be an integer from 1 to 65535, not '%s'", k->value,
+			 v->value);
 		return;
 	}
 	*FIELD(obj, e, int) = (int)n;
@@ -728,56 +406,56 @@ static int parse_yaml_bool(const char *s, bool *out)
 	return POE_CONFIG;
 }
 
-static void h_bool(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		   const struct key_entry *e)
+static void h_bool(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		   const struct yt_key *e)
 {
 	if (parse_yaml_bool(v->value, FIELD(obj, e, bool)) < 0)
-		yerr(ld, v, "'%s' must be true or false (or yes/no), not '%s'", k->value,
-		     v->value);
+		yt_error(d, v, "'%s' must be true or false (or yes/no), not '%s'", k->value,
+			 v->value);
 }
 
-static void h_fingerprint(struct loader *ld, const struct ynode *k, const struct ynode *v,
-			  void *obj, const struct key_entry *e)
+static void h_fingerprint(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			  void *obj, const struct yt_key *e)
 {
 	unsigned char fp[32];
-	const char *s = scalar_text(ld, k, v);
+	const char *s = scalar_text(d, k, v);
 
 	if (!s)
 		return;
 	if (http_parse_fingerprint(s, fp) < 0) {
-		yerr(ld, v, "'%s' must be a SHA-256 fingerprint (32 hex pairs, AA:BB:...)",
-		     k->value);
+		yt_error(d, v, "'%s' must be a SHA-256 fingerprint (32 hex pairs, AA:BB:...)",
+			 k->value);
 		return;
 	}
 	set_str(FIELD(obj, e, char *), s);
 }
 
 /* Secrets: the value never appears in a message. */
-static void h_password(struct loader *ld, const struct ynode *k, const struct ynode *v,
-		       void *obj, const struct key_entry *e)
+static void h_password(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+		       void *obj, const struct yt_key *e)
 {
-	if (ynode_is_null(v) || v->value[0] == '\0') {
-		yerr(ld, v, "'%s' needs a value", k->value);
+	if (yt_is_null(v) || v->value[0] == '\0') {
+		yt_error(d, v, "'%s' needs a value", k->value);
 		return;
 	}
 	if (has_control(v->value)) {
-		yerr(ld, v, "'%s' contains a control character", k->value);
+		yt_error(d, v, "'%s' contains a control character", k->value);
 		return;
 	}
-	ld->holds_password = true;
+	loader_of(d)->holds_password = true;
 	set_secret(FIELD(obj, e, char *), v->value);
 }
 
-static void h_token(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		    const struct key_entry *e)
+static void h_token(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		    const struct yt_key *e)
 {
 	const char *eq;
 
 	if (!token_ok(v->value)) {
-		yerr(ld, v, "'%s' must be an API token 'user@realm!tokenid=secret'", k->value);
+		yt_error(d, v, "'%s' must be an API token 'user@realm!tokenid=secret'", k->value);
 		return;
 	}
-	ld->holds_token = true;
+	loader_of(d)->holds_token = true;
 	set_secret(FIELD(obj, e, char *), v->value);
 	eq = strchr(strchr(v->value, '!'), '=');
 	log_add_secret(eq + 1);
@@ -794,36 +472,36 @@ static char *resolve_relative(const struct loader *ld, const char *path)
  * password_file: one line (a trailing newline is dropped), at most 4 KiB, not readable by
  * group or others unless it lives in /etc/pve (pmxcfs enforces access there).
  */
-static void h_password_file(struct loader *ld, const struct ynode *k, const struct ynode *v,
-			    void *obj, const struct key_entry *e)
+static void h_password_file(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			    void *obj, const struct yt_key *e)
 {
 	struct buf b = BUF_INIT(PASSWORD_FILE_MAX);
-	const char *s = scalar_text(ld, k, v);
+	const char *s = scalar_text(d, k, v);
 	char *path = NULL;
 	struct stat st;
 
 	if (!s)
 		return;
-	path = resolve_relative(ld, s);
+	path = resolve_relative(loader_of(d), s);
 	if (buf_read_file(&b, path) < 0) {
-		yerr(ld, v, "cannot read password file: %s", err_msg());
+		yt_error(d, v, "cannot read password file: %s", err_msg());
 		goto out;
 	}
 	if (stat(path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) &&
 	    !is_under_etc_pve(path)) {
-		yerr(ld, v, "password file '%s' is readable by others (mode %04o): chmod 600 it",
-		     path, (unsigned)(st.st_mode & 07777));
+		yt_error(d, v, "password file '%s' is readable by others (mode %04o): chmod 600 it",
+			 path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
 		b.data[--b.len] = '\0';
 	if (memchr(b.data, '\0', b.len) || has_control(b.data)) {
-		yerr(ld, v, "password file '%s' must hold one line without control characters",
-		     path);
+		yt_error(d, v, "password file '%s' must hold one line without control characters",
+			 path);
 		goto out;
 	}
 	if (b.len == 0) {
-		yerr(ld, v, "password file '%s' is empty", path);
+		yt_error(d, v, "password file '%s' is empty", path);
 		goto out;
 	}
 	set_secret(FIELD(obj, e, char *), b.data);
@@ -835,106 +513,110 @@ out:
 }
 
 /* Both password: and password_file: in one mapping is a mistake worth naming. */
-static void check_password_pair(struct loader *ld, const struct ynode *map)
+static void check_password_pair(struct yt_doc *d, const struct yt_node *map)
 {
-	const struct ynode *p = map_find(map, "password");
-	const struct ynode *f = map_find(map, "password_file");
+	const struct yt_node *p = yt_map_find(map, "password");
+	const struct yt_node *f = yt_map_find(map, "password_file");
 
 	if (p && f)
-		yerr(ld, p->line > f->line ? p : f,
-		     "'password' and 'password_file' exclude each other");
+		yt_error(d, p->line > f->line ? p : f,
+			 "'password' and 'password_file' exclude each other");
 }
 
 /* ---- pve: ---- */
 
-static const struct key_entry pve_keys[] = {
-	{ "host", Y_SCALAR, h_host, offsetof(struct config_pve, host) },
-	{ "port", Y_SCALAR, h_port, offsetof(struct config_pve, port) },
-	{ "token", Y_SCALAR, h_token, offsetof(struct config_pve, token) },
-	{ "user", Y_SCALAR, h_string, offsetof(struct config_pve, user) },
-	{ "password", Y_SCALAR, h_password, offsetof(struct config_pve, password) },
-	{ "password_file", Y_SCALAR, h_password_file, offsetof(struct config_pve, password) },
-	{ "verify", Y_SCALAR, h_bool, offsetof(struct config_pve, verify) },
-	{ "ca_file", Y_SCALAR, h_string, offsetof(struct config_pve, ca_file) },
-	{ "fingerprint", Y_SCALAR, h_fingerprint, offsetof(struct config_pve, fingerprint) },
+static const struct yt_key pve_keys[] = {
+	{ "host", YT_SCALAR, h_host, offsetof(struct config_pve, host) },
+	{ "port", YT_SCALAR, h_port, offsetof(struct config_pve, port) },
+	{ "token", YT_SCALAR, h_token, offsetof(struct config_pve, token) },
+	{ "user", YT_SCALAR, h_string, offsetof(struct config_pve, user) },
+	{ "password", YT_SCALAR, h_password, offsetof(struct config_pve, password) },
+	{ "password_file", YT_SCALAR, h_password_file, offsetof(struct config_pve, password) },
+	{ "verify", YT_SCALAR, h_bool, offsetof(struct config_pve, verify) },
+	{ "ca_file", YT_SCALAR, h_string, offsetof(struct config_pve, ca_file) },
+	{ "fingerprint", YT_SCALAR, h_fingerprint, offsetof(struct config_pve, fingerprint) },
 	{ NULL, 0, NULL, 0 },
 };
 
-static void h_pve(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		  const struct key_entry *e)
+static void h_pve(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		  const struct yt_key *e)
 {
 	struct config_pve *p = &((struct config *)obj)->pve;
 
 	(void)e;
-	walk_map(ld, v, pve_keys, p);
-	check_password_pair(ld, v);
-	if (p->user && !p->password && !map_find(v, "password") && !map_find(v, "password_file"))
-		yerr(ld, k, "'pve' sets 'user' but neither 'password' nor 'password_file'");
+	yt_walk_map(d, v, pve_keys, p, NULL);
+	check_password_pair(d, v);
+	if (p->user && !p->password && !yt_map_find(v, "password") &&
+	    !yt_map_find(v, "password_file"))
+		yt_error(d, k, "'pve' sets 'user' but neither 'password' nor 'password_file'");
 	if (p->password && !p->user)
-		yerr(ld, k, "'pve' sets a password but no 'user'");
+		yt_error(d, k, "'pve' sets a password but no 'user'");
 }
 
 /* ---- ontap: ---- */
 
-static const struct key_entry ontap_keys[] = {
-	{ "host", Y_SCALAR, h_host, offsetof(struct config_ontap, host) },
-	{ "port", Y_SCALAR, h_port, offsetof(struct config_ontap, port) },
-	{ "user", Y_SCALAR, h_string, offsetof(struct config_ontap, user) },
-	{ "password", Y_SCALAR, h_password, offsetof(struct config_ontap, password) },
-	{ "password_file", Y_SCALAR, h_password_file, offsetof(struct config_ontap, password) },
-	{ "verify", Y_SCALAR, h_bool, offsetof(struct config_ontap, verify) },
-	{ "ca_file", Y_SCALAR, h_string, offsetof(struct config_ontap, ca_file) },
-	{ "fingerprint", Y_SCALAR, h_fingerprint, offsetof(struct config_ontap, fingerprint) },
+static const struct yt_key ontap_keys[] = {
+	{ "host", YT_SCALAR, h_host, offsetof(struct config_ontap, host) },
+	{ "port", YT_SCALAR, h_port, offsetof(struct config_ontap, port) },
+	{ "user", YT_SCALAR, h_string, offsetof(struct config_ontap, user) },
+	{ "password", YT_SCALAR, h_password, offsetof(struct config_ontap, password) },
+	{ "password_file", YT_SCALAR, h_password_file, offsetof(struct config_ontap, password) },
+	{ "verify", YT_SCALAR, h_bool, offsetof(struct config_ontap, verify) },
+	{ "ca_file", YT_SCALAR, h_string, offsetof(struct config_ontap, ca_file) },
+	{ "fingerprint", YT_SCALAR, h_fingerprint, offsetof(struct config_ontap, fingerprint) },
 	{ NULL, 0, NULL, 0 },
 };
 
-static void h_ontap(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		    const struct key_entry *e)
+static void h_ontap(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		    const struct yt_key *e)
 {
 	struct config *c = obj;
 
 	(void)k;
 	(void)e;
 	for (int i = 0; i + 1 < v->n; i += 2) {
-		const struct ynode *name = v->kids[i], *body = v->kids[i + 1];
+		const struct yt_node *name = v->kids[i], *body = v->kids[i + 1];
 		struct config_ontap *o;
 
-		if (!key_usable(ld, v, i))
+		if (!yt_key_usable(d, v, i))
 			continue;
 		if (!object_name_ok(name->value)) {
-			yerr(ld, name, "bad ONTAP cluster name '%s' (letters, digits, '.', '_', '-')",
-			     name->value);
+			yt_error(d, name,
+				 "bad ONTAP cluster name '%s' (letters, digits, '.', '_', '-')",
+				 name->value);
 			continue;
 		}
-		if (body->type != Y_MAP || ynode_is_null(body)) {
-			yerr(ld, body, "ONTAP cluster '%s' must be a mapping, not %s", name->value,
-			     ynode_kind(body));
+		if (body->type != YT_MAP || yt_is_null(body)) {
+			yt_error(d, body, "ONTAP cluster '%s' must be a mapping, not %s",
+				 name->value, yt_kind(d, body));
 			continue;
 		}
 		if (c->nontap >= CONFIG_MAX_ONTAP) {
-			yerr(ld, name, "more than %d ONTAP clusters", CONFIG_MAX_ONTAP);
+			yt_error(d, name, "more than %d ONTAP clusters", CONFIG_MAX_ONTAP);
 			return;
 		}
 		o = ontap_add(c, name->value);
-		walk_map(ld, body, ontap_keys, o);
-		check_password_pair(ld, body);
+		yt_walk_map(d, body, ontap_keys, o, NULL);
+		check_password_pair(d, body);
 		if (!o->host)
-			yerr(ld, name, "ONTAP cluster '%s' has no 'host'", o->name);
+			yt_error(d, name, "ONTAP cluster '%s' has no 'host'", o->name);
 		if (!o->user)
-			yerr(ld, name, "ONTAP cluster '%s' has no 'user'", o->name);
-		if (!o->password && !map_find(body, "password") && !map_find(body, "password_file"))
-			yerr(ld, name, "ONTAP cluster '%s' has neither 'password' nor "
-				       "'password_file'", o->name);
+			yt_error(d, name, "ONTAP cluster '%s' has no 'user'", o->name);
+		if (!o->password && !yt_map_find(body, "password") &&
+		    !yt_map_find(body, "password_file"))
+			yt_error(d, name, "ONTAP cluster '%s' has neither 'password' nor "
+					  "'password_file'", o->name);
 	}
 }
 
 /* ---- storages: ---- */
 
-static void h_storage_ontap(struct loader *ld, const struct ynode *k, const struct ynode *v,
-			    void *obj, const struct key_entry *e)
+static void h_storage_ontap(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			    void *obj, const struct yt_key *e)
 {
 	struct config_storage *s = obj;
-	const char *name = scalar_text(ld, k, v);
+	struct loader *ld = loader_of(d);
+	const char *name = scalar_text(d, k, v);
 
 	(void)e;
 	if (!name)
@@ -944,8 +626,8 @@ static void h_storage_ontap(struct loader *ld, const struct ynode *k, const stru
 	ld->st_ontap[s - ld->c->storages] = v;
 }
 
-static void h_protocol(struct loader *ld, const struct ynode *k, const struct ynode *v,
-		       void *obj, const struct key_entry *e)
+static void h_protocol(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+		       void *obj, const struct yt_key *e)
 {
 	struct config_storage *s = obj;
 
@@ -956,79 +638,79 @@ static void h_protocol(struct loader *ld, const struct ynode *k, const struct yn
 	else if (!strcmp(v->value, "nvme"))
 		s->protocol = STORAGE_NVME;
 	else
-		yerr(ld, v, "'protocol' must be nfs or nvme, not '%s'", v->value);
+		yt_error(d, v, "'protocol' must be nfs or nvme, not '%s'", v->value);
 }
 
-static void h_object_name(struct loader *ld, const struct ynode *k, const struct ynode *v,
-			  void *obj, const struct key_entry *e)
+static void h_object_name(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			  void *obj, const struct yt_key *e)
 {
-	const char *s = scalar_text(ld, k, v);
+	const char *s = scalar_text(d, k, v);
 
 	if (!s)
 		return;
 	if (!object_name_ok(s)) {
-		yerr(ld, v, "bad %s '%s' (letters, digits, '.', '_', '-')", k->value, s);
+		yt_error(d, v, "bad %s '%s' (letters, digits, '.', '_', '-')", k->value, s);
 		return;
 	}
 	set_str(FIELD(obj, e, char *), s);
 }
 
-static void h_volume(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		     const struct key_entry *e)
+static void h_volume(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		     const struct yt_key *e)
 {
-	const char *s = scalar_text(ld, k, v);
+	const char *s = scalar_text(d, k, v);
 
 	if (!s)
 		return;
 	if (!volume_name_ok(s)) {
-		yerr(ld, v, "bad volume name '%s' (a letter or '_', then letters, digits, '_')",
-		     s);
+		yt_error(d, v, "bad volume name '%s' (a letter or '_', then letters, digits, '_')",
+			 s);
 		return;
 	}
 	set_str(FIELD(obj, e, char *), s);
 }
 
-static void h_prefix(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		     const struct key_entry *e)
+static void h_prefix(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		     const struct yt_key *e)
 {
 	/* An empty prefix must be written as "" (a bare 'prefix:' is more likely a slip). */
-	if (ynode_is_null(v)) {
-		yerr(ld, v, "'%s' needs a value (\"\" for none)", k->value);
+	if (yt_is_null(v)) {
+		yt_error(d, v, "'%s' needs a value (\"\" for none)", k->value);
 		return;
 	}
 	if (!prefix_ok(v->value)) {
-		yerr(ld, v, "bad prefix '%s' (a letter or '_', then letters, digits, '_'; "
-			    "at most 64)", v->value);
+		yt_error(d, v, "bad prefix '%s' (a letter or '_', then letters, digits, '_'; "
+			       "at most 64)", v->value);
 		return;
 	}
 	set_str(FIELD(obj, e, char *), v->value);
 }
 
-static void h_encryption(struct loader *ld, const struct ynode *k, const struct ynode *v,
-			 void *obj, const struct key_entry *e)
+static void h_encryption(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			 void *obj, const struct yt_key *e)
 {
 	bool b;
 
 	if (parse_yaml_bool(v->value, &b) < 0) {
-		yerr(ld, v, "'%s' must be true or false (or yes/no), not '%s'", k->value,
-		     v->value);
+		yt_error(d, v, "'%s' must be true or false (or yes/no), not '%s'", k->value,
+			 v->value);
 		return;
 	}
 	*FIELD(obj, e, int) = b ? 1 : 0;
 }
 
-static void h_space_reserve(struct loader *ld, const struct ynode *k, const struct ynode *v,
-			    void *obj, const struct key_entry *e)
+static void h_space_reserve(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			    void *obj, const struct yt_key *e)
 {
 	if (strcmp(v->value, "none") && strcmp(v->value, "volume")) {
-		yerr(ld, v, "'%s' must be none or volume, not '%s'", k->value, v->value);
+		yt_error(d, v, "'%s' must be none or volume, not '%s'", k->value, v->value);
 		return;
 	}
 	set_str(FIELD(obj, e, char *), v->value);
 }
 
-static void h_tiering(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		      const struct key_entry *e)
+static void h_tiering(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		      const struct yt_key *e)
 {
 	static const char *const ok[] = { "none", "snapshot_only", "auto", "all", "backup" };
 
@@ -1038,42 +720,42 @@ static void h_tiering(struct loader *ld, const struct ynode *k, const struct yno
 			return;
 		}
 	}
-	yerr(ld, v, "'%s' must be none, snapshot_only, auto, all or backup, not '%s'", k->value,
-	     v->value);
+	yt_error(d, v, "'%s' must be none, snapshot_only, auto, all or backup, not '%s'", k->value,
+		 v->value);
 }
 
-static void h_snapshot_reserve(struct loader *ld, const struct ynode *k, const struct ynode *v,
-			       void *obj, const struct key_entry *e)
+static void h_snapshot_reserve(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			       void *obj, const struct yt_key *e)
 {
 	int64_t n;
 
 	if (util_parse_int(v->value, 0, 90, &n) < 0) {
-		yerr(ld, v, "'%s' must be a percentage from 0 to 90, not '%s'", k->value,
-		     v->value);
+		yt_error(d, v, "'%s' must be a percentage from 0 to 90, not '%s'", k->value,
+			 v->value);
 		return;
 	}
 	*FIELD(obj, e, int) = (int)n;
 }
 
-static void h_portals(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		      const struct key_entry *e)
+static void h_portals(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		      const struct yt_key *e)
 {
 	struct config_storage *s = obj;
 
 	(void)e;
 	if (v->n > CONFIG_MAX_PORTALS) {
-		yerr(ld, v, "'%s' lists more than %d addresses", k->value, CONFIG_MAX_PORTALS);
+		yt_error(d, v, "'%s' lists more than %d addresses", k->value, CONFIG_MAX_PORTALS);
 		return;
 	}
 	for (int i = 0; i < v->n; i++) {
-		const struct ynode *it = v->kids[i];
+		const struct yt_node *it = v->kids[i];
 
-		if (it->type != Y_SCALAR || ynode_is_null(it)) {
-			yerr(ld, it, "a portal must be an address, not %s", ynode_kind(it));
+		if (it->type != YT_SCALAR || yt_is_null(it)) {
+			yt_error(d, it, "a portal must be an address, not %s", yt_kind(d, it));
 			continue;
 		}
 		if (!host_ok(it->value)) {
-			yerr(ld, it, "bad portal address '%s'", it->value);
+			yt_error(d, it, "bad portal address '%s'", it->value);
 			continue;
 		}
 		s->portals = util_xrealloc(s->portals,
@@ -1082,53 +764,54 @@ static void h_portals(struct loader *ld, const struct ynode *k, const struct yno
 	}
 }
 
-static const struct key_entry storage_keys[] = {
-	{ "ontap", Y_SCALAR, h_storage_ontap, 0 },
-	{ "protocol", Y_SCALAR, h_protocol, 0 },
-	{ "svm", Y_SCALAR, h_object_name, offsetof(struct config_storage, svm) },
-	{ "volume", Y_SCALAR, h_volume, offsetof(struct config_storage, volume) },
-	{ "subsystem", Y_SCALAR, h_object_name, offsetof(struct config_storage, subsystem) },
-	{ "aggregate", Y_SCALAR, h_object_name, offsetof(struct config_storage, aggregate) },
-	{ "prefix", Y_SCALAR, h_prefix, offsetof(struct config_storage, prefix) },
-	{ "encryption", Y_SCALAR, h_encryption, offsetof(struct config_storage, encryption) },
-	{ "space_reserve", Y_SCALAR, h_space_reserve,
+static const struct yt_key storage_keys[] = {
+	{ "ontap", YT_SCALAR, h_storage_ontap, 0 },
+	{ "protocol", YT_SCALAR, h_protocol, 0 },
+	{ "svm", YT_SCALAR, h_object_name, offsetof(struct config_storage, svm) },
+	{ "volume", YT_SCALAR, h_volume, offsetof(struct config_storage, volume) },
+	{ "subsystem", YT_SCALAR, h_object_name, offsetof(struct config_storage, subsystem) },
+	{ "aggregate", YT_SCALAR, h_object_name, offsetof(struct config_storage, aggregate) },
+	{ "prefix", YT_SCALAR, h_prefix, offsetof(struct config_storage, prefix) },
+	{ "encryption", YT_SCALAR, h_encryption, offsetof(struct config_storage, encryption) },
+	{ "space_reserve", YT_SCALAR, h_space_reserve,
 	  offsetof(struct config_storage, space_reserve) },
-	{ "qos_policy", Y_SCALAR, h_object_name, offsetof(struct config_storage, qos_policy) },
-	{ "adaptive_qos_policy", Y_SCALAR, h_object_name,
+	{ "qos_policy", YT_SCALAR, h_object_name, offsetof(struct config_storage, qos_policy) },
+	{ "adaptive_qos_policy", YT_SCALAR, h_object_name,
 	  offsetof(struct config_storage, adaptive_qos_policy) },
-	{ "tiering_policy", Y_SCALAR, h_tiering, offsetof(struct config_storage, tiering_policy) },
-	{ "snapshot_reserve", Y_SCALAR, h_snapshot_reserve,
+	{ "tiering_policy", YT_SCALAR, h_tiering, offsetof(struct config_storage, tiering_policy) },
+	{ "snapshot_reserve", YT_SCALAR, h_snapshot_reserve,
 	  offsetof(struct config_storage, snapshot_reserve) },
-	{ "portals", Y_SEQ, h_portals, 0 },
+	{ "portals", YT_SEQ, h_portals, 0 },
 	{ NULL, 0, NULL, 0 },
 };
 
-static void h_storages(struct loader *ld, const struct ynode *k, const struct ynode *v,
-		       void *obj, const struct key_entry *e)
+static void h_storages(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+		       void *obj, const struct yt_key *e)
 {
 	struct config *c = obj;
+	struct loader *ld = loader_of(d);
 
 	(void)k;
 	(void)e;
 	for (int i = 0; i + 1 < v->n; i += 2) {
-		const struct ynode *id = v->kids[i], *body = v->kids[i + 1];
+		const struct yt_node *id = v->kids[i], *body = v->kids[i + 1];
 		struct config_storage *s;
 		int idx;
 
-		if (!key_usable(ld, v, i))
+		if (!yt_key_usable(d, v, i))
 			continue;
 		if (!storage_id_ok(id->value)) {
-			yerr(ld, id, "'%s' is not a PVE storage id ([A-Za-z][A-Za-z0-9._-]*"
-				     "[A-Za-z0-9])", id->value);
+			yt_error(d, id, "'%s' is not a PVE storage id ([A-Za-z][A-Za-z0-9._-]*"
+					"[A-Za-z0-9])", id->value);
 			continue;
 		}
-		if (body->type != Y_MAP || ynode_is_null(body)) {
-			yerr(ld, body, "storage '%s' must be a mapping, not %s", id->value,
-			     ynode_kind(body));
+		if (body->type != YT_MAP || yt_is_null(body)) {
+			yt_error(d, body, "storage '%s' must be a mapping, not %s", id->value,
+				 yt_kind(d, body));
 			continue;
 		}
 		if (c->nstorages >= CONFIG_MAX_STORAGES) {
-			yerr(ld, id, "more than %d storages", CONFIG_MAX_STORAGES);
+			yt_error(d, id, "more than %d storages", CONFIG_MAX_STORAGES);
 			return;
 		}
 		s = storage_add(c, id->value);
@@ -1137,39 +820,39 @@ static void h_storages(struct loader *ld, const struct ynode *k, const struct yn
 		ld->st_ontap = util_xrealloc(ld->st_ontap, (size_t)c->nstorages * sizeof(void *));
 		ld->st_key[idx] = id;
 		ld->st_ontap[idx] = NULL;
-		walk_map(ld, body, storage_keys, s);
+		yt_walk_map(d, body, storage_keys, s, NULL);
 		if (s->protocol == STORAGE_NVME) {
 			if (!s->svm)
-				yerr(ld, id, "NVMe storage '%s' has no 'svm'", s->id);
+				yt_error(d, id, "NVMe storage '%s' has no 'svm'", s->id);
 			if (!s->subsystem)
-				yerr(ld, id, "NVMe storage '%s' has no 'subsystem'", s->id);
+				yt_error(d, id, "NVMe storage '%s' has no 'subsystem'", s->id);
 		}
 		if (s->qos_policy && s->adaptive_qos_policy)
-			yerr(ld, map_find(body, "adaptive_qos_policy"),
-			     "'qos_policy' and 'adaptive_qos_policy' exclude each other");
+			yt_error(d, yt_map_find(body, "adaptive_qos_policy"),
+				 "'qos_policy' and 'adaptive_qos_policy' exclude each other");
 	}
 }
 
 /* ---- paths:, watch: ---- */
 
-static void h_path(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		   const struct key_entry *e)
+static void h_path(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		   const struct yt_key *e)
 {
-	const char *s = scalar_text(ld, k, v);
+	const char *s = scalar_text(d, k, v);
 
 	if (!s)
 		return;
 	if (s[0] != '/') {
-		yerr(ld, v, "'%s' must be an absolute path, not '%s'", k->value, s);
+		yt_error(d, v, "'%s' must be an absolute path, not '%s'", k->value, s);
 		return;
 	}
 	set_str(FIELD(obj, e, char *), s);
-	ld->paths_set |= 1u << (e->off / sizeof(char *));
+	loader_of(d)->paths_set |= 1u << (e->off / sizeof(char *));
 }
 
-#define PATH_KEY(name) { #name, Y_SCALAR, h_path, offsetof(struct config_paths, name) }
+#define PATH_KEY(name) { #name, YT_SCALAR, h_path, offsetof(struct config_paths, name) }
 
-static const struct key_entry paths_keys[] = {
+static const struct yt_key paths_keys[] = {
 	PATH_KEY(pve_etc), PATH_KEY(policies), PATH_KEY(queue),   PATH_KEY(state),
 	PATH_KEY(lock),    PATH_KEY(mnt),      PATH_KEY(dev),     PATH_KEY(sysfs),
 	PATH_KEY(qm),      PATH_KEY(nvme),     PATH_KEY(hostnqn), PATH_KEY(snippets),
@@ -1178,70 +861,73 @@ static const struct key_entry paths_keys[] = {
 
 #define PATH_BIT(name) (1u << (offsetof(struct config_paths, name) / sizeof(char *)))
 
-static void h_paths(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		    const struct key_entry *e)
+static void h_paths(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		    const struct yt_key *e)
 {
 	struct config_paths *p = &((struct config *)obj)->paths;
+	unsigned set;
 
 	(void)k;
 	(void)e;
-	walk_map(ld, v, paths_keys, p);
+	yt_walk_map(d, v, paths_keys, p, NULL);
+	set = loader_of(d)->paths_set;
 	/*
 	 * Paths below another one follow it unless given: a test tree (or a node with a
 	 * different layout) that moves pve_etc or state moves what lives inside them.
 	 */
-	if ((ld->paths_set & PATH_BIT(pve_etc)) && !(ld->paths_set & PATH_BIT(policies))) {
+	if ((set & PATH_BIT(pve_etc)) && !(set & PATH_BIT(policies))) {
 		free(p->policies);
 		p->policies = util_xasprintf("%s/pve-ontap/policies", p->pve_etc);
 	}
-	if ((ld->paths_set & PATH_BIT(pve_etc)) && !(ld->paths_set & PATH_BIT(lock))) {
+	if ((set & PATH_BIT(pve_etc)) && !(set & PATH_BIT(lock))) {
 		free(p->lock);
 		p->lock = util_xasprintf("%s/priv/lock", p->pve_etc);
 	}
-	if ((ld->paths_set & PATH_BIT(state)) && !(ld->paths_set & PATH_BIT(queue))) {
+	if ((set & PATH_BIT(state)) && !(set & PATH_BIT(queue))) {
 		free(p->queue);
 		p->queue = util_xasprintf("%s/queue", p->state);
 	}
 }
 
-static void h_duration(struct loader *ld, const struct ynode *k, const struct ynode *v,
-		       void *obj, const struct key_entry *e)
+static void h_duration(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+		       void *obj, const struct yt_key *e)
 {
 	int64_t s;
 
 	if (util_parse_duration(v->value, &s) < 0 || s < 1 || s > 7 * 86400) {
-		yerr(ld, v, "bad duration '%s' for '%s' (1s to 7d: a number with s, m, h or d)",
-		     v->value, k->value);
+		yt_error(d, v, "bad duration '%s' for '%s' (1s to 7d: a number with s, m, h or d)",
+			 v->value, k->value);
 		return;
 	}
 	*FIELD(obj, e, int64_t) = s;
 }
 
-static const struct key_entry watch_keys[] = {
-	{ "reconcile", Y_SCALAR, h_duration, offsetof(struct config_watch, reconcile_s) },
+static const struct yt_key watch_keys[] = {
+	{ "reconcile", YT_SCALAR, h_duration, offsetof(struct config_watch, reconcile_s) },
 	{ NULL, 0, NULL, 0 },
 };
 
-static void h_watch(struct loader *ld, const struct ynode *k, const struct ynode *v, void *obj,
-		    const struct key_entry *e)
+static void h_watch(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v, void *obj,
+		    const struct yt_key *e)
 {
 	(void)k;
 	(void)e;
-	walk_map(ld, v, watch_keys, &((struct config *)obj)->watch);
+	yt_walk_map(d, v, watch_keys, &((struct config *)obj)->watch, NULL);
 }
 
-static const struct key_entry top_keys[] = {
-	{ "pve", Y_MAP, h_pve, 0 },
-	{ "ontap", Y_MAP, h_ontap, 0 },
-	{ "storages", Y_MAP, h_storages, 0 },
-	{ "paths", Y_MAP, h_paths, 0 },
-	{ "watch", Y_MAP, h_watch, 0 },
+static const struct yt_key top_keys[] = {
+	{ "pve", YT_MAP, h_pve, 0 },
+	{ "ontap", YT_MAP, h_ontap, 0 },
+	{ "storages", YT_MAP, h_storages, 0 },
+	{ "paths", YT_MAP, h_paths, 0 },
+	{ "watch", YT_MAP, h_watch, 0 },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* Storages name their cluster by key; the whole file is known now. */
 static void resolve_storages(struct loader *ld)
 {
+	struct yt_doc *d = &ld->doc;
 	struct config *c = ld->c;
 
 	for (int i = 0; i < c->nstorages; i++) {
@@ -1249,14 +935,14 @@ static void resolve_storages(struct loader *ld)
 
 		if (!s->ontap_name) {
 			if (!ld->st_ontap[i])
-				yerr(ld, ld->st_key[i], "storage '%s' has no 'ontap' (the name of a "
-							"cluster under ontap:)", s->id);
+				yt_error(d, ld->st_key[i], "storage '%s' has no 'ontap' (the name "
+					 "of a cluster under ontap:)", s->id);
 			continue;
 		}
 		s->ontap = ontap_find(c, s->ontap_name);
 		if (!s->ontap)
-			yerr(ld, ld->st_ontap[i], "storage '%s' names unknown ONTAP cluster '%s'",
-			     s->id, s->ontap_name);
+			yt_error(d, ld->st_ontap[i], "storage '%s' names unknown ONTAP cluster '%s'",
+				 s->id, s->ontap_name);
 	}
 }
 
@@ -1279,35 +965,47 @@ struct secrets_seen {
 static int parse_yaml(const char *name, const char *text, size_t len, struct config **out,
 		      struct secrets_seen *seen)
 {
-	struct loader ld = { .name = name ? name : "<config>" };
-	struct ynode *root = NULL;
+	/*
+	 * The first structural problem (syntax, alias, anchor, depth, a second document) stops
+	 * the build: what follows it would only produce noise. A null value is an error, not
+	 * an absent key: "pve:" alone is a slip.
+	 */
+	struct loader ld = {
+		.doc = {
+			.errs = { .file = name ? name : "<config>", .keep = CONFIG_MAX_ERRORS },
+			.max_depth = CONFIG_MAX_DEPTH,
+			.max_scalar = CONFIG_MAX_SCALAR,
+			.seq_name = "a list",
+		},
+	};
+	struct yt_doc *d = &ld.doc;
+	struct yt_node *root = NULL;
 	int rc;
 
 	*out = NULL;
 	ld.c = config_new_defaults();
-	ld.c->file = util_xstrdup(ld.name);
+	ld.c->file = util_xstrdup(d->errs.file);
 	ld.dir = dir_of(name);
-	rc = build_tree(&ld, text, len, &root);
-	if (rc < 0 && ld.errs.total == 0)
+	rc = yt_build(d, text, len, &root);
+	if (rc < 0 && d->errs.total == 0)
 		goto out; /* the parser itself could not start: message already set */
-	/* After a structural error the tree is partial: walking it would only add noise. */
-	if (rc == 0 && root && !ynode_is_null(root)) {
-		if (root->type != Y_MAP) {
-			yerr(&ld, root, "the configuration must be a mapping, not %s",
-			     ynode_kind(root));
+	if (rc == 0 && root && !yt_is_null(root)) {
+		if (root->type != YT_MAP) {
+			yt_error(d, root, "the configuration must be a mapping, not %s",
+				 yt_kind(d, root));
 		} else {
-			walk_map(&ld, root, top_keys, ld.c);
+			yt_walk_map(d, root, top_keys, ld.c, NULL);
 			resolve_storages(&ld);
 		}
 	}
-	rc = errlist_report(&ld.errs);
+	rc = errors_report(&d->errs);
 	if (seen) {
 		seen->password = ld.holds_password;
 		seen->token = ld.holds_token;
 	}
 out:
-	ynode_free(root);
-	errlist_release(&ld.errs);
+	yt_node_free(root);
+	yt_errors_release(&d->errs);
 	free(ld.st_key);
 	free(ld.st_ontap);
 	free(ld.dir);
@@ -1342,7 +1040,7 @@ struct ini_section {
 
 struct ini {
 	const char *name;
-	struct errlist errs;
+	struct yt_errors errs;
 	struct ini_section *sec;
 	int nsec;
 	struct ini_section *defaults; /* [DEFAULT]: inherited by every section */
@@ -1353,13 +1051,11 @@ static void ierr(struct ini *in, int line, const char *fmt, ...)
 
 static void ierr(struct ini *in, int line, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	yt_errors_addv(&in->errs, line, 0, fmt, ap);
 	va_end(ap);
-	errlist_add(&in->errs, "%s:%d: %s", in->name, line, msg);
 }
 
 static char *trim(char *s)
@@ -1407,7 +1103,7 @@ static void ini_release(struct ini *in)
 		free(s->name);
 	}
 	free(in->sec);
-	errlist_release(&in->errs);
+	yt_errors_release(&in->errs);
 }
 
 static void ini_read(struct ini *in, const char *text, size_t len)
@@ -1624,6 +1320,8 @@ static int parse_ini(const char *name, const char *text, size_t len, struct conf
 	int rc;
 
 	*out = NULL;
+	in.errs.file = in.name;
+	in.errs.keep = CONFIG_MAX_ERRORS;
 	c->file = util_xstrdup(in.name);
 	c->from_ini = true;
 	ini_read(&in, text, len);
@@ -1646,7 +1344,7 @@ static int parse_ini(const char *name, const char *text, size_t len, struct conf
 			if (!in.sec[i].kv[k].used && &in.sec[i] != in.defaults)
 				log_warn("%s:%d: unknown key '%s' in [%s] ignored", in.name,
 					 in.sec[i].kv[k].line, in.sec[i].kv[k].key, in.sec[i].name);
-	rc = errlist_report(&in.errs);
+	rc = errors_report(&in.errs);
 	if (seen) {
 		seen->password = pw;
 		seen->token = false;
