@@ -211,15 +211,43 @@ void wq_add(struct watcher *w, const struct queue_job *job)
 	jobs_append(w, &j);
 }
 
+/*
+ * w->vms is sorted by vmid: wq_run() looks up the VM of every pending job on every pass, and
+ * a burst keeps thousands of jobs pending (a linear search made that quadratic).
+ */
+static int vm_search(const struct watcher *w, int vmid, bool *found)
+{
+	int lo = 0, hi = w->nvms;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (w->vms[mid].vmid == vmid) {
+			*found = true;
+			return mid;
+		}
+		if (w->vms[mid].vmid < vmid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
 static struct watch_vm *vm_get(struct watcher *w, int vmid)
 {
-	for (int i = 0; i < w->nvms; i++)
-		if (w->vms[i].vmid == vmid)
-			return &w->vms[i];
+	bool found;
+	int lo = vm_search(w, vmid, &found);
+
+	if (found)
+		return &w->vms[lo];
 	w->vms = util_xrealloc(w->vms, sizeof(*w->vms) * (size_t)(w->nvms + 1));
-	memset(&w->vms[w->nvms], 0, sizeof(w->vms[0]));
-	w->vms[w->nvms].vmid = vmid;
-	return &w->vms[w->nvms++];
+	memmove(&w->vms[lo + 1], &w->vms[lo], sizeof(*w->vms) * (size_t)(w->nvms - lo));
+	memset(&w->vms[lo], 0, sizeof(w->vms[0]));
+	w->vms[lo].vmid = vmid;
+	w->nvms++;
+	return &w->vms[lo];
 }
 
 /* The last non-empty line of qm's output, for the log. */
@@ -726,9 +754,14 @@ static void compact(struct watcher *w)
 {
 	int n = 0;
 
-	for (int i = 0; i < w->njobs; i++)
-		if (!w->jobs[i].done)
-			w->jobs[n++] = w->jobs[i];
+	/* a job is about 0.8 KiB: copy only what moves */
+	for (int i = 0; i < w->njobs; i++) {
+		if (w->jobs[i].done)
+			continue;
+		if (n != i)
+			w->jobs[n] = w->jobs[i];
+		n++;
+	}
 	w->njobs = n;
 	/* a burst of jobs should not keep its memory (about 0.8 KiB per pending job) */
 	if (n == 0 && w->jobs_cap > 256) {
@@ -736,16 +769,21 @@ static void compact(struct watcher *w)
 		w->jobs = NULL;
 		w->jobs_cap = 0;
 	}
-	for (int i = 0; i < w->nvms;) {
-		bool has = w->vms[i].busy;
+	/* VMs without jobs go (keeping the order vm_get() searches in) */
+	for (int i = 0; i < w->nvms; i++)
+		w->vms[i].keep = w->vms[i].busy;
+	for (int j = 0; j < w->njobs; j++) {
+		bool found;
+		int i = vm_search(w, w->jobs[j].job.vmid, &found);
 
-		for (int j = 0; j < w->njobs && !has; j++)
-			has = w->jobs[j].job.vmid == w->vms[i].vmid;
-		if (has)
-			i++;
-		else
-			w->vms[i] = w->vms[--w->nvms];
+		if (found)
+			w->vms[i].keep = true;
 	}
+	n = 0;
+	for (int i = 0; i < w->nvms; i++)
+		if (w->vms[i].keep)
+			w->vms[n++] = w->vms[i];
+	w->nvms = n;
 }
 
 bool wq_run(struct watcher *w, int64_t now)

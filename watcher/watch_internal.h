@@ -88,6 +88,7 @@ struct watch_vm {
 	uint64_t round;           /* last wq_run() round that looked at it */
 	bool busy;                /* a task of this VM is with the workers */
 	bool woken;               /* its device appeared while the task ran: retry at once */
+	bool keep;                /* compact(): it still has jobs */
 };
 
 /* A configured NFS storage and its image directory. */
