@@ -7,8 +7,9 @@ a fast fake qm (a bash script appending "<vmid> <EPOCHREALTIME>" to a file) and 
   - queue-to-qm latency p50/p99 at 10 and 1000 jobs/s (each job for its own VM, so nothing
     is coalesced and every job is one qm run);
   - the watcher's RSS after 100 000 jobs (written as fast as possible for 100 VMs, so the
-    watcher coalesces them).
-Every phase has a time bound; the whole run takes well under two minutes.
+    watcher coalesces them), with an even faster fake qm (a two-line /bin/sh script) so that
+    the watcher, not qm, sets the pace.
+Every phase has a time bound (latency phases 60 s each, the 100 000 jobs 240 s).
 """
 
 import argparse
@@ -24,6 +25,11 @@ import time
 QM = """#!/bin/bash
 # fake qm: "rescan --vmid N" -> "N <wall clock>"
 echo "$3 $EPOCHREALTIME" >> "%s"
+"""
+
+# dash starts faster than bash; only the count of runs matters in the RSS phase
+QM_FAST = """#!/bin/sh
+echo "$3 0" >> "%s"
 """
 
 
@@ -71,6 +77,16 @@ def start(binary, T, cfg):
     if p.poll() is not None:
         sys.exit("watcher exited: %s" % open(os.path.join(T, "watch.log")).read())
     return p
+
+
+def replace_qm(T, text):
+    """Swap the fake qm atomically (writing a file that is being executed is ETXTBSY)."""
+    qm = os.path.join(T, "bin", "qm")
+    tmp = qm + ".new"
+    with open(tmp, "w") as f:
+        f.write(text % os.path.join(T, "qm.out"))
+    os.chmod(tmp, 0o755)
+    os.rename(tmp, qm)
 
 
 def put(q, vmid, seq):
@@ -158,10 +174,11 @@ def main():
                      ", %d jobs not served" % lost if lost else ""))
 
         # RSS after many jobs: 100 VMs, as fast as the writer goes (coalesced)
+        replace_qm(T, QM_FAST if os.path.exists("/bin/sh") else QM)
         before_runs = len(read_out(T))
         t0 = time.monotonic()
         written = 0
-        bound = time.monotonic() + 90
+        bound = time.monotonic() + 240
         while written < args.jobs_rss and time.monotonic() < bound:
             for _ in range(1000):
                 put(q, 100 + written % 100, 10 ** 7 + written)
@@ -174,6 +191,7 @@ def main():
             time.sleep(0.05)
         left = len([n for n in os.listdir(q) if n.endswith(".job")])
         el = time.monotonic() - t0
+        time.sleep(0.5)                      # the last qm runs end, the job array is freed
         calls = len(read_out(T)) - before_runs
         print("%d jobs in %.1f s (%.0f jobs/s), %d qm runs after coalescing, %d left; "
               "watcher RSS %d KiB" % (written, el, written / el, calls, left, rss_kib(p.pid)))

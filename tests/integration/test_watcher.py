@@ -580,7 +580,7 @@ def test_qm_runs_for_different_vms_at_once_and_in_order_per_vm(env):
     took = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
     # 7 qm runs of a second each: serial would be 7 s; 4 at once make it 2 rounds
-    assert took < 3.8, took
+    assert took < (6.0 if os.environ.get("PVE_ONTAP_VALGRIND") == "1" else 3.8), took
     events = []
     with open(timing) as f:
         for line in f:
