@@ -334,7 +334,7 @@ static int nvme_resolve(struct cli_ctx *cc, int argc, char **argv)
 		       NULL, NULL);
 	if (rc)
 		return rc;
-	if (!nvmehost_is_uuid(uuid))
+	if (!util_is_uuid(uuid))
 		return cli_usage_error("nvme resolve", "'%s' is not a namespace uuid", uuid);
 	rc = nvmehost_resolve(cc->cfg, uuid, dev, sizeof(dev));
 	if (rc < 0)

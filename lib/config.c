@@ -214,16 +214,7 @@ static bool storage_id_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n < 2 || n > 255 || !isalpha((unsigned char)s[0]) ||
-	    !isalnum((unsigned char)s[n - 1]))
-		return false;
-	for (size_t i = 1; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
-			return false;
-	}
-	return true;
+	return n >= 2 && n <= 255 && util_is_storage_id(s, n);
 }
 
 /* ONTAP object names we pass on (SVM, subsystem, aggregate, QoS policy, cluster key). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "exec.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,6 +46,23 @@ void exec_result_release(struct exec_result *r)
 {
 	buf_release(&r->out);
 	buf_release(&r->err);
+}
+
+void exec_result_last_line(const struct exec_result *r, char *out, size_t n)
+{
+	const char *text = r->err.len ? buf_cstr(&r->err) : buf_cstr(&r->out);
+	const char *end = text + strlen(text);
+	const char *start;
+
+	while (end > text && isspace((unsigned char)end[-1]))
+		end--;
+	start = end;
+	while (start > text && start[-1] != '\n')
+		start--;
+	if ((size_t)(end - start) >= n)
+		end = start + n - 1;
+	memcpy(out, start, (size_t)(end - start));
+	out[end - start] = '\0';
 }
 
 static void close_fd(int *fd)

@@ -21,6 +21,11 @@ struct exec_result {
 
 void exec_result_init(struct exec_result *r);
 void exec_result_release(struct exec_result *r);
+/*
+ * The last non-empty line a failed program printed, for a message: of stderr, or of stdout
+ * when stderr is empty; trailing white space dropped, cut to fit out (n bytes, n >= 1).
+ */
+void exec_result_last_line(const struct exec_result *r, char *out, size_t n);
 
 /*
  * argv[0] is the program path (absolute); argv is NULL-terminated. Returns 0 when the

@@ -56,20 +56,6 @@ bool nvmehost_is_head(const char *name)
 	return *p == '\0';
 }
 
-bool nvmehost_is_uuid(const char *s)
-{
-	static const int groups[] = { 8, 4, 4, 4, 12 };
-
-	for (int g = 0; g < 5; g++) {
-		for (int i = 0; i < groups[g]; i++, s++)
-			if (!isxdigit((unsigned char)*s))
-				return false;
-		if (g < 4 && *s++ != '-')
-			return false;
-	}
-	return *s == '\0';
-}
-
 static void lower(char *s)
 {
 	for (; *s; s++)
@@ -93,7 +79,7 @@ bool nvmehost_volid_uuid(const struct config *cfg, const char *volid,
 		    !strncmp(volid + dl, tail, strlen(tail)))
 			rest = volid + dl + strlen(tail);
 	}
-	if (!rest || strlen(rest) != NVMEHOST_UUID_LEN || !nvmehost_is_uuid(rest))
+	if (!rest || strlen(rest) != NVMEHOST_UUID_LEN || !util_is_uuid(rest))
 		return false;
 	memcpy(uuid, rest, NVMEHOST_UUID_LEN + 1);
 	lower(uuid);
@@ -211,23 +197,6 @@ static int64_t bounded(int64_t deadline, int64_t ms)
 	return deadline && deadline < own ? deadline : own;
 }
 
-/* Last non-empty line of text, for messages. */
-static void last_line(const char *text, char *out, size_t n)
-{
-	const char *end = text + strlen(text);
-	const char *start;
-
-	while (end > text && isspace((unsigned char)end[-1]))
-		end--;
-	start = end;
-	while (start > text && start[-1] != '\n')
-		start--;
-	if ((size_t)(end - start) >= n)
-		end = start + n - 1;
-	memcpy(out, start, (size_t)(end - start));
-	out[end - start] = '\0';
-}
-
 static bool mentions_already(const struct exec_result *r)
 {
 	return strstr(buf_cstr(&r->out), "already connected") ||
@@ -283,7 +252,7 @@ int nvmehost_connect(const struct config *cfg, const char *const *portals, int n
 			ok++;
 			continue;
 		}
-		last_line(r.err.len ? buf_cstr(&r.err) : buf_cstr(&r.out), detail, sizeof(detail));
+		exec_result_last_line(&r, detail, sizeof(detail));
 		log_warn("NVMe/TCP portal %s: connect-all failed (exit %d): %s", portals[i],
 			 r.exit_code, detail);
 		buf_printf(&why, "%s%s: %s (exit %d)", why.len ? "; " : "", portals[i],
@@ -436,7 +405,7 @@ static bool str_eq_hex(const struct json_doc *d, int tok, const char *want_hex)
 
 static int want_of(const char *uuid, char *hex, size_t n)
 {
-	if (!uuid || !nvmehost_is_uuid(uuid) || !hex_only(uuid, hex, n))
+	if (!uuid || !util_is_uuid(uuid) || !hex_only(uuid, hex, n))
 		return err_set(POE_USAGE, "'%s' is not a namespace uuid", uuid ? uuid : "");
 	return 0;
 }
@@ -551,6 +520,19 @@ static int ontapdevices_adapter(const struct config *cfg, const char *text, size
 	return nvmehost_parse_ontapdevices(text, len, uuid, name, n);
 }
 
+/* Run an nvme-cli query (r initialised by the caller); a non-zero exit is POE_FAIL. */
+static int run_query(const char *const *argv, struct exec_result *r)
+{
+	char detail[256];
+	int rc = exec_run(argv, bounded(0, QUERY_TIMEOUT_MS), r);
+
+	if (rc < 0 || r->exit_code == 0)
+		return rc;
+	exec_result_last_line(r, detail, sizeof(detail));
+	return err_set(POE_FAIL, "'%s %s' failed (exit %d): %s", argv[0], argv[1], r->exit_code,
+		       detail);
+}
+
 static int by_command(const struct config *cfg, const char *const *argv, parse_fn parse,
 		      const char *uuid, char *dev, size_t n)
 {
@@ -559,21 +541,11 @@ static int by_command(const struct config *cfg, const char *const *argv, parse_f
 	int rc;
 
 	exec_result_init(&r);
-	rc = exec_run(argv, bounded(0, QUERY_TIMEOUT_MS), &r);
-	if (rc < 0)
-		goto out;
-	if (r.exit_code != 0) {
-		char detail[256];
-
-		last_line(r.err.len ? buf_cstr(&r.err) : buf_cstr(&r.out), detail, sizeof(detail));
-		rc = err_set(POE_FAIL, "'%s %s' failed (exit %d): %s", argv[0], argv[1], r.exit_code,
-			     detail);
-		goto out;
-	}
-	rc = parse(cfg, buf_cstr(&r.out), r.out.len, uuid, name, sizeof(name));
+	rc = run_query(argv, &r);
+	if (rc == 0)
+		rc = parse(cfg, buf_cstr(&r.out), r.out.len, uuid, name, sizeof(name));
 	if (rc == 0)
 		rc = dev_path(cfg, name, dev, n);
-out:
 	exec_result_release(&r);
 	return rc;
 }
@@ -769,19 +741,9 @@ static int uuid_by_command(const char *const *argv, parse_uuid_fn parse, const c
 	int rc;
 
 	exec_result_init(&r);
-	rc = exec_run(argv, bounded(0, QUERY_TIMEOUT_MS), &r);
-	if (rc < 0)
-		goto out;
-	if (r.exit_code != 0) {
-		char detail[256];
-
-		last_line(r.err.len ? buf_cstr(&r.err) : buf_cstr(&r.out), detail, sizeof(detail));
-		rc = err_set(POE_FAIL, "'%s %s' failed (exit %d): %s", argv[0], argv[1], r.exit_code,
-			     detail);
-		goto out;
-	}
-	rc = parse(buf_cstr(&r.out), r.out.len, name, uuid);
-out:
+	rc = run_query(argv, &r);
+	if (rc == 0)
+		rc = parse(buf_cstr(&r.out), r.out.len, name, uuid);
 	exec_result_release(&r);
 	return rc;
 }

@@ -80,8 +80,6 @@ int nvmehost_parse_list(const struct config *cfg, const char *text, size_t len, 
 
 /* "nvme<X>n<Y>" exactly. */
 bool nvmehost_is_head(const char *name);
-/* 8-4-4-4-12 hex digits. */
-bool nvmehost_is_uuid(const char *s);
 /*
  * The namespace uuid of an NVMe disk volid: "/dev/disk/by-id/nvme-uuid.<uuid>" or the same
  * below paths.dev (cfg may be NULL). uuid gets it in lower case.

@@ -275,20 +275,12 @@ out:
 
 /* ---- FlexClone mount and unmount ---- */
 
+/* A storage id we create: PVE's syntax, 2 to 64 characters. */
 static bool is_storage_id(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n < 2 || n > 64 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return s[n - 1] != '-' && s[n - 1] != '_' && s[n - 1] != '.';
+	return n >= 2 && n <= 64 && util_is_storage_id(s, n);
 }
 
 int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, const char *newid,

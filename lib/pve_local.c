@@ -46,23 +46,6 @@ static char *trim(char *s)
 	return s;
 }
 
-/*
- * Storage id syntax of pve-storage (reference/pve.md §8): a letter, then letters, digits,
- * '-', '_', '.', ending with a letter or digit. Checks the first n bytes of s.
- */
-static bool is_storage_id(const char *s, size_t n)
-{
-	if (n == 0 || !isalpha((unsigned char)s[0]))
-		return false;
-	for (size_t i = 1; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (!isalnum(c) && c != '-' && c != '_' && c != '.')
-			return false;
-	}
-	return isalnum((unsigned char)s[n - 1]);
-}
-
 /* PVE's boolean property values. */
 static bool parse_pve_bool(const char *v, bool *out)
 {
@@ -163,7 +146,7 @@ static void drive_split_volid(struct pve_drive *d)
 	if (d->volid[0] == '/')
 		return;
 	colon = strchr(d->volid, ':');
-	if (!colon || !is_storage_id(d->volid, (size_t)(colon - d->volid)) || colon[1] == '\0')
+	if (!colon || !util_is_storage_id(d->volid, (size_t)(colon - d->volid)) || colon[1] == '\0')
 		return;
 	d->storage = util_xmalloc((size_t)(colon - d->volid) + 1);
 	memcpy(d->storage, d->volid, (size_t)(colon - d->volid));
@@ -580,7 +563,7 @@ int pve_storagecfg_parse(const char *text, size_t len, const char *mnt,
 				log_warn("storage.cfg:%d: cannot parse section header", lineno);
 				continue;
 			}
-			if (!is_storage_id(id, strlen(id))) {
+			if (!util_is_storage_id(id, strlen(id))) {
 				log_warn("storage.cfg:%d: invalid storage id '%s'", lineno, id);
 				continue;
 			}

@@ -54,19 +54,6 @@ static int action_from_name(const char *s, enum queue_action *out)
 	return POE_FAIL;
 }
 
-static bool is_storage_id(const char *s, size_t n)
-{
-	if (n == 0 || !isalpha((unsigned char)s[0]))
-		return false;
-	for (size_t i = 1; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (!isalnum(c) && c != '-' && c != '_' && c != '.')
-			return false;
-	}
-	return isalnum((unsigned char)s[n - 1]);
-}
-
 /*
  * "<storage>:<vmid>/<file>" (reference/pve.md §6, §8). The file must be a safe name and
  * free of whitespace, ',' and '=' (they would break a drive property string).
@@ -77,7 +64,7 @@ static bool is_job_volid(const char *v)
 	const char *slash;
 	const char *p;
 
-	if (!colon || !is_storage_id(v, (size_t)(colon - v)))
+	if (!colon || !util_is_storage_id(v, (size_t)(colon - v)))
 		return false;
 	p = colon + 1;
 	slash = strchr(p, '/');
@@ -94,21 +81,6 @@ static bool is_job_volid(const char *v)
 	return true;
 }
 
-/* 8-4-4-4-12 hex digits. */
-static bool is_uuid(const char *s)
-{
-	static const int groups[] = { 8, 4, 4, 4, 12 };
-
-	for (int g = 0; g < 5; g++) {
-		for (int i = 0; i < groups[g]; i++, s++)
-			if (!isxdigit((unsigned char)*s))
-				return false;
-		if (g < 4 && *s++ != '-')
-			return false;
-	}
-	return *s == '\0';
-}
-
 /*
  * An NVMe disk is a raw path in the VM config (DESIGN.md "Storage kinds"); "nvme delete"
  * has the watcher drop the drive entry naming "/dev/disk/by-id/nvme-uuid.<uuid>".
@@ -117,7 +89,7 @@ static bool is_nvme_volid(const char *v)
 {
 	static const char prefix[] = "/dev/disk/by-id/nvme-uuid.";
 
-	return !strncmp(v, prefix, sizeof(prefix) - 1) && is_uuid(v + sizeof(prefix) - 1);
+	return !strncmp(v, prefix, sizeof(prefix) - 1) && util_is_uuid(v + sizeof(prefix) - 1);
 }
 
 static int job_check(const struct queue_job *job)
@@ -134,7 +106,7 @@ static int job_check(const struct queue_job *job)
 				       (int)sizeof(job->arg) - 1, job->arg);
 		return 0;
 	case QUEUE_NVME_ATTACH:
-		if (!memchr(job->arg, '\0', sizeof(job->arg)) || !is_uuid(job->arg))
+		if (!memchr(job->arg, '\0', sizeof(job->arg)) || !util_is_uuid(job->arg))
 			return err_set(POE_FAIL, "invalid job: bad namespace uuid '%.*s'",
 				       (int)sizeof(job->arg) - 1, job->arg);
 		return 0;

@@ -331,6 +331,33 @@ bool util_is_safe_name(const char *s)
 	return true;
 }
 
+bool util_is_uuid(const char *s)
+{
+	static const int groups[] = { 8, 4, 4, 4, 12 };
+
+	for (int g = 0; g < 5; g++) {
+		for (int i = 0; i < groups[g]; i++, s++)
+			if (!isxdigit((unsigned char)*s))
+				return false;
+		if (g < 4 && *s++ != '-')
+			return false;
+	}
+	return *s == '\0';
+}
+
+bool util_is_storage_id(const char *s, size_t n)
+{
+	if (n == 0 || !isalpha((unsigned char)s[0]))
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!isalnum(c) && c != '-' && c != '_' && c != '.')
+			return false;
+	}
+	return isalnum((unsigned char)s[n - 1]);
+}
+
 bool util_is_safe_relpath(const char *s)
 {
 	char comp[256];

@@ -44,6 +44,14 @@ int util_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 bool util_is_safe_name(const char *s);
 /* Relative path of safe components separated by '/'. */
 bool util_is_safe_relpath(const char *s);
+/* A UUID as 8-4-4-4-12 hex digits (either case), nothing after it. */
+bool util_is_uuid(const char *s);
+/*
+ * The first n bytes of s are a PVE storage id (pve-storage's parse_storage_id,
+ * reference/pve.md §8): a letter, then letters, digits, '-', '_', '.', ending with a letter
+ * or a digit. Callers that bound the length (PVE: 2 or more) check n themselves.
+ */
+bool util_is_storage_id(const char *s, size_t n);
 
 /* Newly allocated printf result (caller frees); aborts on out-of-memory like xmalloc. */
 char *util_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

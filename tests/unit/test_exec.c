@@ -279,6 +279,25 @@ static void test_format_argv(void **state)
 	buf_release(&b);
 }
 
+static void test_last_line(void **state)
+{
+	struct exec_result r;
+	char line[8];
+
+	(void)state;
+	exec_result_init(&r);
+	exec_result_last_line(&r, line, sizeof(line));
+	assert_string_equal(line, "");
+	buf_puts(&r.out, "first\nfrom out\n");
+	exec_result_last_line(&r, line, sizeof(line));
+	assert_string_equal(line, "from ou");
+	/* stderr wins when there is any; trailing blank lines and spaces do not count */
+	buf_puts(&r.err, "warning\nbad\t\n\n  \n");
+	exec_result_last_line(&r, line, sizeof(line));
+	assert_string_equal(line, "bad");
+	exec_result_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_child_closes_pipes_early),
 		cmocka_unit_test(test_grandchild_keeps_pipe),
 		cmocka_unit_test(test_format_argv),
+		cmocka_unit_test(test_last_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

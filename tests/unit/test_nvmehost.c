@@ -116,10 +116,10 @@ static void test_names(void **state)
 	assert_false(nvmehost_is_head("nvme0n"));
 	assert_false(nvmehost_is_head("ng0n1"));
 	assert_false(nvmehost_is_head("nvme1234567n1"));
-	assert_true(nvmehost_is_uuid(UUID));
-	assert_false(nvmehost_is_uuid(UUID_HEX));
-	assert_false(nvmehost_is_uuid(UUID "0"));
-	assert_false(nvmehost_is_uuid("3f2a6c1e-9b7d-4e21-8a55-0c6d9e1f2b3g"));
+	assert_true(util_is_uuid(UUID));
+	assert_false(util_is_uuid(UUID_HEX));
+	assert_false(util_is_uuid(UUID "0"));
+	assert_false(util_is_uuid("3f2a6c1e-9b7d-4e21-8a55-0c6d9e1f2b3g"));
 
 	assert_true(nvmehost_volid_uuid(NULL, "/dev/disk/by-id/nvme-uuid." UUID, u));
 	assert_string_equal(u, UUID);

@@ -210,6 +210,33 @@ static void test_parse_int(void **state)
 	assert_int_equal(v, -5);
 }
 
+static void test_uuid_and_storage_id(void **state)
+{
+	(void)state;
+	assert_true(util_is_uuid("3f2a6c1e-9b7d-4e21-8a55-0c6d9e1f2b3a"));
+	assert_true(util_is_uuid("3F2A6C1E-9B7D-4E21-8A55-0C6D9E1F2B3A"));
+	assert_false(util_is_uuid(""));
+	assert_false(util_is_uuid("3f2a6c1e9b7d4e218a550c6d9e1f2b3a"));
+	assert_false(util_is_uuid("3f2a6c1e-9b7d-4e21-8a55-0c6d9e1f2b3"));
+	assert_false(util_is_uuid("3f2a6c1e-9b7d-4e21-8a55-0c6d9e1f2b3a0"));
+	assert_false(util_is_uuid("3f2a6c1e-9b7d-4e21-8a550-c6d9e1f2b3a"));
+	assert_false(util_is_uuid("3f2a6c1e-9b7d-4e21-8a55-0c6d9e1f2b3g"));
+
+	assert_true(util_is_storage_id("ONTAP01", 7));
+	assert_true(util_is_storage_id("a", 1));
+	assert_true(util_is_storage_id("nfs.fast_1-b", 12));
+	/* only the first n bytes count: the storage of "local:100/x.raw" */
+	assert_true(util_is_storage_id("local:100/x.raw", 5));
+	assert_false(util_is_storage_id("local:100/x.raw", 6));
+	assert_false(util_is_storage_id("", 0));
+	assert_false(util_is_storage_id("1nfs", 4));
+	assert_false(util_is_storage_id("_nfs", 4));
+	assert_false(util_is_storage_id("nfs-", 4));
+	assert_false(util_is_storage_id("nfs.", 4));
+	assert_false(util_is_storage_id("nf s", 4));
+	assert_false(util_is_storage_id("nf\xc3\xa9", 4));
+}
+
 static void test_safe_names(void **state)
 {
 	char longname[300];
@@ -390,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_parse_int),
 		cmocka_unit_test(test_safe_names),
+		cmocka_unit_test(test_uuid_and_storage_id),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test_setup_teardown(test_mkdir_p, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_write_atomic, setup_dir, teardown_dir),
