@@ -236,6 +236,23 @@ def test_kill9_while_qm_runs_loses_no_job(env, watcher):
     assert w2.stop() == 0
 
 
+def test_sigterm_finishes_the_qm_in_hand(env, watcher):
+    env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
+    with open(os.path.join(env.T, "qm-faults.json"), "w", encoding="utf-8") as f:
+        json.dump([{"match": ["rescan", "--vmid", "100"], "sleep": 2, "exit": 0,
+                    "count": 1}], f)
+    w = watcher()
+    write_job(env, 100)
+    assert wait_for(lambda: len(rescans(env, 100)) == 1, timeout=10), w.log()
+    t0 = time.monotonic()
+    w.signal(signal.SIGTERM)
+    assert w.stop() == 0
+    # it waited for qm (on a worker thread) and then deleted the job file
+    assert time.monotonic() - t0 > 1.0, w.log()
+    assert queue_files(env) == [], w.log()
+    assert "1 job(s) done" in w.log()
+
+
 def test_invalid_job_files_are_rejected(env, watcher):
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
     env.add_vm(101, disks={"scsi0": ("vm-101-disk-0.raw", 4096)})
