@@ -7,6 +7,7 @@
  */
 #include "ontap.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,13 @@ const char *oc_body(struct json_writer *w, struct buf *b)
 		return NULL;
 	}
 	return buf_cstr(b);
+}
+
+void oc_jw_ref(struct json_writer *w, const char *key, const char *field, const char *val)
+{
+	jw_object_begin(w, key);
+	jw_string(w, field, val);
+	jw_object_end(w);
 }
 
 /* ---- URLs ---- */
@@ -743,6 +751,301 @@ int oc_get_one(struct ontap_client *oc, const char *url, const char *what, struc
 	return 0;
 }
 
+/* ---- one kind of object ---- */
+
+void oc_kind_url(struct oc_url *u, const struct oc_kind *k, const char *parent, const char *uuid)
+{
+	oc_url_put(u, k->path);
+	if (parent) {
+		oc_url_put(u, "/");
+		oc_url_seg(u, parent);
+		if (k->sub)
+			oc_url_put(u, k->sub);
+	}
+	if (uuid) {
+		oc_url_put(u, "/");
+		oc_url_seg(u, uuid);
+	}
+}
+
+/* "<verb> <what> '<name>'[ of <owner> '<parent>']". Returns a newly allocated string. */
+static char *kind_what(const struct oc_kind *k, const char *verb, const char *name,
+		       const char *parent)
+{
+	if (parent && k->owner)
+		return util_xasprintf("%s %s '%s' of %s '%s'", verb, k->what, name, k->owner,
+				      parent);
+	return util_xasprintf("%s %s '%s'", verb, k->what, name);
+}
+
+/* The collection URL of w with the kind's fields. */
+static void where_url(struct oc_url *u, const struct oc_kind *k, const struct oc_where *w)
+{
+	oc_url_init(u);
+	oc_kind_url(u, k, w->parent, w->uuid);
+	oc_url_q(u, w->key ? w->key : "name", w->val);
+	oc_url_q(u, "svm.name", w->svm);
+	oc_url_qraw(u, k->scope_key, k->scope_val);
+	oc_url_qraw(u, "fields", k->fields);
+}
+
+int oc_find(struct ontap_client *oc, const struct oc_kind *k, const struct oc_where *w,
+	    const char *what, void *out, int64_t deadline)
+{
+	struct oc_records r = { 0 };
+	struct oc_record rec = { NULL, -1 };
+	char *own = NULL;
+	struct oc_url u;
+	const char *url;
+	int rc;
+
+	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
+	if (!what) {
+		char *base = kind_what(k, "find", w->val, w->parent);
+
+		if (k->names_svm && w->svm)
+			own = util_xasprintf("%s on SVM '%s'", base, w->svm);
+		else
+			own = util_xstrdup(base);
+		free(base);
+		what = own;
+	}
+	where_url(&u, k, w);
+	url = oc_url_str(&u);
+	rc = url ? oc_get_one(oc, url, what, &r, &rec, deadline) : POE_FAIL;
+	if (rc == 0 && out)
+		k->parse(rec.d, rec.tok, out);
+	oc_records_free(&r);
+	oc_url_release(&u);
+	free(own);
+	return rc;
+}
+
+/* GET of one instance with fields; parsed into out when non-NULL. */
+static int read_instance(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
+			 const char *uuid, const char *fields, const char *what, void *out,
+			 int64_t deadline)
+{
+	struct json_doc d = { 0 };
+	char *own = NULL;
+	struct oc_url u;
+	const char *url;
+	int rc;
+
+	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
+	if (!what)
+		what = own = kind_what(k, "read", uuid, parent);
+	oc_url_init(&u);
+	oc_kind_url(&u, k, parent, uuid);
+	oc_url_qraw(&u, "fields", fields);
+	url = oc_url_str(&u);
+	rc = url ? oc_get(oc, url, what, &d, deadline) : POE_FAIL;
+	if (rc == 0 && out)
+		k->parse(&d, 0, out);
+	json_free(&d);
+	oc_url_release(&u);
+	free(own);
+	return rc;
+}
+
+int oc_read(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
+	    const char *uuid, void *out, int64_t deadline)
+{
+	return read_instance(oc, k, parent, uuid, k->fields, NULL, out, deadline);
+}
+
+int oc_list(struct ontap_client *oc, const struct oc_kind *k, const struct oc_where *w,
+	    const char *what, void *out, int *n, int64_t deadline)
+{
+	struct oc_records r = { 0 };
+	char *own = NULL, *v = NULL;
+	struct oc_url u;
+	const char *url;
+	int rc;
+
+	*n = 0;
+	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
+	if (!what) {
+		if (w->parent && k->owner)
+			own = util_xasprintf("list %s of %s '%s'", k->plural, k->owner, w->parent);
+		else
+			own = util_xasprintf("list %s", k->plural);
+		what = own;
+	}
+	where_url(&u, k, w);
+	url = oc_url_str(&u);
+	rc = url ? oc_get_all(oc, url, what, &r, deadline) : POE_FAIL;
+	if (rc > 0) {
+		int m = 0;
+
+		v = util_xcalloc((size_t)r.n, k->size);
+		/* A record left out is overwritten by the next (parse clears it first). */
+		for (int i = 0; i < r.n; i++)
+			if (k->parse(r.rec[i].d, r.rec[i].tok, v + (size_t)m * k->size))
+				m++;
+		if (m && k->cmp)
+			qsort(v, (size_t)m, k->size, k->cmp);
+		if (!m) {
+			free(v);
+			v = NULL;
+		}
+		*n = m;
+	}
+	/* out is the caller's "struct ontap_x **": the array pointer goes in as it is. */
+	memcpy(out, &v, sizeof(v));
+	oc_records_free(&r);
+	oc_url_release(&u);
+	free(own);
+	return rc < 0 ? rc : 0;
+}
+
+void oc_write_begin(struct oc_write *wr, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(wr->what, sizeof(wr->what), fmt, ap);
+	va_end(ap);
+	buf_init(&wr->b, OC_MAX_BODY);
+	jw_init(&wr->w, &wr->b, 0);
+	jw_object_begin(&wr->w, NULL);
+}
+
+const char *oc_write_end(struct oc_write *wr)
+{
+	jw_object_end(&wr->w);
+	return oc_body(&wr->w, &wr->b);
+}
+
+void oc_write_release(struct oc_write *wr)
+{
+	buf_release(&wr->b);
+}
+
+int oc_send(struct ontap_client *oc, const struct oc_send *s, int64_t deadline)
+{
+	struct oc_url u;
+	int rc;
+
+	oc_url_init(&u);
+	oc_kind_url(&u, s->kind, s->parent, s->uuid);
+	oc_url_q(&u, s->qkey, s->qval);
+	if (!s->kind->inline_writes)
+		oc_url_return_timeout(&u, deadline);
+	{
+		struct oc_call c = {
+			.method = s->method,
+			.url = oc_url_str(&u),
+			.body = s->body,
+			.what = s->what,
+			.flags = s->flags,
+			.recheck = s->recheck,
+			.recheck_arg = s->recheck_arg,
+			.dup_codes = s->dup_codes,
+			.ok_codes = s->ok_codes,
+			.deadline = deadline,
+		};
+
+		rc = c.url ? oc_request(oc, &c, NULL) : POE_FAIL;
+	}
+	oc_url_release(&u);
+	return rc;
+}
+
+int oc_exists(struct ontap_client *oc, const void *arg, int64_t deadline)
+{
+	const struct oc_target *t = arg;
+	struct oc_where w = { .parent = t->parent, .val = t->name, .svm = t->svm };
+
+	return oc_find(oc, t->kind, &w, NULL, NULL, deadline);
+}
+
+int oc_create(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
+	      const char *svm, const char *name, const char *what, const char *body, void *out,
+	      int64_t deadline)
+{
+	struct oc_target t = { k, parent, svm, name };
+	struct oc_send s = {
+		.kind = k,
+		.method = "POST",
+		.parent = parent,
+		.body = body,
+		.what = what,
+		.flags = k->create_flags,
+		.recheck = k->create_recheck,
+		.recheck_arg = &t,
+		.dup_codes = k->create_dup,
+		.ok_codes = k->create_ok,
+	};
+	int rc = body ? oc_send(oc, &s, deadline) : POE_FAIL;
+
+	/* The answer may carry the new record or only a job: read it back by name. */
+	if (rc == 0 && out && !oc_dry(oc)) {
+		struct oc_where w = { .parent = parent, .val = name, .svm = svm };
+
+		rc = oc_find(oc, k, &w, NULL, out, deadline);
+	}
+	return rc;
+}
+
+int oc_patch(struct ontap_client *oc, const struct oc_kind *k, const char *uuid, const char *qkey,
+	     const char *qval, const char *what, const char *body, int64_t deadline)
+{
+	struct oc_send s = {
+		.kind = k,
+		.method = "PATCH",
+		.uuid = uuid,
+		.qkey = qkey,
+		.qval = qval,
+		.body = body,
+		.what = what,
+		.flags = OC_IDEMPOTENT,
+	};
+
+	return body ? oc_send(oc, &s, deadline) : POE_FAIL;
+}
+
+/* The object a DELETE was about (recheck argument). */
+struct gone_key {
+	const struct oc_kind *k;
+	const char *parent;
+	const char *uuid;
+};
+
+/* 0 when the object is gone, POE_NOTFOUND while it is there. */
+static int object_gone(struct ontap_client *oc, const void *arg, int64_t deadline)
+{
+	const struct gone_key *g = arg;
+	int rc = read_instance(oc, g->k, g->parent, g->uuid, g->k->gone_fields, g->k->gone_what,
+			       NULL, deadline);
+
+	if (rc == POE_NOTFOUND)
+		return 0;
+	return rc == 0 ? POE_NOTFOUND : rc;
+}
+
+int oc_delete(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
+	      const char *uuid, const char *what, int64_t deadline)
+{
+	struct gone_key g = { k, parent, uuid };
+	char *own = what ? NULL : kind_what(k, "delete", uuid, parent);
+	struct oc_send s = {
+		.kind = k,
+		.method = "DELETE",
+		.parent = parent,
+		.uuid = uuid,
+		.what = what ? what : own,
+		.flags = OC_IDEMPOTENT,
+		.recheck = k->gone_fields ? object_gone : NULL,
+		.recheck_arg = &g,
+		.ok_codes = k->delete_ok,
+	};
+	int rc = oc_send(oc, &s, deadline);
+
+	free(own);
+	return rc;
+}
+
 /* ---- cluster ---- */
 
 int ontap_cluster_version(struct ontap_client *oc, int *generation, int *major, int *minor,
@@ -781,8 +1084,9 @@ out:
 	"space.snapshot.reserve_percent,clone.is_flexclone,clone.parent_volume.name,"    \
 	"clone.parent_snapshot.name,consistency_group.name"
 
-static void volume_parse(const struct json_doc *d, int tok, struct ontap_volume *v)
+static bool volume_parse(const struct json_doc *d, int tok, void *out)
 {
+	struct ontap_volume *v = out;
 	int64_t pct = -1;
 
 	memset(v, 0, sizeof(*v));
@@ -804,186 +1108,110 @@ static void volume_parse(const struct json_doc *d, int tok, struct ontap_volume 
 	oc_jstr(d, tok, "clone.parent_snapshot.name", v->clone_parent_snapshot,
 		sizeof(v->clone_parent_snapshot));
 	oc_jstr(d, tok, "consistency_group.name", v->cg_name, sizeof(v->cg_name));
+	return true;
 }
 
-static int volume_lookup(struct ontap_client *oc, const char *svm, const char *key,
-			 const char *val, struct ontap_volume *out, int64_t deadline)
-{
-	struct oc_records r = { 0 };
-	struct oc_record rec = { NULL, -1 };
-	struct oc_url u;
-	char what[400];
-	const char *url;
-	int rc;
+static const char *const volume_dup_codes[] = { "1", "917526", "13107405", NULL };
 
-	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "find volume%s '%s'%s%s%s",
-		 strcmp(key, "name") ? " with junction" : "", val, svm ? " on SVM '" : "",
-		 svm ? svm : "", svm ? "'" : "");
-
-	oc_url_init(&u);
-	oc_url_put(&u, "/api/storage/volumes");
-	oc_url_q(&u, key, val);
-	oc_url_q(&u, "svm.name", svm);
-	oc_url_qraw(&u, "fields", VOL_FIELDS);
-	url = oc_url_str(&u);
-	rc = url ? oc_get_one(oc, url, what, &r, &rec, deadline) : POE_FAIL;
-	if (rc == 0 && out)
-		volume_parse(rec.d, rec.tok, out);
-	oc_records_free(&r);
-	oc_url_release(&u);
-	return rc;
-}
+static const struct oc_kind volume_kind = {
+	.what = "volume",
+	.plural = "volumes",
+	.path = "/api/storage/volumes",
+	.fields = VOL_FIELDS,
+	.names_svm = true,
+	.size = sizeof(struct ontap_volume),
+	.parse = volume_parse,
+	.create_recheck = oc_exists,
+	.create_dup = volume_dup_codes,
+	.gone_fields = VOL_FIELDS,
+};
 
 int ontap_volume_find(struct ontap_client *oc, const char *svm, const char *name,
 		      struct ontap_volume *out, int64_t deadline)
 {
-	return volume_lookup(oc, svm, "name", name, out, deadline);
+	struct oc_where w = { .val = name, .svm = svm };
+
+	return oc_find(oc, &volume_kind, &w, NULL, out, deadline);
 }
 
 int ontap_volume_find_by_path(struct ontap_client *oc, const char *svm, const char *nas_path,
 			      struct ontap_volume *out, int64_t deadline)
 {
-	return volume_lookup(oc, svm, "nas.path", nas_path, out, deadline);
+	struct oc_where w = { .key = "nas.path", .val = nas_path, .svm = svm };
+	char *what = util_xasprintf("find volume with junction '%s'%s%s%s", nas_path,
+				    svm ? " on SVM '" : "", svm ? svm : "", svm ? "'" : "");
+	int rc = oc_find(oc, &volume_kind, &w, what, out, deadline);
+
+	free(what);
+	return rc;
 }
 
 int ontap_volume_get(struct ontap_client *oc, const char *uuid, struct ontap_volume *out,
 		     int64_t deadline)
 {
-	struct json_doc d = { 0 };
-	struct oc_url u;
-	char what[128];
-	const char *url;
-	int rc;
-
-	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "read volume '%s'", uuid);
-	oc_url_init(&u);
-	oc_url_put(&u, "/api/storage/volumes/");
-	oc_url_seg(&u, uuid);
-	oc_url_qraw(&u, "fields", VOL_FIELDS);
-	url = oc_url_str(&u);
-	rc = url ? oc_get(oc, url, what, &d, deadline) : POE_FAIL;
-	if (rc == 0)
-		volume_parse(&d, 0, out);
-	json_free(&d);
-	oc_url_release(&u);
-	return rc;
+	return oc_read(oc, &volume_kind, NULL, uuid, out, deadline);
 }
 
 int ontap_volume_list(struct ontap_client *oc, const char *svm, const char *pattern,
 		      struct ontap_volume **out, int *n, int64_t deadline)
 {
-	struct oc_records r = { 0 };
-	struct oc_url u;
-	const char *url;
-	int rc;
+	struct oc_where w = { .val = pattern, .svm = svm };
 
-	*out = NULL;
-	*n = 0;
-	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	oc_url_init(&u);
-	oc_url_put(&u, "/api/storage/volumes");
-	oc_url_q(&u, "name", pattern);
-	oc_url_q(&u, "svm.name", svm);
-	oc_url_qraw(&u, "fields", VOL_FIELDS);
-	url = oc_url_str(&u);
-	rc = url ? oc_get_all(oc, url, "list volumes", &r, deadline) : POE_FAIL;
-	if (rc > 0) {
-		*out = util_xcalloc((size_t)r.n, sizeof(**out));
-		for (int i = 0; i < r.n; i++)
-			volume_parse(r.rec[i].d, r.rec[i].tok, &(*out)[i]);
-		*n = r.n;
-	}
-	oc_records_free(&r);
-	oc_url_release(&u);
-	return rc < 0 ? rc : 0;
+	return oc_list(oc, &volume_kind, &w, NULL, out, n, deadline);
 }
 
-struct volume_key {
-	const char *svm;
-	const char *name;
-};
-
-static int volume_exists(struct ontap_client *oc, const void *arg, int64_t deadline)
+/*
+ * POST a new volume (create or FlexClone) and fill out: from ONTAP, or from the request in
+ * dry-run mode.
+ */
+static int volume_post(struct ontap_client *oc, const char *svm, const char *name,
+		       const char *nas_path, struct oc_write *wr, struct ontap_volume *out,
+		       int64_t deadline)
 {
-	const struct volume_key *k = arg;
+	int rc = oc_create(oc, &volume_kind, NULL, svm, name, wr->what, oc_write_end(wr), out,
+			   deadline);
 
-	return ontap_volume_find(oc, k->svm, k->name, NULL, deadline);
-}
-
-static int volume_gone(struct ontap_client *oc, const void *arg, int64_t deadline)
-{
-	struct ontap_volume v;
-	int rc = ontap_volume_get(oc, (const char *)arg, &v, deadline);
-
-	if (rc == POE_NOTFOUND)
-		return 0;
-	return rc == 0 ? POE_NOTFOUND : rc;
-}
-
-static const char *const volume_dup_codes[] = { "1", "917526", "13107405", NULL };
-
-/* Fill out after a create: from ONTAP, or from the request in dry-run mode. */
-static int volume_after_create(struct ontap_client *oc, const char *svm, const char *name,
-			       const char *nas_path, struct ontap_volume *out, int64_t deadline)
-{
-	if (!out)
-		return 0;
-	if (oc_dry(oc)) {
+	if (rc == 0 && out && oc_dry(oc)) {
 		memset(out, 0, sizeof(*out));
 		util_strlcpy(out->name, name, sizeof(out->name));
 		util_strlcpy(out->svm, svm ? svm : "", sizeof(out->svm));
 		util_strlcpy(out->nas_path, nas_path ? nas_path : "", sizeof(out->nas_path));
 		out->snapshot_reserve = -1;
-		return 0;
 	}
-	return ontap_volume_find(oc, svm, name, out, deadline);
+	oc_write_release(wr);
+	return rc;
 }
 
 int ontap_volume_create(struct ontap_client *oc, const struct ontap_volume_spec *spec,
 			struct ontap_volume *out, int64_t deadline)
 {
-	struct buf b = BUF_INIT(OC_MAX_BODY);
-	struct volume_key key = { spec->svm, spec->name };
-	struct json_writer w;
-	struct oc_url u;
-	char what[300];
+	struct oc_write wr;
+	struct json_writer *w = &wr.w;
 	const char *qos;
-	int rc = POE_FAIL;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_LONG_MS);
 	if (spec->qos_policy && spec->adaptive_qos_policy)
 		return err_set(POE_CONFIG, "volume '%s': qos_policy and adaptive_qos_policy exclude each other",
 			       spec->name);
-	snprintf(what, sizeof(what), "create volume '%s'", spec->name);
-
-	jw_init(&w, &b, 0);
-	jw_object_begin(&w, NULL);
-	jw_string(&w, "name", spec->name);
-	if (spec->svm) {
-		jw_object_begin(&w, "svm");
-		jw_string(&w, "name", spec->svm);
-		jw_object_end(&w);
-	}
+	oc_write_begin(&wr, "create volume '%s'", spec->name);
+	jw_string(w, "name", spec->name);
+	if (spec->svm)
+		oc_jw_ref(w, "svm", "name", spec->svm);
 	if (spec->aggregate) {
-		jw_array_begin(&w, "aggregates");
-		jw_object_begin(&w, NULL);
-		jw_string(&w, "name", spec->aggregate);
-		jw_object_end(&w);
-		jw_array_end(&w);
+		jw_array_begin(w, "aggregates");
+		jw_object_begin(w, NULL);
+		jw_string(w, "name", spec->aggregate);
+		jw_object_end(w);
+		jw_array_end(w);
 	}
 	if (spec->size)
-		jw_int(&w, "size", (int64_t)spec->size);
-	if (spec->guarantee) {
-		jw_object_begin(&w, "guarantee");
-		jw_string(&w, "type", spec->guarantee);
-		jw_object_end(&w);
-	}
+		jw_int(w, "size", (int64_t)spec->size);
+	if (spec->guarantee)
+		oc_jw_ref(w, "guarantee", "type", spec->guarantee);
 	if (spec->encryption >= 0) {
-		jw_object_begin(&w, "encryption");
-		jw_bool(&w, "enabled", spec->encryption > 0);
-		jw_object_end(&w);
+		jw_object_begin(w, "encryption");
+		jw_bool(w, "enabled", spec->encryption > 0);
+		jw_object_end(w);
 	}
 	/*
 	 * The volume model has one QoS reference, qos.policy: ONTAP resolves the name to a
@@ -991,98 +1219,32 @@ int ontap_volume_create(struct ontap_client *oc, const struct ontap_volume_spec 
 	 */
 	qos = spec->qos_policy ? spec->qos_policy : spec->adaptive_qos_policy;
 	if (qos) {
-		jw_object_begin(&w, "qos");
-		jw_object_begin(&w, "policy");
-		jw_string(&w, "name", qos);
-		jw_object_end(&w);
-		jw_object_end(&w);
+		jw_object_begin(w, "qos");
+		oc_jw_ref(w, "policy", "name", qos);
+		jw_object_end(w);
 	}
-	if (spec->tiering_policy) {
-		jw_object_begin(&w, "tiering");
-		jw_string(&w, "policy", spec->tiering_policy);
-		jw_object_end(&w);
-	}
+	if (spec->tiering_policy)
+		oc_jw_ref(w, "tiering", "policy", spec->tiering_policy);
 	if (spec->snapshot_reserve >= 0) {
-		jw_object_begin(&w, "space");
-		jw_object_begin(&w, "snapshot");
-		jw_int(&w, "reserve_percent", spec->snapshot_reserve);
-		jw_object_end(&w);
-		jw_object_end(&w);
+		jw_object_begin(w, "space");
+		jw_object_begin(w, "snapshot");
+		jw_int(w, "reserve_percent", spec->snapshot_reserve);
+		jw_object_end(w);
+		jw_object_end(w);
 	}
 	if (spec->autosize_max) {
-		jw_object_begin(&w, "autosize");
-		jw_string(&w, "mode", "grow");
-		jw_int(&w, "maximum", (int64_t)spec->autosize_max);
-		jw_object_end(&w);
+		jw_object_begin(w, "autosize");
+		jw_string(w, "mode", "grow");
+		jw_int(w, "maximum", (int64_t)spec->autosize_max);
+		jw_object_end(w);
 	}
-	if (spec->snapshot_policy_none) {
-		jw_object_begin(&w, "snapshot_policy");
-		jw_string(&w, "name", "none");
-		jw_object_end(&w);
-	}
-	if (spec->nas_path) {
-		jw_object_begin(&w, "nas");
-		jw_string(&w, "path", spec->nas_path);
-		jw_object_end(&w);
-	}
+	if (spec->snapshot_policy_none)
+		oc_jw_ref(w, "snapshot_policy", "name", "none");
+	if (spec->nas_path)
+		oc_jw_ref(w, "nas", "path", spec->nas_path);
 	if (spec->comment)
-		jw_string(&w, "comment", spec->comment);
-	jw_object_end(&w);
-
-	oc_url_init(&u);
-	oc_url_put(&u, "/api/storage/volumes");
-	oc_url_return_timeout(&u, deadline);
-	{
-		struct oc_call c = {
-			.method = "POST",
-			.url = oc_url_str(&u),
-			.body = oc_body(&w, &b),
-			.what = what,
-			.recheck = volume_exists,
-			.recheck_arg = &key,
-			.dup_codes = volume_dup_codes,
-			.deadline = deadline,
-		};
-
-		if (!c.url || !c.body)
-			goto out;
-		rc = oc_request(oc, &c, NULL);
-	}
-	if (rc == 0)
-		rc = volume_after_create(oc, spec->svm, spec->name, spec->nas_path, out, deadline);
-out:
-	oc_url_release(&u);
-	buf_release(&b);
-	return rc;
-}
-
-/* PATCH /api/storage/volumes/{uuid}[?query] with body; PATCH is idempotent here. */
-static int volume_patch(struct ontap_client *oc, const char *uuid, const char *qkey,
-			const char *qval, const char *body, const char *what, int64_t deadline)
-{
-	struct oc_url u;
-	int rc = POE_FAIL;
-
-	oc_url_init(&u);
-	oc_url_put(&u, "/api/storage/volumes/");
-	oc_url_seg(&u, uuid);
-	oc_url_q(&u, qkey, qval);
-	oc_url_return_timeout(&u, deadline);
-	{
-		struct oc_call c = {
-			.method = "PATCH",
-			.url = oc_url_str(&u),
-			.body = body,
-			.what = what,
-			.flags = OC_IDEMPOTENT,
-			.deadline = deadline,
-		};
-
-		if (c.url)
-			rc = oc_request(oc, &c, NULL);
-	}
-	oc_url_release(&u);
-	return rc;
+		jw_string(w, "comment", spec->comment);
+	return volume_post(oc, spec->svm, spec->name, spec->nas_path, &wr, out, deadline);
 }
 
 int ontap_volume_resize(struct ontap_client *oc, const char *uuid, uint64_t size,
@@ -1093,42 +1255,31 @@ int ontap_volume_resize(struct ontap_client *oc, const char *uuid, uint64_t size
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
 	snprintf(body, sizeof(body), "{\"size\":%llu}", (unsigned long long)size);
 	snprintf(what, sizeof(what), "resize volume '%s'", uuid);
-	return volume_patch(oc, uuid, NULL, NULL, body, what, deadline);
+	return oc_patch(oc, &volume_kind, uuid, NULL, NULL, what, body, deadline);
 }
 
 int ontap_volume_set_nas_path(struct ontap_client *oc, const char *uuid, const char *nas_path,
 			      int64_t deadline)
 {
-	struct buf b = BUF_INIT(OC_MAX_BODY);
-	struct json_writer w;
-	const char *body;
-	char what[400];
-	int rc = POE_FAIL;
+	struct oc_write wr;
+	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
 	if (!nas_path)
 		nas_path = "";
 	if (nas_path[0])
-		snprintf(what, sizeof(what), "mount volume '%s' at '%s'", uuid, nas_path);
+		oc_write_begin(&wr, "mount volume '%s' at '%s'", uuid, nas_path);
 	else
-		snprintf(what, sizeof(what), "unmount volume '%s'", uuid);
-	jw_init(&w, &b, 0);
-	jw_object_begin(&w, NULL);
-	jw_object_begin(&w, "nas");
-	jw_string(&w, "path", nas_path);
-	jw_object_end(&w);
-	jw_object_end(&w);
-	body = oc_body(&w, &b);
-	if (body)
-		rc = volume_patch(oc, uuid, NULL, NULL, body, what, deadline);
-	buf_release(&b);
+		oc_write_begin(&wr, "unmount volume '%s'", uuid);
+	oc_jw_ref(&wr.w, "nas", "path", nas_path);
+	rc = oc_patch(oc, &volume_kind, uuid, NULL, NULL, wr.what, oc_write_end(&wr), deadline);
+	oc_write_release(&wr);
 	return rc;
 }
 
 int ontap_volume_delete(struct ontap_client *oc, const char *uuid, int64_t deadline)
 {
 	struct ontap_volume v;
-	struct oc_url u;
 	char what[300];
 	int rc;
 
@@ -1143,93 +1294,32 @@ int ontap_volume_delete(struct ontap_client *oc, const char *uuid, int64_t deadl
 			return rc;
 	}
 	snprintf(what, sizeof(what), "delete volume '%s'", v.name[0] ? v.name : uuid);
-	oc_url_init(&u);
-	oc_url_put(&u, "/api/storage/volumes/");
-	oc_url_seg(&u, uuid);
-	oc_url_return_timeout(&u, deadline);
-	{
-		struct oc_call c = {
-			.method = "DELETE",
-			.url = oc_url_str(&u),
-			.what = what,
-			.flags = OC_IDEMPOTENT,
-			.recheck = volume_gone,
-			.recheck_arg = uuid,
-			.deadline = deadline,
-		};
-
-		rc = c.url ? oc_request(oc, &c, NULL) : POE_FAIL;
-	}
-	oc_url_release(&u);
-	return rc;
+	return oc_delete(oc, &volume_kind, NULL, uuid, what, deadline);
 }
 
 int ontap_volume_flexclone(struct ontap_client *oc, const char *svm, const char *parent,
 			   const char *parent_snapshot, const char *name, const char *nas_path,
 			   struct ontap_volume *out, int64_t deadline)
 {
-	struct buf b = BUF_INIT(OC_MAX_BODY);
-	struct volume_key key = { svm, name };
-	struct json_writer w;
-	struct oc_url u;
-	char what[700];
-	int rc = POE_FAIL;
+	struct oc_write wr;
+	struct json_writer *w = &wr.w;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_LONG_MS);
-	snprintf(what, sizeof(what), "clone volume '%s'%s%s%s as '%s'", parent,
-		 parent_snapshot ? " at snapshot '" : "", parent_snapshot ? parent_snapshot : "",
-		 parent_snapshot ? "'" : "", name);
-	jw_init(&w, &b, 0);
-	jw_object_begin(&w, NULL);
-	jw_string(&w, "name", name);
-	if (svm) {
-		jw_object_begin(&w, "svm");
-		jw_string(&w, "name", svm);
-		jw_object_end(&w);
-	}
-	jw_object_begin(&w, "clone");
-	jw_bool(&w, "is_flexclone", true);
-	jw_object_begin(&w, "parent_volume");
-	jw_string(&w, "name", parent);
-	jw_object_end(&w);
-	if (parent_snapshot) {
-		jw_object_begin(&w, "parent_snapshot");
-		jw_string(&w, "name", parent_snapshot);
-		jw_object_end(&w);
-	}
-	jw_object_end(&w);
-	if (nas_path) {
-		jw_object_begin(&w, "nas");
-		jw_string(&w, "path", nas_path);
-		jw_object_end(&w);
-	}
-	jw_object_end(&w);
-
-	oc_url_init(&u);
-	oc_url_put(&u, "/api/storage/volumes");
-	oc_url_return_timeout(&u, deadline);
-	{
-		struct oc_call c = {
-			.method = "POST",
-			.url = oc_url_str(&u),
-			.body = oc_body(&w, &b),
-			.what = what,
-			.recheck = volume_exists,
-			.recheck_arg = &key,
-			.dup_codes = volume_dup_codes,
-			.deadline = deadline,
-		};
-
-		if (!c.url || !c.body)
-			goto out;
-		rc = oc_request(oc, &c, NULL);
-	}
-	if (rc == 0)
-		rc = volume_after_create(oc, svm, name, nas_path, out, deadline);
-out:
-	oc_url_release(&u);
-	buf_release(&b);
-	return rc;
+	oc_write_begin(&wr, "clone volume '%s'%s%s%s as '%s'", parent,
+		       parent_snapshot ? " at snapshot '" : "", parent_snapshot ? parent_snapshot : "",
+		       parent_snapshot ? "'" : "", name);
+	jw_string(w, "name", name);
+	if (svm)
+		oc_jw_ref(w, "svm", "name", svm);
+	jw_object_begin(w, "clone");
+	jw_bool(w, "is_flexclone", true);
+	oc_jw_ref(w, "parent_volume", "name", parent);
+	if (parent_snapshot)
+		oc_jw_ref(w, "parent_snapshot", "name", parent_snapshot);
+	jw_object_end(w);
+	if (nas_path)
+		oc_jw_ref(w, "nas", "path", nas_path);
+	return volume_post(oc, svm, name, nas_path, &wr, out, deadline);
 }
 
 int ontap_volume_restore(struct ontap_client *oc, const char *uuid, const char *snapshot,
@@ -1240,21 +1330,25 @@ int ontap_volume_restore(struct ontap_client *oc, const char *uuid, const char *
 	deadline = oc_deadline(deadline, OC_DEADLINE_LONG_MS);
 	snprintf(what, sizeof(what), "restore volume '%s' to snapshot '%s'", uuid, snapshot);
 	/* The restore target is a query parameter of PATCH (§2.4); no other change with it. */
-	return volume_patch(oc, uuid, "restore_to.snapshot.name", snapshot, "{}", what, deadline);
+	return oc_patch(oc, &volume_kind, uuid, "restore_to.snapshot.name", snapshot, what, "{}",
+			deadline);
 }
 
 /* ---- snapshots ---- */
 
 #define SNAP_FIELDS "uuid,name,create_time,comment,snapmirror_label"
 
-static void snapshot_parse(const struct json_doc *d, int tok, struct ontap_snapshot *s)
+static bool snapshot_parse(const struct json_doc *d, int tok, void *out)
 {
+	struct ontap_snapshot *s = out;
+
 	memset(s, 0, sizeof(*s));
 	oc_jstr(d, tok, "uuid", s->uuid, sizeof(s->uuid));
 	oc_jstr(d, tok, "name", s->name, sizeof(s->name));
 	oc_jstr(d, tok, "comment", s->comment, sizeof(s->comment));
 	oc_jstr(d, tok, "snapmirror_label", s->label, sizeof(s->label));
 	s->create_time = oc_jtime(d, tok, "create_time");
+	return true;
 }
 
 static int snapshot_cmp(const void *a, const void *b)
@@ -1266,191 +1360,99 @@ static int snapshot_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static void snapshot_url(struct oc_url *u, const char *vol_uuid)
-{
-	oc_url_put(u, "/api/storage/volumes/");
-	oc_url_seg(u, vol_uuid);
-	oc_url_put(u, "/snapshots");
-}
+/* "already exists" for a snapshot name: success (the call is idempotent). */
+static const char *const snapshot_dup_codes[] = { "1", "525059", NULL };
+
+static const struct oc_kind snapshot_kind = {
+	.what = "snapshot",
+	.plural = "snapshots",
+	.owner = "volume",
+	.path = "/api/storage/volumes",
+	.sub = "/snapshots",
+	.fields = SNAP_FIELDS,
+	.size = sizeof(struct ontap_snapshot),
+	.parse = snapshot_parse,
+	.cmp = snapshot_cmp,
+	.create_recheck = oc_exists,
+	.create_ok = snapshot_dup_codes,
+	.gone_fields = "uuid,name",
+	.gone_what = "read snapshot",
+};
 
 int ontap_snapshot_list(struct ontap_client *oc, const char *vol_uuid, const char *name_pattern,
 			struct ontap_snapshot **out, int *n, int64_t deadline)
 {
-	struct oc_records r = { 0 };
-	struct oc_url u;
-	const char *url;
-	char what[128];
-	int rc;
+	struct oc_where w = { .parent = vol_uuid, .val = name_pattern };
 
-	*out = NULL;
-	*n = 0;
-	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "list snapshots of volume '%s'", vol_uuid);
-	oc_url_init(&u);
-	snapshot_url(&u, vol_uuid);
-	oc_url_q(&u, "name", name_pattern);
-	oc_url_qraw(&u, "fields", SNAP_FIELDS);
-	url = oc_url_str(&u);
-	rc = url ? oc_get_all(oc, url, what, &r, deadline) : POE_FAIL;
-	if (rc > 0) {
-		*out = util_xcalloc((size_t)r.n, sizeof(**out));
-		for (int i = 0; i < r.n; i++)
-			snapshot_parse(r.rec[i].d, r.rec[i].tok, &(*out)[i]);
-		qsort(*out, (size_t)r.n, sizeof(**out), snapshot_cmp);
-		*n = r.n;
-	}
-	oc_records_free(&r);
-	oc_url_release(&u);
-	return rc < 0 ? rc : 0;
+	return oc_list(oc, &snapshot_kind, &w, NULL, out, n, deadline);
 }
 
 int ontap_snapshot_find(struct ontap_client *oc, const char *vol_uuid, const char *name,
 			struct ontap_snapshot *out, int64_t deadline)
 {
-	struct oc_records r = { 0 };
-	struct oc_record rec = { NULL, -1 };
-	struct oc_url u;
-	const char *url;
-	char what[400];
-	int rc;
+	struct oc_where w = { .parent = vol_uuid, .val = name };
 
-	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "find snapshot '%s' of volume '%s'", name, vol_uuid);
-	oc_url_init(&u);
-	snapshot_url(&u, vol_uuid);
-	oc_url_q(&u, "name", name);
-	oc_url_qraw(&u, "fields", SNAP_FIELDS);
-	url = oc_url_str(&u);
-	rc = url ? oc_get_one(oc, url, what, &r, &rec, deadline) : POE_FAIL;
-	if (rc == 0 && out)
-		snapshot_parse(rec.d, rec.tok, out);
-	oc_records_free(&r);
-	oc_url_release(&u);
-	return rc;
+	return oc_find(oc, &snapshot_kind, &w, NULL, out, deadline);
 }
-
-struct snapshot_key {
-	const char *vol_uuid;
-	const char *name;
-	const char *snap_uuid;
-};
-
-static int snapshot_exists(struct ontap_client *oc, const void *arg, int64_t deadline)
-{
-	const struct snapshot_key *k = arg;
-
-	return ontap_snapshot_find(oc, k->vol_uuid, k->name, NULL, deadline);
-}
-
-static int snapshot_gone(struct ontap_client *oc, const void *arg, int64_t deadline)
-{
-	const struct snapshot_key *k = arg;
-	struct json_doc d = { 0 };
-	struct oc_url u;
-	const char *url;
-	int rc;
-
-	oc_url_init(&u);
-	snapshot_url(&u, k->vol_uuid);
-	oc_url_put(&u, "/");
-	oc_url_seg(&u, k->snap_uuid);
-	oc_url_qraw(&u, "fields", "uuid,name");
-	url = oc_url_str(&u);
-	rc = url ? oc_get(oc, url, "read snapshot", &d, deadline) : POE_FAIL;
-	json_free(&d);
-	oc_url_release(&u);
-	if (rc == POE_NOTFOUND)
-		return 0;
-	return rc == 0 ? POE_NOTFOUND : rc;
-}
-
-/* "already exists" for a snapshot name: success (the call is idempotent). */
-static const char *const snapshot_dup_codes[] = { "1", "525059", NULL };
 
 int ontap_snapshot_create(struct ontap_client *oc, const char *vol_uuid, const char *name,
 			  const char *comment, const char *label, int64_t deadline)
 {
-	struct buf b = BUF_INIT(OC_MAX_BODY);
-	struct snapshot_key key = { vol_uuid, name, NULL };
-	struct json_writer w;
-	struct oc_url u;
-	char what[400];
-	int rc = POE_FAIL;
+	struct oc_write wr;
+	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "create snapshot '%s' on volume '%s'", name, vol_uuid);
-	jw_init(&w, &b, 0);
-	jw_object_begin(&w, NULL);
-	jw_string(&w, "name", name);
+	oc_write_begin(&wr, "create snapshot '%s' on volume '%s'", name, vol_uuid);
+	jw_string(&wr.w, "name", name);
 	if (comment)
-		jw_string(&w, "comment", comment);
+		jw_string(&wr.w, "comment", comment);
 	if (label)
-		jw_string(&w, "snapmirror_label", label);
-	jw_object_end(&w);
-
-	oc_url_init(&u);
-	snapshot_url(&u, vol_uuid);
-	oc_url_return_timeout(&u, deadline);
-	{
-		struct oc_call c = {
-			.method = "POST",
-			.url = oc_url_str(&u),
-			.body = oc_body(&w, &b),
-			.what = what,
-			.recheck = snapshot_exists,
-			.recheck_arg = &key,
-			.ok_codes = snapshot_dup_codes,
-			.deadline = deadline,
-		};
-
-		if (c.url && c.body)
-			rc = oc_request(oc, &c, NULL);
-	}
-	oc_url_release(&u);
-	buf_release(&b);
+		jw_string(&wr.w, "snapmirror_label", label);
+	rc = oc_create(oc, &snapshot_kind, vol_uuid, NULL, name, wr.what, oc_write_end(&wr), NULL,
+		       deadline);
+	oc_write_release(&wr);
 	return rc;
 }
 
 int ontap_snapshot_delete(struct ontap_client *oc, const char *vol_uuid, const char *snap_uuid,
 			  int64_t deadline)
 {
-	struct snapshot_key key = { vol_uuid, NULL, snap_uuid };
-	struct oc_url u;
-	char what[200];
-	int rc;
-
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "delete snapshot '%s' of volume '%s'", snap_uuid, vol_uuid);
-	oc_url_init(&u);
-	snapshot_url(&u, vol_uuid);
-	oc_url_put(&u, "/");
-	oc_url_seg(&u, snap_uuid);
-	oc_url_return_timeout(&u, deadline);
-	{
-		struct oc_call c = {
-			.method = "DELETE",
-			.url = oc_url_str(&u),
-			.what = what,
-			.flags = OC_IDEMPOTENT,
-			.recheck = snapshot_gone,
-			.recheck_arg = &key,
-			.deadline = deadline,
-		};
-
-		rc = c.url ? oc_request(oc, &c, NULL) : POE_FAIL;
-	}
-	oc_url_release(&u);
-	return rc;
+	return oc_delete(oc, &snapshot_kind, vol_uuid, snap_uuid, NULL, deadline);
 }
 
 /* ---- files ---- */
 
-static void files_url(struct oc_url *u, const char *vol_uuid, const char *relpath)
+static bool file_parse(const struct json_doc *d, int tok, void *out)
 {
-	oc_url_put(u, "/api/storage/volumes/");
-	oc_url_seg(u, vol_uuid);
-	oc_url_put(u, "/files/");
-	oc_url_seg(u, relpath && relpath[0] ? relpath : ".");
+	struct ontap_file *f = out;
+
+	memset(f, 0, sizeof(*f));
+	oc_jstr(d, tok, "name", f->name, sizeof(f->name));
+	if (!f->name[0] || strcmp(f->name, ".") == 0 || strcmp(f->name, "..") == 0)
+		return false;
+	oc_jstr(d, tok, "type", f->type, sizeof(f->type));
+	f->size = oc_ju64(d, tok, "size");
+	f->creation_time = oc_jtime(d, tok, "creation_time");
+	return true;
+}
+
+/* A file or directory: /api/storage/volumes/{vol}/files/{relpath as one segment} (§2.7). */
+static const struct oc_kind file_kind = {
+	.what = "file",
+	.plural = "files",
+	.owner = "volume",
+	.path = "/api/storage/volumes",
+	.sub = "/files",
+	.fields = "name,type,size,creation_time",
+	.size = sizeof(struct ontap_file),
+	.parse = file_parse,
+	.inline_writes = true, /* directories; the file batch adds its own return_timeout */
+};
+
+static const char *file_seg(const char *relpath)
+{
+	return relpath && relpath[0] ? relpath : ".";
 }
 
 /* One request of a parallel batch, with its URL and body kept alive. */
@@ -1651,7 +1653,7 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 				goto out;
 			}
 		} else {
-			files_url(u, vol->uuid, ops[i].dst);
+			oc_kind_url(u, &file_kind, vol->uuid, file_seg(ops[i].dst));
 			oc_url_return_timeout(u, deadline);
 		}
 		if (!oc_url_str(u)) {
@@ -1766,72 +1768,35 @@ int ontap_file_delete_many(struct ontap_client *oc, const struct ontap_volume *v
 int ontap_dir_list(struct ontap_client *oc, const char *vol_uuid, const char *relpath,
 		   struct ontap_file **out, int *n, int64_t deadline)
 {
-	struct oc_records r = { 0 };
-	struct oc_url u;
-	const char *url;
-	char what[400];
-	int rc, m = 0;
+	struct oc_where w = { .parent = vol_uuid, .uuid = file_seg(relpath) };
+	char *what = util_xasprintf("list directory '%s' of volume '%s'", relpath, vol_uuid);
+	int rc = oc_list(oc, &file_kind, &w, what, out, n, deadline);
 
-	*out = NULL;
-	*n = 0;
-	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	snprintf(what, sizeof(what), "list directory '%s' of volume '%s'", relpath, vol_uuid);
-	oc_url_init(&u);
-	files_url(&u, vol_uuid, relpath);
-	oc_url_qraw(&u, "fields", "name,type,size,creation_time");
-	url = oc_url_str(&u);
-	rc = url ? oc_get_all(oc, url, what, &r, deadline) : POE_FAIL;
-	if (rc > 0) {
-		*out = util_xcalloc((size_t)r.n, sizeof(**out));
-		for (int i = 0; i < r.n; i++) {
-			struct ontap_file *f = &(*out)[m];
-
-			memset(f, 0, sizeof(*f));
-			oc_jstr(r.rec[i].d, r.rec[i].tok, "name", f->name, sizeof(f->name));
-			if (!f->name[0] || strcmp(f->name, ".") == 0 || strcmp(f->name, "..") == 0)
-				continue;
-			oc_jstr(r.rec[i].d, r.rec[i].tok, "type", f->type, sizeof(f->type));
-			f->size = oc_ju64(r.rec[i].d, r.rec[i].tok, "size");
-			f->creation_time = oc_jtime(r.rec[i].d, r.rec[i].tok, "creation_time");
-			m++;
-		}
-		*n = m;
-		if (m == 0) {
-			free(*out);
-			*out = NULL;
-		}
-	}
-	oc_records_free(&r);
-	oc_url_release(&u);
-	return rc < 0 ? rc : 0;
+	free(what);
+	return rc;
 }
 
 int ontap_dir_create(struct ontap_client *oc, const char *vol_uuid, const char *relpath,
 		     int64_t deadline)
 {
 	static const char *const exists[] = { "6488118", NULL };
-	struct oc_url u;
 	char what[400];
-	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
 	snprintf(what, sizeof(what), "create directory '%s' in volume '%s'", relpath, vol_uuid);
-	oc_url_init(&u);
-	files_url(&u, vol_uuid, relpath);
 	{
 		/* Creating a directory twice changes nothing: safe to re-send. */
-		struct oc_call c = {
+		struct oc_send s = {
+			.kind = &file_kind,
 			.method = "POST",
-			.url = oc_url_str(&u),
+			.parent = vol_uuid,
+			.uuid = file_seg(relpath),
 			.body = "{\"type\":\"directory\",\"unix_permissions\":755}",
 			.what = what,
 			.flags = OC_IDEMPOTENT,
 			.ok_codes = exists,
-			.deadline = deadline,
 		};
 
-		rc = c.url ? oc_request(oc, &c, NULL) : POE_FAIL;
+		return oc_send(oc, &s, deadline);
 	}
-	oc_url_release(&u);
-	return rc;
 }

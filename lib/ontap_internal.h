@@ -131,6 +131,137 @@ uint64_t oc_ju64(const struct json_doc *d, int from, const char *path);
 bool oc_jbool(const struct json_doc *d, int from, const char *path);
 time_t oc_jtime(const struct json_doc *d, int from, const char *path);
 
+/* ---- one kind of object, and the requests every kind shares ---- */
+
+/*
+ * What one kind of ONTAP object looks like to the helpers below: where it lives, which fields
+ * to ask for, how to turn a record into its struct, how to name it in messages and how ONTAP
+ * treats writes to it. URLs: path, then for a sub-collection "/" + the owner's uuid + sub,
+ * then for an instance "/" + its uuid (each uuid or name one encoded segment).
+ */
+struct oc_kind {
+	const char *what;         /* in messages: "NVMe subsystem" */
+	const char *plural;       /* "list <plural>": "namespaces" */
+	const char *owner;        /* of a sub-collection, in messages: "volume" */
+	const char *path;         /* "/api/storage/volumes" (for snapshots too) */
+	const char *sub;          /* after the owner's uuid: "/snapshots"; NULL: none */
+	const char *scope_key;    /* a constant filter of every listing: "services", or NULL */
+	const char *scope_val;
+	const char *fields;       /* fields= of finds, reads and lists (uuid always among them) */
+	bool names_svm;           /* find messages name the SVM ("... on SVM 'svm1'") */
+	size_t size;              /* of one parsed element */
+	/* Fill *out (cleared first) from a record; false leaves it out of a list. */
+	bool (*parse)(const struct json_doc *d, int tok, void *out);
+	int (*cmp)(const void *a, const void *b); /* order of lists, NULL: as ONTAP sends them */
+
+	bool inline_writes;       /* ONTAP makes these inline: writes send no return_timeout */
+	/* POST of a new object (oc_create): */
+	unsigned int create_flags;        /* OC_IDEMPOTENT: a repeat is answered by create_ok */
+	oc_recheck_fn create_recheck;     /* after a lost reply, with a struct oc_target */
+	const char *const *create_dup;    /* "already exists" after a lost reply */
+	const char *const *create_ok;     /* codes that mean success */
+	/* DELETE (oc_delete): */
+	const char *const *delete_ok;     /* codes that mean success ("not mapped") */
+	/*
+	 * After a DELETE whose job vanished, read the object back with these fields to learn
+	 * the outcome (NULL: no read-back, the outcome is reported unknown); gone_what is the
+	 * message of that read (NULL: "read <what> '<uuid>'").
+	 */
+	const char *gone_fields;
+	const char *gone_what;
+};
+
+/* Which records of a kind: all parts optional, query order key, svm.name, scope, fields. */
+struct oc_where {
+	const char *parent;       /* the owner's uuid (sub-collections) */
+	const char *uuid;         /* an instance that answers with records (a directory) */
+	const char *key;          /* the filtered field, NULL: "name" */
+	const char *val;          /* its value (an ONTAP pattern in lists), NULL: no filter */
+	const char *svm;          /* svm.name, NULL: any */
+};
+
+/* The kind's URL for an owner (NULL: none) and an instance (NULL: the collection). */
+void oc_kind_url(struct oc_url *u, const struct oc_kind *k, const char *parent, const char *uuid);
+
+/*
+ * Exactly one record of w (default deadline OC_DEADLINE_SHORT_MS), parsed into out when it
+ * is non-NULL. what NULL: "find <what> '<val>'[ of <owner> '<parent>'][ on SVM '<svm>']".
+ */
+int oc_find(struct ontap_client *oc, const struct oc_kind *k, const struct oc_where *w,
+	    const char *what, void *out, int64_t deadline);
+/* GET of one instance with the kind's fields into out ("read <what> '<uuid>'"). */
+int oc_read(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
+	    const char *uuid, void *out, int64_t deadline);
+/*
+ * Every record of w (all pages) parsed into a newly allocated array stored at out, the
+ * address of the caller's element pointer (a struct ontap_x **; caller frees; NULL when
+ * none is kept), sorted by the kind's cmp. what NULL: "list <plural>[ of <owner> '<parent>']".
+ */
+int oc_list(struct ontap_client *oc, const struct oc_kind *k, const struct oc_where *w,
+	    const char *what, void *out, int *n, int64_t deadline);
+
+/* A JSON request body under construction (top-level object open) and its message. */
+struct oc_write {
+	struct buf b;
+	struct json_writer w;
+	char what[700];
+};
+
+void oc_write_begin(struct oc_write *wr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Close the object; returns the body (borrowed from wr) or NULL with err_set(). */
+const char *oc_write_end(struct oc_write *wr);
+void oc_write_release(struct oc_write *wr);
+
+/* One write to the kind's URL: [?qkey=qval][&return_timeout unless inline_writes]. */
+struct oc_send {
+	const struct oc_kind *kind;
+	const char *method;
+	const char *parent;       /* the owner's uuid, NULL: none */
+	const char *uuid;         /* the instance, NULL: the collection */
+	const char *qkey;         /* one query parameter, NULL: none */
+	const char *qval;
+	const char *body;         /* JSON or NULL */
+	const char *what;
+	unsigned int flags;
+	oc_recheck_fn recheck;
+	const void *recheck_arg;
+	const char *const *dup_codes;
+	const char *const *ok_codes;
+};
+
+int oc_send(struct ontap_client *oc, const struct oc_send *s, int64_t deadline);
+
+/* The object a create makes (the argument of the kind's create_recheck). */
+struct oc_target {
+	const struct oc_kind *kind;
+	const char *parent;       /* the owner's uuid, NULL: none */
+	const char *svm;
+	const char *name;         /* NULL: nameless (a host entry, a map) */
+};
+
+/*
+ * POST body (NULL: building it failed, POE_FAIL) to the collection as the kind says; on
+ * success and with out non-NULL read the object back by name into out, except in dry-run
+ * mode, where nothing was made: the caller fills out from the request.
+ */
+int oc_create(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
+	      const char *svm, const char *name, const char *what, const char *body, void *out,
+	      int64_t deadline);
+/* create_recheck of most kinds: 0 when the struct oc_target's object exists (oc_find). */
+int oc_exists(struct ontap_client *oc, const void *arg, int64_t deadline);
+/* PATCH of an instance with [?qkey=qval] and body (NULL: POE_FAIL); idempotent. */
+int oc_patch(struct ontap_client *oc, const struct oc_kind *k, const char *uuid, const char *qkey,
+	     const char *qval, const char *what, const char *body, int64_t deadline);
+/*
+ * DELETE of an instance, idempotent, with the kind's read-back after a vanished job.
+ * what NULL: "delete <what> '<uuid>'[ of <owner> '<parent>']".
+ */
+int oc_delete(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
+	      const char *uuid, const char *what, int64_t deadline);
+
+/* {"key":{"field":"val"}} */
+void oc_jw_ref(struct json_writer *w, const char *key, const char *field, const char *val);
+
 /* Finish a JSON body; returns the string (borrowed from b) or NULL with err_set(). */
 const char *oc_body(struct json_writer *w, struct buf *b);
 
