@@ -217,20 +217,26 @@ static bool storage_id_ok(const char *s)
 	return n >= 2 && n <= 255 && util_is_storage_id(s, n);
 }
 
-/* ONTAP object names we pass on (SVM, subsystem, aggregate, QoS policy, cluster key). */
-static bool object_name_ok(const char *s)
+/* 1 to max bytes, each a letter, a digit or one of extra. */
+static bool made_of(const char *s, size_t max, const char *extra)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > 255)
+	if (n == 0 || n > max)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
-		if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
+		if (!isalnum(ch) && !strchr(extra, ch))
 			return false;
 	}
 	return true;
+}
+
+/* ONTAP object names we pass on (SVM, subsystem, aggregate, QoS policy, cluster key). */
+static bool object_name_ok(const char *s)
+{
+	return made_of(s, 255, "._-");
 }
 
 /* ONTAP volume names: a letter or '_', then letters, digits and '_' (203 at most). */
@@ -255,17 +261,7 @@ static bool prefix_ok(const char *s)
 /* A host name or IP literal that goes into a URL: nothing that could change its shape. */
 static bool host_ok(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (!isalnum(ch) && !strchr(".-:[]_%", ch))
-			return false;
-	}
-	return true;
+	return made_of(s, 253, ".-:[]_%");
 }
 
 static bool has_control(const char *s)

@@ -195,6 +195,8 @@ struct http_client *http_client_new(const struct http_opts *opts)
 	}
 
 	c = util_xcalloc(1, sizeof(*c));
+	/* from here on http_client_free() can take a half-built client */
+	pthread_mutex_init(&c->lock, NULL);
 	c->base = util_xstrdup(opts->base_url);
 	len = strlen(c->base);
 	while (len > 0 && c->base[len - 1] == '/')
@@ -234,20 +236,11 @@ struct http_client *http_client_new(const struct http_opts *opts)
 	/* HTTP/1.1, one request per connection at a time; keep as many idle as we use. */
 	netlib.multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
 	netlib.multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->max_parallel);
-	pthread_mutex_init(&c->lock, NULL);
 	if (!c->verify && !c->pinned)
 		log_debug("TLS verification of '%s' is off", c->host);
 	return c;
 fail:
-	free(c->slots);
-	free(c->ca_file);
-	free(c->user);
-	secret_free(c->password);
-	secret_free(c->auth_header);
-	free(c->user_agent);
-	free(c->host);
-	free(c->base);
-	free(c);
+	http_client_free(c);
 	return NULL;
 }
 
@@ -256,7 +249,8 @@ void http_client_free(struct http_client *c)
 	if (!c)
 		return;
 	/* Closes the cached connections; no easy handle is attached between calls. */
-	netlib.multi_cleanup(c->multi);
+	if (c->multi)
+		netlib.multi_cleanup(c->multi);
 	for (int i = 0; i < c->max_parallel; i++)
 		if (c->slots[i].easy)
 			netlib.easy_cleanup(c->slots[i].easy);

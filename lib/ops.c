@@ -354,28 +354,27 @@ static void on_signal(int sig)
 	ops_interrupted = 1;
 }
 
-void ops_signals_catch(void)
+/* The same handler for every signal that ends a run. */
+static void set_handlers(void (*handler)(int))
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = handler;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+void ops_signals_catch(void)
+{
+	set_handlers(on_signal);
+}
+
 void ops_signals_restore(void)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	set_handlers(SIG_DFL);
 	if (ops_interrupted)
 		log_warn("interrupted: the guest was thawed/resumed before stopping");
 }

@@ -7,7 +7,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "config.h"
 #include "err.h"
 #include "log.h"
+#include "testutil.h"
 #include "util.h"
 
 static char tmpdir[] = "/tmp/test_config.XXXXXX";
@@ -36,14 +36,6 @@ static char *write_file(const char *name, const char *text, mode_t mode)
 	return path;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
@@ -55,7 +47,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rm_rf(tmpdir);
 	log_clear_secrets();
 	return 0;
 }

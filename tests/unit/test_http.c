@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include "err.h"
 #include "http.h"
 #include "log.h"
+#include "testutil.h"
 #include "util.h"
 
 struct echo_server {
@@ -122,14 +122,6 @@ static void echo_stop(struct echo_server *s)
 	s->pid = 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
@@ -146,7 +138,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	echo_stop(&srv);
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rm_rf(tmpdir);
 	return 0;
 }
 

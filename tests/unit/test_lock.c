@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,30 +20,18 @@
 
 #include "err.h"
 #include "lock.h"
+#include "testutil.h"
 #include "util.h"
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
-	char tmpl[] = "/tmp/test_lock.XXXXXX";
-	char *root = mkdtemp(tmpl);
-
-	if (!root)
-		return -1;
-	*state = util_xstrdup(root);
-	return 0;
+	*state = testutil_mkdtemp("test_lock");
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	nftw(*state, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rm_rf(*state);
 	free(*state);
 	return 0;
 }

@@ -6,7 +6,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 
 #include "err.h"
 #include "pve.h"
+#include "testutil.h"
 #include "util.h"
 
 /* reference/pve.md §7, plus a snapshot section, as PVE writes it. */
@@ -292,11 +292,10 @@ static void test_bad_input(void **state)
 
 static char *make_tree(void)
 {
-	char tmpl[] = "/tmp/test_pve_local.XXXXXX";
-	char *root = mkdtemp(tmpl);
+	char *root = testutil_mkdtemp("test_pve_local");
 
 	assert_non_null(root);
-	return util_xstrdup(root);
+	return root;
 }
 
 static void write_file(const char *path, const char *text)
@@ -306,19 +305,6 @@ static void write_file(const char *path, const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *root)
-{
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void test_load_local_and_other_node(void **state)
@@ -362,7 +348,7 @@ static void test_load_local_and_other_node(void **state)
 	assert_non_null(strstr(err_msg(), "300"));
 	assert_false(pve_vm_is_local(root, 300));
 
-	rm_rf(root);
+	testutil_rm_rf(root);
 	free(root);
 }
 
@@ -385,7 +371,7 @@ static void test_load_too_big(void **state)
 	assert_true(pve_vmconf_load(root, 100, &c) < 0);
 	assert_null(c);
 	free(p);
-	rm_rf(root);
+	testutil_rm_rf(root);
 	free(root);
 }
 
@@ -488,7 +474,7 @@ static void test_storagecfg_load(void **state)
 	assert_string_equal(s->st[0].path, "/mnt/pve/X1");
 	pve_storagecfg_free(s);
 	free(p);
-	rm_rf(root);
+	testutil_rm_rf(root);
 	free(root);
 }
 

@@ -8,7 +8,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,24 +16,17 @@
 
 #include "err.h"
 #include "queue.h"
+#include "testutil.h"
 #include "util.h"
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
-	char tmpl[] = "/tmp/test_queue.XXXXXX";
-	char *root = mkdtemp(tmpl);
+	char *root = testutil_mkdtemp("test_queue");
 
 	if (!root)
 		return -1;
 	*state = util_xasprintf("%s/queue", root);
+	free(root);
 	return 0;
 }
 
@@ -44,7 +36,7 @@ static int teardown(void **state)
 	char *root = util_xstrdup(dir);
 
 	*strrchr(root, '/') = '\0';
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rm_rf(root);
 	free(root);
 	free(dir);
 	return 0;
