@@ -163,6 +163,13 @@ void oc_jw_ref(struct json_writer *w, const char *key, const char *field, const 
 	jw_object_end(w);
 }
 
+int oc_cmp_time_name(time_t ta, const char *na, time_t tb, const char *nb)
+{
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	return strcmp(na, nb);
+}
+
 /* ---- URLs ---- */
 
 void oc_url_init(struct oc_url *u)
@@ -1355,9 +1362,7 @@ static int snapshot_cmp(const void *a, const void *b)
 {
 	const struct ontap_snapshot *x = a, *y = b;
 
-	if (x->create_time != y->create_time)
-		return x->create_time < y->create_time ? -1 : 1;
-	return strcmp(x->name, y->name);
+	return oc_cmp_time_name(x->create_time, x->name, y->create_time, y->name);
 }
 
 /* "already exists" for a snapshot name: success (the call is idempotent). */

@@ -259,6 +259,9 @@ int oc_patch(struct ontap_client *oc, const struct oc_kind *k, const char *uuid,
 int oc_delete(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
 	      const char *uuid, const char *what, int64_t deadline);
 
+/* Order of snapshot lists: create_time ascending, then name (qsort result). */
+int oc_cmp_time_name(time_t ta, const char *na, time_t tb, const char *nb);
+
 /* {"key":{"field":"val"}} */
 void oc_jw_ref(struct json_writer *w, const char *key, const char *field, const char *val);
 

@@ -497,9 +497,7 @@ static int cgsnap_cmp(const void *a, const void *b)
 {
 	const struct ontap_cg_snapshot *x = a, *y = b;
 
-	if (x->create_time != y->create_time)
-		return x->create_time < y->create_time ? -1 : 1;
-	return strcmp(x->name, y->name);
+	return oc_cmp_time_name(x->create_time, x->name, y->create_time, y->name);
 }
 
 /* 53411921 is also what a duplicate name gives (Trident treats it so, §2.10). */
