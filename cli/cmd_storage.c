@@ -216,14 +216,17 @@ static int st_restore(struct cli_ctx *cc, int argc, char **argv)
 	if (rc)
 		return rc;
 	rc = cli_run_begin_storage(&c, cc, id);
-	if (rc == 0)
-		rc = ops_storage_restore_plan(&c.ctx, id, name, &report, &running);
 	if (rc == 0 && !yes && !cc->dry_run) {
-		fputs(buf_cstr(&report), stderr);
-		rc = cli_require_yes(false, "data written since the snapshot is lost. Add --yes to go on.");
-	}
-	if (rc == 0)
+		/* say what would be lost, change nothing */
+		rc = ops_storage_restore_plan(&c.ctx, id, name, force, &report, &running);
+		if (rc == 0) {
+			fputs(buf_cstr(&report), stderr);
+			rc = cli_require_yes(false,
+					     "data written since the snapshot is lost. Add --yes to go on.");
+		}
+	} else if (rc == 0) {
 		rc = ops_storage_snapshot_restore(&c.ctx, id, name, force);
+	}
 	cli_run_end(&c, cc);
 	if (rc == 0 && !cc->dry_run)
 		printf("restored storage '%s' to snapshot '%s'\n", id, name);

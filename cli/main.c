@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -350,11 +352,24 @@ static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
 	return verb ? verb->fn(ctx, argc, argv) : obj->fn(ctx, argc, argv);
 }
 
+/*
+ * The process holds passwords and tokens (struct config, libcurl): a core file or another
+ * process reading our memory through /proc must not get them.
+ */
+static void protect_secrets(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_ctx ctx = { .progname = PROG };
 	int i, rc;
 
+	protect_secrets();
 	log_init(PROG);
 	/* Hook mode: PVE runs "<script> <vmid> <phase>" with no options at all. */
 	if (argc == 3 && is_all_digits(argv[1]))

@@ -186,7 +186,8 @@ int ops_storage_volume(struct ops_ctx *ctx, const char *id, struct ontap_volume 
  * What a volume restore would destroy: report gets the newer snapshots and the VMs with
  * disks on the storage (running ones marked); *running counts running VMs.
  */
-int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *name,
+/* A VM whose state cannot be read is an error (the PVE one) unless force. */
+int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *name, bool force,
 			     struct buf *report, int *running);
 /* SnapRestore; refuses while a VM on the storage runs unless force. */
 int ops_storage_snapshot_restore(struct ops_ctx *ctx, const char *id, const char *name,
@@ -195,7 +196,8 @@ int ops_storage_snapshot_restore(struct ops_ctx *ctx, const char *id, const char
  * "<id>-CLONE"); newid_out gets the id used, clone_out the volume name. */
 int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, const char *newid,
 		      char *newid_out, size_t newid_n, char *clone_out, size_t clone_n);
-/* Remove a storage made by ops_storage_mount(): PVE storage, local mount, junction, volume. */
+/* Remove a storage made by ops_storage_mount(): PVE storage, local mount, junction, volume;
+ * when the volume cannot be deleted, the junction and the PVE storage are put back. */
 int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, char *clone_out, size_t clone_n);
 
 #endif

@@ -191,12 +191,13 @@ static void all_vmids(const char *pve_etc, int **ids, int *n)
 	closedir(d);
 }
 
-int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *name,
+int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *name, bool force,
 			     struct buf *report, int *running)
 {
 	struct ontap_snapshot snap, *all = NULL;
 	struct ops_volume ov;
-	int nall = 0, *ids = NULL, nids = 0, newer = 0, rc;
+	int nall = 0, *ids = NULL, nids = 0, newer = 0, unknown_rc = 0, rc;
+	char unknown_msg[768] = "";
 
 	*running = 0;
 	rc = find_snapshot(ctx, id, name, &ov, &snap);
@@ -223,26 +224,41 @@ int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *na
 	for (int i = 0; i < nids; i++) {
 		struct pve_vmconf *vm = NULL;
 		struct pve_vm_status st = { .status = "unknown" };
+		struct pve_client *pc;
 		char node[64];
+		int r;
 
 		if (pve_vmconf_load(ctx->cfg->paths.pve_etc, ids[i], &vm) < 0)
 			continue;
-		if (vm_uses_storage(vm, id)) {
-			struct pve_client *pc = ops_pve(ctx);
-
-			if (!pc || ops_vm_node(ctx, vm, node, sizeof(node)) < 0 ||
-			    pve_vm_status(pc, node, vm->vmid, &st, ctx->deadline) < 0) {
-				util_strlcpy(st.status, "unknown", sizeof(st.status));
-				log_warn("cannot read the status of VM %d: %s", vm->vmid, err_msg());
-			}
-			if (strcmp(st.status, "stopped") != 0)
-				(*running)++;
-			buf_printf(report, "  VM %d (%s) has disks on '%s'\n", vm->vmid, st.status,
-				   id);
+		if (!vm_uses_storage(vm, id)) {
+			pve_vmconf_free(vm);
+			continue;
 		}
+		pc = ops_pve(ctx);
+		r = pc ? ops_vm_node(ctx, vm, node, sizeof(node)) : (err_code() ? err_code() : POE_API);
+		if (r == 0)
+			r = pve_vm_status(pc, node, vm->vmid, &st, ctx->deadline);
+		if (r < 0) {
+			/* a running VM's disks must not be rewound under it: unknown is not stopped */
+			util_strlcpy(st.status, "unknown", sizeof(st.status));
+			if (!unknown_rc) {
+				unknown_rc = r;
+				snprintf(unknown_msg, sizeof(unknown_msg), "VM %d: %s", vm->vmid,
+					 err_msg());
+			}
+		}
+		if (strcmp(st.status, "stopped") != 0)
+			(*running)++;
+		buf_printf(report, "  VM %d (%s) has disks on '%s'\n", vm->vmid, st.status, id);
 		pve_vmconf_free(vm);
 	}
 	free(ids);
+	if (unknown_rc && !force)
+		return err_set(unknown_rc,
+			       "cannot tell whether the VMs on storage '%s' are running (%s): use --force to restore anyway",
+			       id, unknown_msg);
+	if (unknown_rc)
+		log_warn("restoring although the state of a VM is unknown: %s", unknown_msg);
 	return 0;
 }
 
@@ -254,12 +270,12 @@ int ops_storage_snapshot_restore(struct ops_ctx *ctx, const char *id, const char
 	struct ops_volume ov;
 	int running = 0, rc;
 
-	rc = ops_storage_restore_plan(ctx, id, name, &report, &running);
+	rc = ops_storage_restore_plan(ctx, id, name, force, &report, &running);
 	if (rc < 0)
 		goto out;
 	if (running && !force) {
 		rc = err_set(POE_FAIL,
-			     "%d VM(s) with disks on storage '%s' are running (or their state is unknown): stop them or use --force",
+			     "%d VM(s) with disks on storage '%s' are running: stop them or use --force",
 			     running, id);
 		goto out;
 	}
@@ -476,6 +492,41 @@ static int find_clone(struct ops_ctx *ctx, const char *export, struct ontap_volu
 	return err_set(POE_NOTFOUND, "no FlexClone volume '%s' on the configured clusters", cname);
 }
 
+/*
+ * The FlexClone could not be deleted after its PVE storage was removed: put back its
+ * junction and the storage, so that nothing is left that 'storage unmount' cannot find
+ * again. Returns failed (the original code) with a message naming the clone.
+ */
+static int unmount_put_back(struct ops_ctx *ctx, struct ontap_client *oc,
+			    const struct ontap_volume *vol, const struct pve_storage *ps, int failed)
+{
+	struct pve_storage again = *ps;
+	struct ontap_volume now;
+	char why[1024], dflt[600];
+	int64_t saved = util_deadline_global();
+	int rc;
+
+	util_strlcpy(why, err_msg(), sizeof(why));
+	util_deadline_set_global(util_now_ms() + 60000);
+	/* PVE's default mount point stays implicit, as it was */
+	snprintf(dflt, sizeof(dflt), "%s/%s", ctx->cfg->paths.mnt, ps->id);
+	if (again.path && !strcmp(again.path, dflt))
+		again.path = NULL;
+	/* the junction is cleared just before the delete: restore it only if that happened */
+	rc = ontap_volume_get(oc, vol->uuid, &now, 0);
+	if (rc == 0 && !now.nas_path[0] && vol->nas_path[0])
+		rc = ontap_volume_set_nas_path(oc, vol->uuid, vol->nas_path, 0);
+	if (rc == 0 && ctx->pve)
+		rc = pve_storage_create(ctx->pve, &again, 0);
+	util_deadline_set_global(saved);
+	if (rc < 0)
+		return err_set(failed,
+			       "cannot delete FlexClone '%s': %s; putting back PVE storage '%s' failed too (%s): remove the volume by hand",
+			       vol->name, why, ps->id, err_msg());
+	return err_set(failed, "cannot delete FlexClone '%s': %s (PVE storage '%s' put back)",
+		       vol->name, why, ps->id);
+}
+
 int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, char *clone_out, size_t clone_n)
 {
 	struct pve_storage ps;
@@ -509,12 +560,10 @@ int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, char *clone_out,
 	else
 		snprintf(path, sizeof(path), "%s/%s", ctx->cfg->paths.mnt, newid);
 	rc = unmount_local(ctx, path);
-	if (rc < 0)
-		goto out;
-	rc = ontap_volume_delete(oc, vol.uuid, 0);
+	if (rc == 0)
+		rc = ontap_volume_delete(oc, vol.uuid, 0);
 	if (rc < 0) {
-		rc = err_prefix(rc, "PVE storage '%s' removed, but FlexClone '%s' was not deleted",
-				newid, vol.name);
+		rc = unmount_put_back(ctx, oc, &vol, &ps, rc);
 		goto out;
 	}
 	util_strlcpy(clone_out, vol.name, clone_n);

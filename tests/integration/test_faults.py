@@ -283,16 +283,8 @@ FAULTS = {
 }
 
 # Known product bugs (reported); the case stays in the matrix and must start passing.
-KNOWN = {
-    ("storage-unmount", f): "storage unmount removes the PVE storage (and the mount) before "
-    "the FlexClone delete and does not put them back when ONTAP fails: the FlexClone is left "
-    "without storage and a re-run says 'not defined' (lib/ops_storage.c ops_storage_unmount)"
-    for f in ("5xx", "drop", "job-fail")
-}
-KNOWN[("storage-restore", "pve-unreachable")] = (
-    "storage restore with PVE unreachable exits 1 ('running (or their state is unknown): "
-    "stop them or use --force'), not 4 with the PVE error; the warning is printed twice and "
-    "reads 'cannot find the node of VM 100: : cannot connect' (lib/ops_storage.c restore plan)")
+# Cases that expose a known product bug, marked xfail (strict) with the reason; none now.
+KNOWN = {}
 
 
 def _param(c, f):
@@ -389,8 +381,8 @@ def test_vm_restore_fails_midway_puts_disks_back(env):
 
 def test_storage_unmount_delete_fails_after_junction_cleared(env):
     """unmount = PVE storage removal, junction cleared, volume deleted.  When the delete
-    fails the FlexClone is still there and the error names it (whether the storage should
-    be put back is the matrix's xfail case storage-unmount-job-fail)."""
+    fails the FlexClone is still there, its junction and PVE storage are put back (so a
+    re-run can finish the job) and the error names it."""
     make_vm(env)
     r = env.run("storage", "mount", "--storage", "ONTAP01", "--snapshot",
                 storage_snapshot(env))
@@ -404,3 +396,9 @@ def test_storage_unmount_delete_fails_after_junction_cleared(env):
     assert len(clones) == 1
     # the error names the clone so it can be found and removed by hand
     assert clones[0]["name"] in r.stderr, r.stderr
+    assert "put back" in r.stderr
+    # ... and the storage is there again, so a re-run finishes once ONTAP lets it
+    env.ontap.clear_faults()
+    r = env.run("storage", "unmount", "--storage", "ONTAP01-CLONE")
+    assert r.returncode == 0, r.stderr
+    assert not [v for v in env.ontap.volumes() if "_clone_" in v["name"]]

@@ -142,9 +142,6 @@ def test_secrets_never_leave_the_process(env, how):
                 assert s.encode() not in data, path
 
 
-@pytest.mark.xfail(strict=True, reason="gap: pve-ontap neither sets RLIMIT_CORE to 0 nor "
-                   "PR_SET_DUMPABLE 0, so a crash can write the ONTAP/PVE secrets in "
-                   "struct config to a core file")
 def test_no_core_dump_of_secrets(env):
     env.add_vm(100, disks=DISKS)
     env.ontap.add_fault("GET", r"^/api/storage/volumes$", "latency", seconds=2)
