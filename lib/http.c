@@ -278,6 +278,7 @@ void http_response_init(struct http_response *r)
 	buf_init(&r->body, HTTP_DEFAULT_MAX_BODY);
 	r->location[0] = '\0';
 	r->rc = 0;
+	r->permanent = false;
 }
 
 void http_response_release(struct http_response *r)
@@ -640,6 +641,8 @@ static int classify(struct http_client *c, struct job *j, CURLcode cc)
 			return err_set(POE_FAIL, "out of memory");
 		return 0;
 	}
+	j->rs->permanent = s->too_big || s->header_too_long || s->pin_mismatch ||
+			   is_tls_verify_error(cc) || is_tls_error(cc);
 	if (s->too_big)
 		return err_set(POE_API, "response from '%s' exceeds %zu bytes", c->host,
 			       c->max_body);

@@ -48,6 +48,8 @@ struct http_response {
 	struct buf body;      /* capped by opts.max_body */
 	char location[512];   /* Location header, if any */
 	int rc;               /* per-request result in http_perform_many() */
+	bool permanent;       /* the failure cannot go away by itself (TLS verification,
+			       * fingerprint pin, body or header over the cap): no retry */
 };
 
 /* Returns a new client (caller frees with http_client_free()) or NULL with err_set(). */

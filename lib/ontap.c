@@ -617,9 +617,12 @@ int oc_request(struct ontap_client *oc, const struct oc_call *c, struct json_doc
 				goto out;
 		} else {
 			/* No HTTP answer: cannot connect, reset, timeout. */
+			bool permanent = rs.permanent;
+
 			http_response_release(&rs);
 			err_prefix(rc, "cannot %s", c->what);
-			if (util_deadline_passed(c->deadline))
+			/* a certificate that failed verification fails the same way again */
+			if (permanent || util_deadline_passed(c->deadline))
 				goto out;
 			if (retryable) {
 				if (attempt + 1 >= RETRY_TRIES)
