@@ -250,23 +250,6 @@ static struct watch_vm *vm_get(struct watcher *w, int vmid)
 	return &w->vms[lo];
 }
 
-/* The last non-empty line of qm's output, for the log. */
-static void last_line(const char *text, char *out, size_t n)
-{
-	const char *end = text + strlen(text);
-	const char *start;
-
-	while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-		end--;
-	start = end;
-	while (start > text && start[-1] != '\n')
-		start--;
-	if ((size_t)(end - start) >= n)
-		end = start + n - 1;
-	memcpy(out, start, (size_t)(end - start));
-	out[end - start] = '\0';
-}
-
 static enum watch_result run_qm(int vmid, const char *const argv[])
 {
 	struct exec_result r;
@@ -297,7 +280,7 @@ static enum watch_result run_qm(int vmid, const char *const argv[])
 	buf_puts(&all, buf_cstr(&r.out));
 	buf_puts(&all, "\n");
 	buf_puts(&all, buf_cstr(&r.err));
-	last_line(r.err.len ? buf_cstr(&r.err) : buf_cstr(&r.out), detail, sizeof(detail));
+	exec_result_last_line(&r, detail, sizeof(detail));
 	if (watch_qm_is_retryable(buf_cstr(&all))) {
 		log_info("VM %d: '%s' must wait: %s", vmid, buf_cstr(&cmd), detail);
 		res = WR_RETRY;

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "util.h"
 
 /* Digits at *p (at least one, at most maxlen); advances *p; returns the value or -1. */
 static long long take_number(const char **p, int maxlen)
@@ -98,26 +99,15 @@ int watch_ns_name_vmid(const char *ns_name, const char *prefix)
 
 int watch_uuid_parse(const char *text, size_t len, char out[WATCH_UUID_LEN + 1])
 {
-	static const int groups[] = { 8, 4, 4, 4, 12 };
-	size_t i = 0;
-
 	while (len > 0 && isspace((unsigned char)text[len - 1]))
 		len--;
 	if (len != WATCH_UUID_LEN)
 		return err_set(POE_FAIL, "not a namespace uuid");
-	for (int g = 0; g < 5; g++) {
-		for (int k = 0; k < groups[g]; k++, i++) {
-			if (!isxdigit((unsigned char)text[i]))
-				return err_set(POE_FAIL, "not a namespace uuid");
-			out[i] = (char)tolower((unsigned char)text[i]);
-		}
-		if (g < 4) {
-			if (text[i] != '-')
-				return err_set(POE_FAIL, "not a namespace uuid");
-			out[i++] = '-';
-		}
-	}
-	out[i] = '\0';
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)tolower((unsigned char)text[i]);
+	out[len] = '\0';
+	if (!util_is_uuid(out))
+		return err_set(POE_FAIL, "not a namespace uuid");
 	/* the all-zero uuid is what devices without one report */
 	if (!strcmp(out, "00000000-0000-0000-0000-000000000000"))
 		return err_set(POE_FAIL, "namespace has no uuid");
