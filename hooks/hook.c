@@ -100,7 +100,12 @@ static void *watchdog_main(void *arg)
 		int64_t left = wd.fire_at - util_now_ms();
 		struct timespec ts;
 
-		if (left <= 0)
+		/* never end the process while a guest is frozen or suspended by us: the thaw
+		 * has a deadline of its own; it gets up to HOOK_WATCHDOG_QUIESCE_S more */
+		if (left <= 0 && ops_guest_quiesced() &&
+		    util_now_ms() < wd.fire_at + HOOK_WATCHDOG_QUIESCE_S * 1000LL)
+			left = 200;
+		else if (left <= 0)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += left / 1000;

@@ -24,11 +24,12 @@
 int hook_run(const char *config_path, int vmid, const char *phase);
 
 /*
- * Seconds the watchdog waits past the policy timeout before it ends the process: longer
- * than the 60 s that ops_vm.c gives a guest thaw after the deadline, because a guest left
- * frozen is worse than a start or stop held up for a minute.
+ * Seconds the watchdog waits past the policy timeout before it ends the process. PVE
+ * holds the VM's lock meanwhile, so this is short; a guest thaw or resume still in
+ * progress extends it (ops_guest_quiesced(), HOOK_WATCHDOG_QUIESCE_S), because a guest
+ * left frozen is worse than a start or stop held up a little longer.
  */
-#define HOOK_WATCHDOG_GRACE_S 65
+#define HOOK_WATCHDOG_GRACE_S 5
 /* Further seconds it waits while a guest is still frozen or suspended (being thawed). */
 #define HOOK_WATCHDOG_QUIESCE_S 90
 

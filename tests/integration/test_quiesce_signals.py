@@ -123,3 +123,24 @@ def test_hook_freeze_sigterm(env):
     assert clone_files(env) == [], err
     assert not os.path.exists(os.path.join(env.paths["lock"], "pve-ontap-vm-100"))
     assert rc != 0 or "interrupted" in err, (rc, err)
+
+
+def test_hook_watchdog_waits_for_a_slow_thaw(env):
+    """The policy timeout passes while the guest is frozen and the thaw takes longer than
+    the watchdog's grace: the hook must finish thawing (and say what failed), never end
+    the process with the guest still frozen."""
+    env.add_vm(100, disks=DISKS, status="running", agent=True)
+    env.write_policy(100, "snapshots:\n  - on: [pre-stop]\n    label: daily\n"
+                          "    quiesce: freeze\ntimeout: 2s\n")
+    slow_clones(env)                                        # 3 s: beyond the timeout
+    env.pve.add_fault("POST", r"agent/fsfreeze-thaw$", "latency", seconds=8)
+    p = spawn(env, ["100", "pre-stop"], hook=True)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err                           # pre-stop never blocks
+    assert "giving up" not in err, err                      # the watchdog did not fire
+    assert env.pve.vm(100)["frozen"] is False, err
+    thaws = [q for q in env.pve.requests if q["path"].endswith("/agent/fsfreeze-thaw")]
+    assert thaws and thaws[0]["status"] == 200, thaws
+    # the state was checked after the thaw answered
+    paths = [q["path"].rsplit("/", 1)[-1] for q in env.pve.requests if "/agent/" in q["path"]]
+    assert paths.index("fsfreeze-status") > paths.index("fsfreeze-thaw"), paths
