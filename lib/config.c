@@ -1205,7 +1205,8 @@ static int ini_bool(struct ini *in, struct ini_kv *kv, bool *out)
 }
 
 /* proxmoxer accepts "host:port" in proxmox_host. */
-static void ini_pve_host(struct ini *in, struct config *c, struct ini_kv *kv)
+/* "host" or "host:port" (pve-ontap-snapshot.py took a port in proxmox_host). */
+static void ini_host_port(struct ini *in, struct ini_kv *kv, char **host_out, int *port_out)
 {
 	char *colon = strchr(kv->value, ':');
 	char *host = util_xstrdup(kv->value);
@@ -1218,15 +1219,20 @@ static void ini_pve_host(struct ini *in, struct config *c, struct ini_kv *kv)
 			ierr(in, kv->line, "bad port in '%s' (1 to 65535)", kv->value);
 			goto out;
 		}
-		c->pve.port = (int)port;
+		*port_out = (int)port;
 	}
 	if (!host_ok(host)) {
 		ierr(in, kv->line, "bad host '%s' (a host name or an IP address)", kv->value);
 		goto out;
 	}
-	set_str(&c->pve.host, host);
+	set_str(host_out, host);
 out:
 	free(host);
+}
+
+static void ini_pve_host(struct ini *in, struct config *c, struct ini_kv *kv)
+{
+	ini_host_port(in, kv, &c->pve.host, &c->pve.port);
 }
 
 static bool ini_nonempty(struct ini *in, struct ini_kv *kv)
@@ -1272,13 +1278,8 @@ static void ini_storage(struct ini *in, struct ini_section *s, struct config *c,
 		return;
 	}
 	o = ontap_add(c, s->name);
-	if ((kv = ini_get(in, s, "host")) && ini_nonempty(in, kv)) {
-		if (host_ok(kv->value))
-			set_str(&o->host, kv->value);
-		else
-			ierr(in, kv->line, "bad host '%s' (a host name or an IP address)",
-			     kv->value);
-	}
+	if ((kv = ini_get(in, s, "host")) && ini_nonempty(in, kv))
+		ini_host_port(in, kv, &o->host, &o->port);
 	if ((kv = ini_get(in, s, "user")) && ini_nonempty(in, kv))
 		set_str(&o->user, kv->value);
 	if ((kv = ini_get(in, s, "pass")) && ini_nonempty(in, kv)) {
@@ -1296,6 +1297,27 @@ static void ini_storage(struct ini *in, struct ini_section *s, struct config *c,
 	st = storage_add(c, s->name);
 	st->ontap_name = util_xstrdup(s->name);
 	/* st->svm stays NULL: the .ini names none (see the top of this file). */
+}
+
+/*
+ * [paths] (an extension: pve-ontap-snapshot.py had none) takes the keys of the YAML
+ * paths: section, so an .ini config can run outside /etc/pve too (tests, other layouts).
+ * A PVE storage literally named "paths" cannot be configured in an .ini file.
+ */
+static void ini_paths(struct ini *in, struct ini_section *s, struct config *c)
+{
+	for (const struct yt_key *e = paths_keys; e->key; e++) {
+		struct ini_kv *kv = ini_get(in, s, e->key);
+
+		if (!kv || !ini_nonempty(in, kv))
+			continue;
+		if (kv->value[0] != '/') {
+			ierr(in, kv->line, "'%s' must be an absolute path, not '%s'", kv->key,
+			     kv->value);
+			continue;
+		}
+		set_str((char **)((char *)&c->paths + e->off), kv->value);
+	}
 }
 
 static int parse_ini(const char *name, const char *text, size_t len, struct config **out,
@@ -1319,6 +1341,8 @@ static int parse_ini(const char *name, const char *text, size_t len, struct conf
 			continue;
 		if (!strcmp(s->name, "proxmox"))
 			ini_proxmox(&in, s, c, &pw);
+		else if (!strcmp(s->name, "paths"))
+			ini_paths(&in, s, c);
 		else
 			ini_storage(&in, s, c, &pw);
 	}

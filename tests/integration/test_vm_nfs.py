@@ -184,3 +184,32 @@ def test_dry_run_changes_nothing(env):
     assert env.queue_jobs() == []
     assert not [q for q in env.ontap.requests if q["method"] != "GET"]
     assert "s3cr3t" not in r.stdout + r.stderr
+
+
+def test_seed_script_commands_with_its_ini_config(env):
+    """pve-ontap-snapshot.py users switch unchanged: its config.ini format ([proxmox] plus
+    one section per storage, no SVM, ticket login) and its one-dash command lines."""
+    make_vm(env, status="running")
+    ini = os.path.join(env.T, "config.ini")
+    paths = "".join("%s = %s\n" % kv for kv in env.paths.items())
+    text = ("[proxmox]\nproxmox_host = 127.0.0.1:%d\nproxmox_user = root@pam\n"
+            "proxmox_pass = s3cr3t-pve\nproxmox_verify = false\n\n"
+            "[ONTAP01]\nhost = 127.0.0.1:%d\nuser = admin\npass = s3cr3t-ontap\n"
+            "verify = false\n\n[paths]\n%s" % (env.pve.port, env.ontap.port, paths))
+    fd = os.open(ini, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    r = env.run("vm", "create", "-vm", "100", "-suspend", "-config", ini, config=False)
+    assert r.returncode == 0, r.stderr
+    assert len(clone_files(env)) == 3
+    assert env.pve.vm(100)["status"] == "running"
+    assert any(q["path"] == "/access/ticket" for q in env.pve.requests)
+    r = env.run("storage", "create", "-storage", "ONTAP01", "-config", ini, config=False)
+    assert r.returncode == 0, r.stderr
+    r = env.run("storage", "list", "-storage", "ONTAP01", "-config", ini, config=False)
+    assert r.returncode == 0, r.stderr
+    assert "pveontap_manual-" in r.stdout
+    # the same file readable by others is refused: it holds passwords
+    os.chmod(ini, 0o644)
+    r = env.run("storage", "list", "-storage", "ONTAP01", "-config", ini, config=False)
+    assert r.returncode == 3 and "config.ini" in r.stderr

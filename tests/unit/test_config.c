@@ -523,6 +523,39 @@ static void test_password_file(void **state)
 	free(pw);
 }
 
+/* [paths] (extension) and host:port for ONTAP sections, so an .ini runs anywhere. */
+static void test_ini_paths_and_ports(void **state)
+{
+	const char *ini = "[proxmox]\n"
+			  "proxmox_host = 127.0.0.1:18006\n"
+			  "proxmox_user = root@pam\n"
+			  "proxmox_pass = SuPeRs3cr3t-pve\n"
+			  "[ONTAP01]\n"
+			  "host = 127.0.0.1:18443\n"
+			  "user = admin\n"
+			  "pass = SuPeRs3cr3t#1\n"
+			  "[paths]\n"
+			  "pve_etc = /t/etc/pve\n"
+			  "queue = /t/queue\n";
+	const char *bad = "[paths]\nmnt = relative/dir\n";
+	struct config *c = NULL;
+
+	(void)state;
+	assert_int_equal(config_parse_ini("c.ini", ini, strlen(ini), &c), 0);
+	assert_int_equal(c->pve.port, 18006);
+	assert_int_equal(c->nontap, 1);
+	assert_string_equal(c->ontap[0].host, "127.0.0.1");
+	assert_int_equal(c->ontap[0].port, 18443);
+	assert_int_equal(c->nstorages, 1);  /* [paths] is not a storage */
+	assert_string_equal(c->paths.pve_etc, "/t/etc/pve");
+	assert_string_equal(c->paths.queue, "/t/queue");
+	config_free(c);
+	c = NULL;
+	assert_int_equal(config_parse_ini("b.ini", bad, strlen(bad), &c), POE_CONFIG);
+	assert_non_null(strstr(err_msg(), "b.ini:2: 'mnt' must be an absolute path"));
+	assert_null(c);
+}
+
 static void test_ini(void **state)
 {
 	const char *ini = "[proxmox]\n"
@@ -692,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_password_permissions),
 		cmocka_unit_test(test_password_file),
 		cmocka_unit_test(test_ini),
+		cmocka_unit_test(test_ini_paths_and_ports),
 		cmocka_unit_test(test_search_order),
 	};
 
