@@ -44,6 +44,10 @@ bool ops_is_valid_label(const char *label);
 bool ops_parse_clone_name(const char *file, char *stem_out, size_t stem_n, char *snap_out,
 			  size_t snap_n, char *ext_out, size_t ext_n);
 
+/* The snapshot called name in *arr (n entries), appended (label and time from the name)
+ * when absent; *arr is reallocated, the caller frees it. */
+struct vm_snapshot *ops_snapshot_find_or_add(struct vm_snapshot **arr, int *n, const char *name);
+
 /* Node of the VM: from the config path when it is under nodes/, else the API. */
 int ops_vm_node(struct ops_ctx *ctx, const struct pve_vmconf *vm, char *node, size_t n);
 

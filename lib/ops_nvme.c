@@ -1158,20 +1158,6 @@ int ops_nvme_list(struct ops_ctx *ctx, int vmid, const char *pool, struct nvme_d
 
 /* ---- VM snapshots ---- */
 
-static struct vm_snapshot *snap_get(struct vm_snapshot **arr, int *n, const char *name)
-{
-	struct vm_snapshot *s;
-
-	for (int i = 0; i < *n; i++)
-		if (!strcmp((*arr)[i].name, name))
-			return &(*arr)[i];
-	*arr = util_xrealloc(*arr, (size_t)(*n + 1) * sizeof(**arr));
-	s = &(*arr)[(*n)++];
-	memset(s, 0, sizeof(*s));
-	util_strlcpy(s->name, name, sizeof(s->name));
-	ops_parse_snapshot_name(name, s->label, sizeof(s->label), &s->created);
-	return s;
-}
 
 static void snap_add_disk(struct vm_snapshot *s, const char *key, const char *pool,
 			  const char *path)
@@ -1368,7 +1354,7 @@ int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 
 				if (!nm)
 					continue;
-				s = snap_get(&arr, &narr, nm);
+				s = ops_snapshot_find_or_add(&arr, &narr, nm);
 				for (int v = 0; v < nvols; v++) {
 					char key[16];
 
@@ -1401,7 +1387,7 @@ int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 				if (!nm)
 					continue;
 				disk_key(ctx, vm, p, vname, key, sizeof(key));
-				snap_add_disk(snap_get(&arr, &narr, nm), key, p->st->id, vname);
+				snap_add_disk(ops_snapshot_find_or_add(&arr, &narr, nm), key, p->st->id, vname);
 			}
 			free(vs);
 		}

@@ -176,6 +176,19 @@ struct quiesce_state {
 	char node[64];
 };
 
+/* What each mode does to a running guest, indexed by enum quiesce. */
+static const struct {
+	int (*begin)(struct pve_client *pc, const char *node, int vmid, int64_t deadline);
+	const char *verb; /* "cannot <verb> VM 100" */
+	const char *done; /* "<done> VM 100" */
+} quiesce_steps[] = {
+	[QUIESCE_NONE] = { NULL, NULL, NULL },
+	[QUIESCE_FREEZE] = { pve_agent_freeze, "freeze the file systems of",
+			     "froze the file systems of" },
+	[QUIESCE_SUSPEND] = { pve_vm_suspend_todisk, "suspend", "suspended to disk" },
+	[QUIESCE_SHUTDOWN] = { pve_vm_shutdown, "shut down", "shut down" },
+};
+
 static int quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum quiesce mode,
 			 struct quiesce_state *qs)
 {
@@ -202,39 +215,19 @@ static int quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum 
 		return 0;
 	}
 	ops_signals_catch();
-	switch (mode) {
-	case QUIESCE_FREEZE:
-		if (!st.agent && !vm->agent) {
-			log_warn("VM %d has no guest agent: the snapshot is crash-consistent only",
-				 vm->vmid);
-			return 0;
-		}
-		qs->active = true;
-		atomic_store(&guest_quiesced, 1);
-		rc = pve_agent_freeze(pc, qs->node, vm->vmid, ctx->deadline);
-		if (rc < 0)
-			return err_prefix(rc, "cannot freeze the file systems of VM %d", vm->vmid);
-		log_info("froze the file systems of VM %d", vm->vmid);
-		break;
-	case QUIESCE_SUSPEND:
-		qs->active = true;
-		atomic_store(&guest_quiesced, 1);
-		rc = pve_vm_suspend_todisk(pc, qs->node, vm->vmid, ctx->deadline);
-		if (rc < 0)
-			return err_prefix(rc, "cannot suspend VM %d", vm->vmid);
-		log_info("suspended VM %d to disk", vm->vmid);
-		break;
-	case QUIESCE_SHUTDOWN:
-		qs->active = true;
-		atomic_store(&guest_quiesced, 1);
-		rc = pve_vm_shutdown(pc, qs->node, vm->vmid, ctx->deadline);
-		if (rc < 0)
-			return err_prefix(rc, "cannot shut down VM %d", vm->vmid);
-		log_info("shut down VM %d", vm->vmid);
-		break;
-	case QUIESCE_NONE:
-		break;
+	if (mode == QUIESCE_FREEZE && !st.agent && !vm->agent) {
+		log_warn("VM %d has no guest agent: the snapshot is crash-consistent only",
+			 vm->vmid);
+		return 0;
 	}
+	/* from the first request on the guest may be quiesced, even if it fails (a freeze
+	 * that timed out at the proxy can still freeze): quiesce_end() always undoes it */
+	qs->active = true;
+	atomic_store(&guest_quiesced, 1);
+	rc = quiesce_steps[mode].begin(pc, qs->node, vm->vmid, ctx->deadline);
+	if (rc < 0)
+		return err_prefix(rc, "cannot %s VM %d", quiesce_steps[mode].verb, vm->vmid);
+	log_info("%s VM %d", quiesce_steps[mode].done, vm->vmid);
 	return 0;
 }
 
@@ -311,7 +304,7 @@ static int snap_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static struct vm_snapshot *snap_get(struct vm_snapshot **arr, int *n, const char *name)
+struct vm_snapshot *ops_snapshot_find_or_add(struct vm_snapshot **arr, int *n, const char *name)
 {
 	struct vm_snapshot *s;
 
@@ -376,7 +369,7 @@ static int list_nfs(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_snap
 			vd = stem_disk(p, stem, &ours);
 			if (!ours)
 				continue;
-			s = snap_get(arr, n, snap);
+			s = ops_snapshot_find_or_add(arr, n, snap);
 			if (s->ndisks >= OPS_MAX_DISKS)
 				continue;
 			sd = &s->disks[s->ndisks++];
@@ -394,7 +387,7 @@ static void merge_snapshots(struct vm_snapshot **arr, int *n, const struct vm_sn
 			    int nmore)
 {
 	for (int i = 0; i < nmore; i++) {
-		struct vm_snapshot *s = snap_get(arr, n, more[i].name);
+		struct vm_snapshot *s = ops_snapshot_find_or_add(arr, n, more[i].name);
 
 		for (int d = 0; d < more[i].ndisks && s->ndisks < OPS_MAX_DISKS; d++)
 			s->disks[s->ndisks++] = more[i].disks[d];
