@@ -549,6 +549,9 @@ class OntapCore:
 
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
+            # a real server's backlog: Python's default of 5 drops the SYNs of a client
+            # opening 8 connections at once, which then wait 1 s for TCP to retry
+            request_queue_size = 128
             allow_reuse_address = True
 
             def get_request(self):
