@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "buf.h"
+#include "json.h"
 #include "lock.h"
 #include "ops.h"
 
@@ -100,6 +101,16 @@ void cli_run_begin(struct cli_run *r, struct cli_ctx *cc);
 int cli_run_begin_vm(struct cli_run *r, struct cli_ctx *cc, int vmid);
 int cli_run_begin_storage(struct cli_run *r, struct cli_ctx *cc, const char *id);
 void cli_run_end(struct cli_run *r, struct cli_ctx *cc);
+
+/* The one JSON document a --json command prints on stdout (pretty, capped at 64 MiB). */
+struct cli_json {
+	struct buf out;
+	struct json_writer w;
+};
+
+void cli_json_begin(struct cli_json *j);
+/* Finish the document, print it if it is complete, free it; returns jw_finish()'s code. */
+int cli_json_end(struct cli_json *j);
 
 /* Objects defined in cmd_*.c. */
 extern const struct cli_object cli_obj_vm;

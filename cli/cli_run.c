@@ -34,3 +34,19 @@ void cli_run_end(struct cli_run *r, struct cli_ctx *cc)
 		fputs(buf_cstr(&r->dry), stdout);
 	buf_release(&r->dry);
 }
+
+void cli_json_begin(struct cli_json *j)
+{
+	buf_init(&j->out, 64 << 20);
+	jw_init(&j->w, &j->out, 1);
+}
+
+int cli_json_end(struct cli_json *j)
+{
+	int rc = jw_finish(&j->w);
+
+	if (rc == 0)
+		printf("%s\n", buf_cstr(&j->out));
+	buf_release(&j->out);
+	return rc;
+}

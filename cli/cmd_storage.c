@@ -13,12 +13,6 @@
 #include "ops.h"
 #include "util.h"
 
-static void print_json(struct json_writer *w, struct buf *out)
-{
-	if (jw_finish(w) == 0)
-		printf("%s\n", buf_cstr(out));
-}
-
 static void snapshot_json(struct json_writer *w, const struct storage_snapshot *s)
 {
 	char iso[21];
@@ -55,17 +49,15 @@ static int st_create(struct cli_ctx *cc, int argc, char **argv)
 	if (rc < 0 || cc->dry_run)
 		return rc;
 	if (cc->json) {
-		struct buf out = BUF_INIT(1 << 16);
-		struct json_writer w;
+		struct cli_json j;
 
-		jw_init(&w, &out, 1);
-		snapshot_json(&w, &snap);
-		print_json(&w, &out);
-		buf_release(&out);
+		cli_json_begin(&j);
+		snapshot_json(&j.w, &snap);
+		rc = cli_json_end(&j);
 	} else {
 		printf("created snapshot '%s' of storage '%s'\n", snap.name, id);
 	}
-	return 0;
+	return rc;
 }
 
 static int st_list(struct cli_ctx *cc, int argc, char **argv)
@@ -90,16 +82,14 @@ static int st_list(struct cli_ctx *cc, int argc, char **argv)
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
-		struct buf out = BUF_INIT(64 << 20);
-		struct json_writer w;
+		struct cli_json j;
 
-		jw_init(&w, &out, 1);
-		jw_array_begin(&w, NULL);
+		cli_json_begin(&j);
+		jw_array_begin(&j.w, NULL);
 		for (int i = 0; i < n; i++)
-			snapshot_json(&w, &snaps[i]);
-		jw_array_end(&w);
-		print_json(&w, &out);
-		buf_release(&out);
+			snapshot_json(&j.w, &snaps[i]);
+		jw_array_end(&j.w);
+		rc = cli_json_end(&j);
 	} else {
 		printf("%-48s %-20s %s\n", "NAME", "CREATED", "COMMENT");
 		for (int i = 0; i < n; i++) {
@@ -110,7 +100,7 @@ static int st_list(struct cli_ctx *cc, int argc, char **argv)
 		}
 	}
 	free(snaps);
-	return 0;
+	return rc;
 }
 
 static int st_show(struct cli_ctx *cc, int argc, char **argv)
@@ -135,29 +125,26 @@ static int st_show(struct cli_ctx *cc, int argc, char **argv)
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
-		struct buf out = BUF_INIT(1 << 16);
-		struct json_writer w;
+		struct cli_json j;
 
-		jw_init(&w, &out, 1);
-		jw_object_begin(&w, NULL);
-		jw_string(&w, "storage", id);
-		jw_string(&w, "name", v.name);
-		jw_string(&w, "uuid", v.uuid);
-		jw_string(&w, "svm", v.svm);
-		jw_string(&w, "nas_path", v.nas_path);
-		jw_string(&w, "state", v.state);
-		jw_int(&w, "size", (int64_t)v.size);
-		jw_int(&w, "used", (int64_t)v.used);
-		jw_int(&w, "available", (int64_t)v.available);
-		jw_int(&w, "snapshot_reserve_percent", v.snapshot_reserve);
-		jw_bool(&w, "is_flexclone", v.is_flexclone);
-		jw_string(&w, "clone_parent", v.is_flexclone ? v.clone_parent : NULL);
-		jw_string(&w, "clone_parent_snapshot",
+		cli_json_begin(&j);
+		jw_object_begin(&j.w, NULL);
+		jw_string(&j.w, "storage", id);
+		jw_string(&j.w, "name", v.name);
+		jw_string(&j.w, "uuid", v.uuid);
+		jw_string(&j.w, "svm", v.svm);
+		jw_string(&j.w, "nas_path", v.nas_path);
+		jw_string(&j.w, "state", v.state);
+		jw_int(&j.w, "size", (int64_t)v.size);
+		jw_int(&j.w, "used", (int64_t)v.used);
+		jw_int(&j.w, "available", (int64_t)v.available);
+		jw_int(&j.w, "snapshot_reserve_percent", v.snapshot_reserve);
+		jw_bool(&j.w, "is_flexclone", v.is_flexclone);
+		jw_string(&j.w, "clone_parent", v.is_flexclone ? v.clone_parent : NULL);
+		jw_string(&j.w, "clone_parent_snapshot",
 			  v.is_flexclone ? v.clone_parent_snapshot : NULL);
-		jw_object_end(&w);
-		print_json(&w, &out);
-		buf_release(&out);
-		return 0;
+		jw_object_end(&j.w);
+		return cli_json_end(&j);
 	}
 	printf("storage:          %s\nvolume:           %s\nuuid:             %s\n"
 	       "svm:              %s\njunction:         %s\nstate:            %s\n"

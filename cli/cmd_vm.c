@@ -91,21 +91,18 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
-		struct buf out = BUF_INIT(1 << 20);
-		struct json_writer w;
+		struct cli_json j;
 
-		jw_init(&w, &out, 1);
-		snapshot_json(&w, &snap);
-		if (jw_finish(&w) == 0)
-			printf("%s\n", buf_cstr(&out));
-		buf_release(&out);
+		cli_json_begin(&j);
+		snapshot_json(&j.w, &snap);
+		rc = cli_json_end(&j);
 	} else if (!cc->dry_run) {
 		char disks[512];
 
 		disk_summary(&snap, disks, sizeof(disks));
 		printf("created snapshot '%s' of VM %d (%s)\n", snap.name, so.vmid, disks);
 	}
-	return 0;
+	return rc;
 }
 
 static int vm_list(struct cli_ctx *cc, int argc, char **argv)
@@ -131,18 +128,14 @@ static int vm_list(struct cli_ctx *cc, int argc, char **argv)
 	if (rc < 0)
 		return rc;
 	if (cc->json) {
-		struct buf out = BUF_INIT(64 << 20);
-		struct json_writer w;
+		struct cli_json j;
 
-		jw_init(&w, &out, 1);
-		jw_array_begin(&w, NULL);
+		cli_json_begin(&j);
+		jw_array_begin(&j.w, NULL);
 		for (int i = 0; i < n; i++)
-			snapshot_json(&w, &snaps[i]);
-		jw_array_end(&w);
-		rc = jw_finish(&w);
-		if (rc == 0)
-			printf("%s\n", buf_cstr(&out));
-		buf_release(&out);
+			snapshot_json(&j.w, &snaps[i]);
+		jw_array_end(&j.w);
+		rc = cli_json_end(&j);
 	} else {
 		printf("%-40s %-20s %s\n", "NAME", "CREATED", "DISKS");
 		for (int i = 0; i < n; i++) {
