@@ -471,6 +471,21 @@ enum watch_result wq_run_action(const struct config *cfg, const struct queue_job
 	return WR_FAIL;
 }
 
+/* A job is over: its file is deleted (done) or moved to aside ("rejected", "failed"). */
+static void finish_job(struct watcher *w, struct watch_job *j, const char *aside)
+{
+	j->done = true;
+	if (!j->job.file[0])
+		return;
+	if (aside) {
+		move_aside(w, aside, j->job.file);
+		return;
+	}
+	if (unlinkat(w->queue_fd, j->job.file, 0) < 0 && errno != ENOENT)
+		log_error("cannot delete job file '%s': %s", j->job.file, strerror(errno));
+	w->jobs_done++;
+}
+
 /* The action of these jobs is done (or given up): delete (or move aside) their files. */
 static void finish_jobs(struct watcher *w, struct watch_job **jobs, const int *key_of, int n,
 			int key, const char *aside)
@@ -480,17 +495,7 @@ static void finish_jobs(struct watcher *w, struct watch_job **jobs, const int *k
 
 		if (key_of[i] != key || j->done)
 			continue;
-		j->done = true;
-		if (!j->job.file[0])
-			continue;
-		if (aside) {
-			move_aside(w, aside, j->job.file);
-		} else {
-			if (unlinkat(w->queue_fd, j->job.file, 0) < 0 && errno != ENOENT)
-				log_error("cannot delete job file '%s': %s", j->job.file,
-					  strerror(errno));
-			w->jobs_done++;
-		}
+		finish_job(w, j, aside);
 	}
 }
 
@@ -622,17 +627,7 @@ static void finish_task_jobs(struct watcher *w, uint64_t id, const char *aside)
 
 		if (j->task != id || j->done)
 			continue;
-		j->done = true;
-		if (!j->job.file[0])
-			continue;
-		if (aside) {
-			move_aside(w, aside, j->job.file);
-		} else {
-			if (unlinkat(w->queue_fd, j->job.file, 0) < 0 && errno != ENOENT)
-				log_error("cannot delete job file '%s': %s", j->job.file,
-					  strerror(errno));
-			w->jobs_done++;
-		}
+		finish_job(w, j, aside);
 	}
 }
 
