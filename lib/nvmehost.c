@@ -410,6 +410,25 @@ static int want_of(const char *uuid, char *hex, size_t n)
 	return 0;
 }
 
+
+/*
+ * Parse `nvme netapp ontapdevices -o json` (text before the JSON tolerated) into d and
+ * return the index of its "ONTAPdevices" array, or a POE_* code (d is then released).
+ */
+static int ontapdevices_array(struct json_doc *d, const char *text, size_t len)
+{
+	int arr, rc = parse_from_brace(d, text, len);
+
+	if (rc < 0)
+		return err_prefix(rc, "nvme netapp ontapdevices");
+	arr = json_get(d, 0, "ONTAPdevices");
+	if (json_type(d, arr) != JSON_ARRAY) {
+		json_free(d);
+		return err_set(POE_FAIL, "nvme netapp ontapdevices: no 'ONTAPdevices' array");
+	}
+	return arr;
+}
+
 int nvmehost_parse_ontapdevices(const char *text, size_t len, const char *uuid, char *name,
 				size_t n)
 {
@@ -420,15 +439,10 @@ int nvmehost_parse_ontapdevices(const char *text, size_t len, const char *uuid, 
 	rc = want_of(uuid, want, sizeof(want));
 	if (rc < 0)
 		return rc;
-	rc = parse_from_brace(&d, text, len);
-	if (rc < 0)
-		return err_prefix(rc, "nvme netapp ontapdevices");
+	arr = ontapdevices_array(&d, text, len);
+	if (arr < 0)
+		return arr;
 	rc = POE_NOTFOUND;
-	arr = json_get(&d, 0, "ONTAPdevices");
-	if (json_type(&d, arr) != JSON_ARRAY) {
-		rc = err_set(POE_FAIL, "nvme netapp ontapdevices: no 'ONTAPdevices' array");
-		goto out;
-	}
 	json_for_each(&d, arr, it) {
 		char devpath[256];
 
@@ -443,7 +457,6 @@ int nvmehost_parse_ontapdevices(const char *text, size_t len, const char *uuid, 
 		rc = 0;
 		break;
 	}
-out:
 	json_free(&d);
 	return rc;
 }
@@ -655,15 +668,10 @@ int nvmehost_parse_ontapdevices_uuid(const char *text, size_t len, const char *n
 	struct json_doc d = { 0 };
 	int arr, rc;
 
-	rc = parse_from_brace(&d, text, len);
-	if (rc < 0)
-		return err_prefix(rc, "nvme netapp ontapdevices");
+	arr = ontapdevices_array(&d, text, len);
+	if (arr < 0)
+		return arr;
 	rc = POE_NOTFOUND;
-	arr = json_get(&d, 0, "ONTAPdevices");
-	if (json_type(&d, arr) != JSON_ARRAY) {
-		rc = err_set(POE_FAIL, "nvme netapp ontapdevices: no 'ONTAPdevices' array");
-		goto out;
-	}
 	json_for_each(&d, arr, it) {
 		char devpath[256], base[64];
 
@@ -679,7 +687,6 @@ int nvmehost_parse_ontapdevices_uuid(const char *text, size_t len, const char *n
 			break;
 		}
 	}
-out:
 	json_free(&d);
 	return rc;
 }
