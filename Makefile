@@ -17,12 +17,13 @@ WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS ?= -O2 -g
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -DPVE_ONTAP_VERSION='"$(VERSION)"' \
 	-Ilib -Ipolicies -Ihooks -Iwatcher -Icli
-# libcurl and OpenSSL are dlopen()ed on the first HTTP request (lib/netlib.h): not linked.
+# libcurl and OpenSSL are dlopen()ed on the first HTTP request (lib/net/netlib.h): not linked.
 LDLIBS += -lyaml -linotifytools
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-SRC_DIRS := lib policies hooks watcher cli
-SRCS := $(sort $(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
+# lib/ has one folder per layer (HACKING.md "Layout"; tests/layers/check.py enforces it).
+SRC_DIRS := $(sort $(dir $(wildcard lib/*/*.c))) policies hooks watcher cli
+SRCS := $(sort $(wildcard $(addsuffix /*.c,$(patsubst %/,%,$(SRC_DIRS)))))
 OBJS := $(SRCS:%.c=$(BUILDDIR)/%.o)
 CORE_OBJS := $(filter-out $(BUILDDIR)/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

@@ -4,10 +4,10 @@
 
 #include <stdbool.h>
 
-#include "buf.h"
-#include "json.h"
-#include "lock.h"
-#include "ops.h"
+#include "base/buf.h"
+#include "format/json.h"
+#include "host/lock.h"
+#include "ops/ops.h"
 
 struct config;
 

@@ -20,18 +20,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "exec.h"
-#include "http.h"
-#include "json.h"
-#include "log.h"
-#include "ontap.h"
-#include "ops.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/exec.h"
+#include "net/http.h"
+#include "format/json.h"
+#include "base/log.h"
+#include "base/secret.h"
+#include "ontap/ontap.h"
+#include "ops/ops.h"
 #include "policy.h"
-#include "pve.h"
-#include "util.h"
+#include "pve/pve.h"
+#include "base/util.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define CHECK_TIMEOUT_MS 20000
@@ -77,7 +78,7 @@ static void report(struct doctor *d, enum verdict v, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	/* error messages carry remote text: never let a secret through */
-	log_scrub(msg, sizeof(msg), raw);
+	secret_scrub(msg, sizeof(msg), raw);
 	if (v == V_OK)
 		d->nok++;
 	else if (v == V_WARN)

@@ -15,14 +15,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "exec.h"
-#include "json.h"
-#include "log.h"
-#include "pve.h"
-#include "util.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/exec.h"
+#include "format/json.h"
+#include "base/log.h"
+#include "pve/pve.h"
+#include "base/util.h"
 
 #define HOOK_NAME "pve-ontap"
 #define QM_TIMEOUT_MS 60000

@@ -5,15 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "cli.h"
-#include "config.h"
-#include "err.h"
-#include "json.h"
-#include "log.h"
-#include "nvmehost.h"
-#include "ops.h"
-#include "util.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "format/json.h"
+#include "base/log.h"
+#include "host/nvmehost.h"
+#include "ops/ops.h"
+#include "base/util.h"
 
 static void info_json(struct json_writer *w, const struct nvme_disk_info *d)
 {

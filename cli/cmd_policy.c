@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "json.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "format/json.h"
 #include "policy.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Error lines of one file; a file can hold at most 64 KiB of mistakes, so this is ample. */
 #define POLICY_ERRORS_MAX (1 << 20)

@@ -4,14 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "cli.h"
-#include "config.h"
-#include "err.h"
-#include "json.h"
-#include "ontap.h"
-#include "ops.h"
-#include "util.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "format/json.h"
+#include "ontap/ontap.h"
+#include "ops/ops.h"
+#include "base/util.h"
 
 static void snapshot_json(struct json_writer *w, const struct storage_snapshot *s)
 {

@@ -5,14 +5,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "cli.h"
-#include "config.h"
-#include "err.h"
-#include "json.h"
-#include "log.h"
-#include "ops.h"
-#include "util.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "format/json.h"
+#include "base/log.h"
+#include "ops/ops.h"
+#include "base/util.h"
 
 static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s)
 {

@@ -16,11 +16,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "err.h"
+#include "config/config.h"
+#include "base/err.h"
 #include "hook.h"
-#include "log.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define PROG "pve-ontap"
 

@@ -17,15 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "lock.h"
-#include "log.h"
-#include "ops.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "host/lock.h"
+#include "base/log.h"
+#include "ops/ops.h"
 #include "policy.h"
-#include "pve.h"
-#include "util.h"
+#include "pve/pve.h"
+#include "base/util.h"
 
 struct hook {
 	int vmid;

@@ -17,12 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "err.h"
-#include "json.h"
-#include "pve.h"
-#include "util.h"
-#include "yamltree.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "format/json.h"
+#include "pve/pve.h"
+#include "base/util.h"
+#include "format/yamltree.h"
 
 /* ---- phases ---- */
 

@@ -58,7 +58,7 @@ fi
 if [ "$mode" != unit ]; then
 	xml=$(mktemp)
 	PVE_ONTAP_BIN="$bin" PVE_ONTAP_BUILDDIR="$builddir" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		--junitxml="$xml" tests/sim tests/fakes tests/integration
+		--junitxml="$xml" tests/layers tests/sim tests/fakes tests/integration
 	rc=$?
 	counts=$(/usr/bin/python3 - "$xml" <<'PY'
 import sys, xml.etree.ElementTree as ET

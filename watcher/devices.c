@@ -20,13 +20,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "err.h"
-#include "log.h"
-#include "nvmehost.h"
-#include "ontap.h"
-#include "pve.h"
-#include "util.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "host/nvmehost.h"
+#include "ontap/ontap.h"
+#include "pve/pve.h"
+#include "base/util.h"
 
 #define DEV_MAX_ATTEMPTS 6
 #define ONTAP_LOOKUP_MS (15 * 1000)

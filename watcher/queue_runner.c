@@ -28,14 +28,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "exec.h"
-#include "log.h"
-#include "nvmehost.h"
-#include "pve.h"
-#include "util.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/exec.h"
+#include "base/log.h"
+#include "host/nvmehost.h"
+#include "pve/pve.h"
+#include "base/util.h"
 
 #define WATCH_MAX_FAILURES 8
 #define WATCH_REMOTE_GRACE_MS (10 * 60 * 1000)

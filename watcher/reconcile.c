@@ -19,11 +19,11 @@
 
 #include <inotifytools/inotify.h>
 
-#include "config.h"
-#include "err.h"
-#include "log.h"
-#include "pve.h"
-#include "util.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "pve/pve.h"
+#include "base/util.h"
 
 #define IMAGES_MASK (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
 #define VMDIR_MASK (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR)

@@ -28,10 +28,10 @@
 #include <inotifytools/inotify.h>
 #include <inotifytools/inotifytools.h>
 
-#include "config.h"
-#include "err.h"
-#include "log.h"
-#include "util.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "watch_internal.h"
 
 #define QUEUE_MASK (IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR)

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "queue.h"
+#include "host/queue.h"
 
 struct config;
 struct ontap_client;

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "err.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/util.h"
 
 /* Digits at *p (at least one, at most maxlen); advances *p; returns the value or -1. */
 static long long take_number(const char **p, int maxlen)

@@ -23,9 +23,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "log.h"
-#include "util.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/util.h"
 
 struct wk_pool {
 	pthread_mutex_t lock;

@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "json.h"
-#include "log.h"
-#include "ontap.h"
-#include "util.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "format/json.h"
+#include "base/log.h"
+#include "ontap/ontap.h"
+#include "base/util.h"
 
 struct ctx {
 	struct ontap_client *oc;

@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "config.h"
-#include "err.h"
-#include "json.h"
-#include "log.h"
-#include "pve.h"
-#include "util.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "format/json.h"
+#include "base/log.h"
+#include "pve/pve.h"
+#include "base/util.h"
 
 static void usage(void)
 {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "fuzz.h"
 
-#include "config.h"
-#include "err.h"
-#include "log.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/secret.h"
 
 /*
  * The YAML config loader (DESIGN.md "Configuration"). password_file: paths are read
@@ -19,6 +20,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		config_free(c);
 	err_clear();
 	/* Secrets accumulate in the log scrubber; start each input from none. */
-	log_clear_secrets();
+	secret_clear();
 	return 0;
 }

@@ -4,8 +4,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "err.h"
-#include "json.h"
+#include "base/err.h"
+#include "format/json.h"
 
 /* Every accessor on every token: the parser's token array is what the rest trusts. */
 static void visit(const struct json_doc *d, int tok)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "fuzz.h"
 
-#include "err.h"
-#include "nvmehost.h"
+#include "base/err.h"
+#include "host/nvmehost.h"
 
 /*
  * The readers of nvme-cli's JSON output ("nvme netapp ontapdevices -o json", "nvme list

@@ -3,10 +3,10 @@
 
 #include <stdlib.h>
 
-#include "buf.h"
-#include "err.h"
-#include "json.h"
-#include "log.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "format/json.h"
+#include "base/log.h"
 #include "policy.h"
 
 /*

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "fuzz.h"
 
-#include "err.h"
-#include "queue.h"
+#include "base/err.h"
+#include "host/queue.h"
 
 /* Job files are written by hooks and read by the root watcher (DESIGN.md "Job queue"). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

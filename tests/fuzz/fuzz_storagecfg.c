@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "fuzz.h"
 
-#include "err.h"
-#include "pve.h"
+#include "base/err.h"
+#include "pve/pve.h"
 
 /* The reader of /etc/pve/storage.cfg (reference/pve.md §8). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

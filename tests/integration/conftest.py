@@ -163,7 +163,7 @@ class Env:
         """Run the binary under test; returns subprocess.CompletedProcess (text)."""
         exe = binary()
         if not os.access(exe, os.X_OK):
-            pytest.skip("pve-ontap not built (%s); run make" % exe)
+            pytest.fail("pve-ontap not built (%s); run make" % exe)
         e = dict(os.environ)
         e.pop("PVE_ONTAP_CONFIG", None)
         e["PATH"] = os.path.join(self.T, "bin") + os.pathsep + e.get("PATH", "/usr/bin:/bin")
@@ -267,7 +267,7 @@ class Env:
         also set it as the VM's hookscript (as root would with qm set)."""
         exe = binary()
         if not os.access(exe, os.X_OK):
-            pytest.skip("pve-ontap not built (%s); run make" % exe)
+            pytest.fail("pve-ontap not built (%s); run make" % exe)
         dst = os.path.join(self.T, "var", "lib", "vz", "snippets", "pve-ontap")
         shutil.copy2(exe, dst)
         os.chmod(dst, 0o755)

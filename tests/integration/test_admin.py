@@ -220,7 +220,7 @@ def test_doctor_json(env):
 def run_plain(*args):
     exe = binary()
     if not os.access(exe, os.X_OK):
-        pytest.skip("pve-ontap not built")
+        pytest.fail("pve-ontap not built")
     e = dict(os.environ)
     e.pop("PVE_ONTAP_CONFIG", None)
     e["LC_ALL"] = "C"

@@ -93,7 +93,7 @@ def run_hook(env, phase):
     """As qemu-server runs a hookscript: argv only, stdin closed, config from the env."""
     exe = binary()
     if not os.access(exe, os.X_OK):
-        pytest.skip("pve-ontap not built (%s); run make" % exe)
+        pytest.fail("pve-ontap not built (%s); run make" % exe)
     e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
          "PVE_ONTAP_CONFIG": env.config_path}
     t0 = time.monotonic()

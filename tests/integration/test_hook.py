@@ -35,7 +35,7 @@ def hook(env, vmid, phase, extra_env=None, timeout=120):
     """Run the hook exactly as qemu-server's exec_hookscript does; adds .elapsed."""
     exe = binary()
     if not os.access(exe, os.X_OK):
-        pytest.skip("pve-ontap not built (%s); run make" % exe)
+        pytest.fail("pve-ontap not built (%s); run make" % exe)
     e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
          "LVM_SUPPRESS_FD_WARNINGS": "1", "PVE_ONTAP_CONFIG": env.config_path}
     e.update(extra_env or {})

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The ONTAP REST client (lib/ontap.c, lib/ontap_nvme.c) against the ONTAP simulator,
+"""The ONTAP REST client (lib/ontap/ontap.c, lib/ontap/ontap_nvme.c) against the ONTAP simulator,
 through tests/drivers/ontap_driver (HACKING.md "Test drivers").
 
 Each test checks what the client returned *and* what reached the simulator (requests,
@@ -33,7 +33,7 @@ def driver():
     path = os.environ.get("PVE_ONTAP_ONTAP_DRIVER") or os.path.join(
         os.path.dirname(binary()), "drivers", "ontap_driver")
     if not os.access(path, os.X_OK):
-        pytest.skip("ontap_driver not built (%s); run make unit-bins" % path)
+        pytest.fail("ontap_driver not built (%s); run make unit-bins" % path)
     return path
 
 

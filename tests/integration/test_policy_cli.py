@@ -70,7 +70,7 @@ class Tree:
     def run(self, *args, config=True):
         exe = binary()
         if not os.access(exe, os.X_OK):
-            pytest.skip("pve-ontap not built (%s); run make" % exe)
+            pytest.fail("pve-ontap not built (%s); run make" % exe)
         env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
         argv = [exe] + (["--config", self.config] if config else []) + [str(a) for a in args]
         return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,

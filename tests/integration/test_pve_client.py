@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The PVE API client (lib/pve_api.c) and the local reader (lib/pve_local.c), driven through
+"""The PVE API client (lib/pve/pve_api.c) and the local reader (lib/pve/pve_local.c), driven through
 build/drivers/pve_driver against the PVE simulator (HACKING.md "Test drivers").
 
 The fixture here starts only the PVE simulator (the client needs nothing from ONTAP), in a
@@ -111,7 +111,7 @@ class PveEnv:
     def run(self, *args, timeout=60):
         exe = driver_path()
         if not os.access(exe, os.X_OK):
-            pytest.skip("pve_driver not built (%s); run make unit-bins" % exe)
+            pytest.fail("pve_driver not built (%s); run make unit-bins" % exe)
         args = [str(a) for a in args]
         opts = []
         # options (--dry-run, --timeout MS) come before CONFIG
@@ -355,7 +355,7 @@ def test_expired_ticket_is_renewed(penv):
     penv.pve.task_seconds = 2
     exe = driver_path()
     if not os.access(exe, os.X_OK):
-        pytest.skip("pve_driver not built (%s)" % exe)
+        pytest.fail("pve_driver not built (%s)" % exe)
     proc = subprocess.Popen([exe, penv.config_path, "start", NODE, "100"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

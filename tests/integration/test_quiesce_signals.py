@@ -41,7 +41,7 @@ def clone_files(env):
 def spawn(env, argv, hook=False):
     exe = binary()
     if not os.access(exe, os.X_OK):
-        pytest.skip("pve-ontap not built (%s); run make" % exe)
+        pytest.fail("pve-ontap not built (%s); run make" % exe)
     e = {"PATH": os.path.join(env.T, "bin") + ":/usr/sbin:/usr/bin:/sbin:/bin",
          "LC_ALL": "C", "PVE_ONTAP_CONFIG": env.config_path}
     full = [exe] + ([] if hook else ["--config", env.config_path]) + list(argv)

@@ -69,7 +69,7 @@ class Watcher:
     def __init__(self, env, *args):
         exe = binary()
         if not os.access(exe, os.X_OK):
-            pytest.skip("pve-ontap not built (%s); run make" % exe)
+            pytest.fail("pve-ontap not built (%s); run make" % exe)
         self.env = env
         self.log_path = os.path.join(env.T, "watch.log")
         self.log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0

@@ -1,4 +1,4 @@
-"""Validation of Proxmox VE API requests against ../shared/specs/pve-apischema-subset.json.
+"""Validation of Proxmox VE API requests against tests/specs/pve-apischema-subset.json.
 
 The file holds, per version ("pve9", "pve8"), a map path template -> method -> schema object
 copied from PVE's API viewer data (apidata.js).  A request is valid when its path matches a
@@ -12,7 +12,7 @@ module accepts would also pass "Parameter verification failed." on a real node.
     validate(method, path, params, version="pve9") -> list of error strings ([] = valid)
     check(method, path, params, version) -> (status, errors_by_param) for the simulator
 
-Spec directory: $PVE_ONTAP_SPECS, else <repo>/../shared/specs.
+Spec directory: $PVE_ONTAP_SPECS, else <repo>/tests/specs (vendored).
 """
 
 import json
@@ -30,8 +30,7 @@ def spec_dir():
     env = os.environ.get("PVE_ONTAP_SPECS")
     if env:
         return env
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.path.join(os.path.dirname(repo), "shared", "specs")
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs")
 
 
 def load(version="pve9"):

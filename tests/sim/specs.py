@@ -1,4 +1,4 @@
-"""Request validation against the API specification subsets in ../shared/specs.
+"""Request validation against the API specification subsets in tests/specs.
 
 OntapSpec checks a request against ontap-openapi-subset.yaml (Swagger 2.0, basePath /api);
 PveSpec checks one against pve-apischema-subset.json. Both answer a list of human-readable
@@ -8,7 +8,8 @@ so the C client can never drift from the documented API unnoticed.
 The two classes are independent on purpose: the ONTAP and PVE simulators are written and
 maintained separately.
 
-Spec location: $PVE_ONTAP_SPECS, else <repo>/../shared/specs (CI clones shared/ beside the repo).
+Spec location: $PVE_ONTAP_SPECS, else <repo>/tests/specs (vendored copies of the published
+subsets, so a clone of the repository alone passes `make check`; tests/specs/README.md).
 """
 
 import json
@@ -26,8 +27,7 @@ def specs_dir():
     env = os.environ.get("PVE_ONTAP_SPECS")
     if env:
         return env
-    repo = os.path.dirname(os.path.dirname(_HERE))
-    return os.path.join(os.path.dirname(repo), "shared", "specs")
+    return os.path.join(os.path.dirname(_HERE), "specs")
 
 
 def _load(path, loader):

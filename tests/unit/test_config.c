@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* lib/config.c: the YAML and .ini formats of DESIGN.md "Configuration (contract)". */
+/* lib/config/config.c: the YAML and .ini formats of DESIGN.md "Configuration (contract)". */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,11 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "err.h"
-#include "log.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/secret.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 static char tmpdir[] = "/tmp/test_config.XXXXXX";
 
@@ -48,7 +49,7 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	testutil_rm_rf(tmpdir);
-	log_clear_secrets();
+	secret_clear();
 	return 0;
 }
 
@@ -233,9 +234,9 @@ static void test_full_example(void **state)
 	assert_int_equal(c->watch.reconcile_s, 120);
 
 	/* every secret is registered for scrubbing, the token's secret part too */
-	log_scrub(scrubbed, sizeof(scrubbed), "a pve-pass-1234 b ontap-pass-5678 c pw-from-file-77");
+	secret_scrub(scrubbed, sizeof(scrubbed), "a pve-pass-1234 b ontap-pass-5678 c pw-from-file-77");
 	assert_string_equal(scrubbed, "a *** b *** c ***");
-	log_scrub(scrubbed, sizeof(scrubbed), "x 0b3f1234-aaaa");
+	secret_scrub(scrubbed, sizeof(scrubbed), "x 0b3f1234-aaaa");
 	assert_string_equal(scrubbed, "x ***");
 
 	config_free(c);

@@ -7,14 +7,15 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "log.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/secret.h"
 
 static int teardown(void **state)
 {
 	(void)state;
 	err_clear();
-	log_clear_secrets();
+	secret_clear();
 	return 0;
 }
 
@@ -73,7 +74,7 @@ static void test_long_message_truncated(void **state)
 static void test_secret_scrubbed(void **state)
 {
 	(void)state;
-	log_add_secret("s3cr3t-ontap");
+	secret_add("s3cr3t-ontap");
 	err_set(POE_API, "login with 's3cr3t-ontap' failed");
 	assert_string_equal(err_msg(), "login with '***' failed");
 	err_set(POE_API, "x");

@@ -13,10 +13,10 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "err.h"
-#include "exec.h"
-#include "util.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/exec.h"
+#include "base/util.h"
 
 static void assert_no_children(void)
 {

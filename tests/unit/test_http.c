@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * lib/http.c against a throw-away HTTPS server on 127.0.0.1 (tests/unit/https_echo.py,
+ * lib/net/http.c against a throw-away HTTPS server on 127.0.0.1 (tests/unit/https_echo.py,
  * certificates from tests/sim/certs.py or the openssl CLI).
  */
 #include <stdarg.h>
@@ -21,12 +21,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "err.h"
-#include "http.h"
-#include "log.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "net/http.h"
+#include "base/log.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 struct echo_server {
 	pid_t pid;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for the cluster lock (lib/lock.c). */
+/* Unit tests for the cluster lock (lib/host/lock.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,10 +18,10 @@
 #include <unistd.h>
 #include <utime.h>
 
-#include "err.h"
-#include "lock.h"
+#include "base/err.h"
+#include "host/lock.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 static int setup(void **state)
 {

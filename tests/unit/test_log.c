@@ -13,8 +13,9 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "log.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/secret.h"
 
 /*
  * Capture what log_* writes to fd 2: the test swaps stderr for a temporary file, runs the
@@ -63,7 +64,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	log_clear_secrets();
+	secret_clear();
 	unsetenv("JOURNAL_STREAM");
 	log_init("pve-ontap");
 	log_set_level(LOG_LVL_INFO);
@@ -177,19 +178,19 @@ static void test_scrub(void **state)
 	char out[64];
 
 	(void)state;
-	log_add_secret("abc");		/* too short: ignored */
-	log_add_secret("");
-	log_add_secret(NULL);
-	log_add_secret("hunter22");
-	log_add_secret("hunter2245"); /* longer secret containing the other */
-	log_scrub(out, sizeof(out), "abc hunter22 x hunter2245 y hunter22");
+	secret_add("abc");		/* too short: ignored */
+	secret_add("");
+	secret_add(NULL);
+	secret_add("hunter22");
+	secret_add("hunter2245"); /* longer secret containing the other */
+	secret_scrub(out, sizeof(out), "abc hunter22 x hunter2245 y hunter22");
 	assert_string_equal(out, "abc *** x *** y ***");
 
-	log_scrub(out, 6, "hunter22hunter22");
+	secret_scrub(out, 6, "hunter22hunter22");
 	assert_string_equal(out, "*****");
 
-	log_clear_secrets();
-	log_scrub(out, sizeof(out), "hunter22");
+	secret_clear();
+	secret_scrub(out, sizeof(out), "hunter22");
 	assert_string_equal(out, "hunter22");
 }
 
@@ -198,7 +199,7 @@ static void test_log_line_scrubbed(void **state)
 	char out[256];
 
 	(void)state;
-	log_add_secret("tok-0123456789");
+	secret_add("tok-0123456789");
 	capture_begin();
 	log_info("Authorization: PVEAPIToken=root@pam!x=%s", "tok-0123456789");
 	capture_end(out, sizeof(out));

@@ -12,10 +12,10 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "err.h"
-#include "nvmehost.h"
-#include "util.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "host/nvmehost.h"
+#include "base/util.h"
 
 #define UUID "3f2a6c1e-9b7d-4e21-8a55-0c6d9e1f2b34"
 #define UUID_HEX "3f2a6c1e9b7d4e218a550c6d9e1f2b34"

@@ -13,11 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "err.h"
-#include "json.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "format/json.h"
 #include "policy.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Parse text that must fail; returns the error lines (caller frees). */
 static char *errors_of(const char *text)

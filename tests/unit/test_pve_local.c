@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for the local PVE reader (lib/pve_local.c): VM configs and storage.cfg. */
+/* Unit tests for the local PVE reader (lib/pve/pve_local.c): VM configs and storage.cfg. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "pve.h"
+#include "base/err.h"
+#include "pve/pve.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 /* reference/pve.md §7, plus a snapshot section, as PVE writes it. */
 static const char conf_ref[] =

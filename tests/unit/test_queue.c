@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for the job queue files (lib/queue.c, DESIGN.md "Job queue"). */
+/* Unit tests for the job queue files (lib/host/queue.c, DESIGN.md "Job queue"). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "queue.h"
+#include "base/err.h"
+#include "host/queue.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 static int setup(void **state)
 {

@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "err.h"
-#include "util.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/util.h"
 
 static void test_deadlines(void **state)
 {

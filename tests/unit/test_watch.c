@@ -8,9 +8,9 @@
 
 #include <cmocka.h>
 
-#include "err.h"
-#include "nvmehost.h"
-#include "queue.h"
+#include "base/err.h"
+#include "host/nvmehost.h"
+#include "host/queue.h"
 #include "watch_internal.h"
 
 static void test_clone_names(void **state)

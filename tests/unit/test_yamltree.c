@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests for the YAML tree and key-table walk (lib/yamltree.c). */
+/* Unit tests for the YAML tree and key-table walk (lib/format/yamltree.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "err.h"
-#include "yamltree.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "format/yamltree.h"
 
 /* A document that stops at the first structural problem (as the configuration reads). */
 static struct yt_doc strict_doc(void)

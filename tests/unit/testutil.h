@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "util.h"
+#include "base/util.h"
 
 static inline int testutil_rm_entry(const char *path, const struct stat *st, int flag,
 				    struct FTW *ftw)

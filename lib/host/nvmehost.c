@@ -1,0 +1,784 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Host side of NVMe/TCP (DESIGN.md "Storage kinds", reference/prior-art.md §2.4): the host
+ * NQN, "nvme connect-all" per portal, and namespace uuid -> block device. ONTAP's namespace
+ * uuid is the NVMe NS UUID the kernel shows in /sys/class/block/nvmeXnY/uuid (§2.8). Native
+ * NVMe multipath shows one head device nvmeXnY per namespace plus hidden per-path devices
+ * nvmeXcYnZ; only the head may be given to a VM.
+ */
+#include "host/nvmehost.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/exec.h"
+#include "format/json.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#define CONNECT_TIMEOUT_MS (30 * 1000)  /* per portal, as the prior art (§2.4) */
+#define QUERY_TIMEOUT_MS (15 * 1000)    /* nvme list / ontapdevices */
+#define SYSFS_ATTR_MAX 128              /* a uuid/nguid line is < 40 bytes */
+#define HOSTNQN_FILE_MAX 4096
+#define NVME_JSON_TOKENS 65536          /* a few thousand namespaces at most */
+#define EALREADY_EXIT 114               /* nvme-cli exits with errno: EALREADY */
+
+/* ---- names ---- */
+
+static bool take_digits(const char **p)
+{
+	const char *s = *p;
+
+	while (isdigit((unsigned char)**p) && *p - s < 6)
+		(*p)++;
+	return *p > s && !isdigit((unsigned char)**p);
+}
+
+bool nvmehost_is_head(const char *name)
+{
+	const char *p = name;
+
+	if (strncmp(p, "nvme", 4) != 0)
+		return false;
+	p += 4;
+	if (!take_digits(&p) || *p++ != 'n' || !take_digits(&p))
+		return false;
+	return *p == '\0';
+}
+
+static void lower(char *s)
+{
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+bool nvmehost_volid_uuid(const struct config *cfg, const char *volid,
+			 char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	static const char tail[] = "/disk/by-id/nvme-uuid.";
+	const char *rest = NULL;
+	size_t dl;
+
+	if (!volid)
+		return false;
+	if (!strncmp(volid, NVMEHOST_BYID_PREFIX, strlen(NVMEHOST_BYID_PREFIX))) {
+		rest = volid + strlen(NVMEHOST_BYID_PREFIX);
+	} else if (cfg && cfg->paths.dev) {
+		dl = strlen(cfg->paths.dev);
+		if (!strncmp(volid, cfg->paths.dev, dl) &&
+		    !strncmp(volid + dl, tail, strlen(tail)))
+			rest = volid + dl + strlen(tail);
+	}
+	if (!rest || strlen(rest) != NVMEHOST_UUID_LEN || !util_is_uuid(rest))
+		return false;
+	memcpy(uuid, rest, NVMEHOST_UUID_LEN + 1);
+	lower(uuid);
+	return true;
+}
+
+/* ---- bounded reads ---- */
+
+/*
+ * Read at most max - 1 bytes of a small file; longer files are an error (a sysfs attribute
+ * or a hostnqn file that large is not what we expect).
+ */
+static int read_small(const char *path, char *out, size_t max)
+{
+	size_t len = 0;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return err_set(errno == ENOENT ? POE_NOTFOUND : POE_FAIL, "cannot open '%s': %s",
+			       path, strerror(errno));
+	for (;;) {
+		ssize_t r;
+
+		if (len >= max - 1) {
+			char extra;
+
+			r = read(fd, &extra, 1);
+			if (r > 0)
+				rc = err_set(POE_FAIL, "'%s' is larger than %zu bytes", path, max - 1);
+			break;
+		}
+		r = read(fd, out + len, max - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = err_set(POE_FAIL, "cannot read '%s': %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	out[rc == 0 ? len : 0] = '\0';
+	return rc;
+}
+
+/* First line, surrounding whitespace removed. */
+static void first_line(char *s)
+{
+	char *start = s, *end;
+
+	while (*start && isspace((unsigned char)*start))
+		start++;
+	end = start;
+	while (*end && *end != '\n' && *end != '\r')
+		end++;
+	while (end > start && isspace((unsigned char)end[-1]))
+		end--;
+	memmove(s, start, (size_t)(end - start));
+	s[end - start] = '\0';
+}
+
+int nvmehost_hostnqn(const struct config *cfg, char *out, size_t n)
+{
+	const char *path = cfg->paths.hostnqn ? cfg->paths.hostnqn : "/etc/nvme/hostnqn";
+	char *text = util_xmalloc(HOSTNQN_FILE_MAX + 1);
+	size_t len;
+	int rc;
+
+	rc = read_small(path, text, HOSTNQN_FILE_MAX + 1);
+	if (rc < 0) {
+		rc = err_prefix(rc == POE_NOTFOUND ? POE_CONFIG : rc,
+				"cannot read this node's NVMe host NQN (install nvme-cli, or run "
+				"'nvme gen-hostnqn > %s')",
+				path);
+		goto out;
+	}
+	first_line(text);
+	len = strlen(text);
+	if (strncmp(text, "nqn.", 4) != 0 || len > NVMEHOST_NQN_MAX) {
+		rc = err_set(POE_CONFIG, "'%s' holds no NVMe host NQN (expected 'nqn.' and at most %d bytes)",
+			     path, NVMEHOST_NQN_MAX);
+		goto out;
+	}
+	for (const char *p = text; *p; p++) {
+		if (!isgraph((unsigned char)*p)) {
+			rc = err_set(POE_CONFIG, "'%s': the host NQN contains a space or control character",
+				     path);
+			goto out;
+		}
+	}
+	if (len + 1 > n) {
+		rc = err_set(POE_FAIL, "host NQN from '%s' is too long", path);
+		goto out;
+	}
+	memcpy(out, text, len + 1);
+out:
+	free(text);
+	return rc;
+}
+
+/* ---- running nvme-cli ---- */
+
+static const char *nvme_path(const struct config *cfg)
+{
+	return cfg->paths.nvme ? cfg->paths.nvme : "/usr/sbin/nvme";
+}
+
+static int64_t bounded(int64_t deadline, int64_t ms)
+{
+	int64_t own = util_now_ms() + ms;
+
+	return deadline && deadline < own ? deadline : own;
+}
+
+static bool mentions_already(const struct exec_result *r)
+{
+	return strstr(buf_cstr(&r->out), "already connected") ||
+	       strstr(buf_cstr(&r->err), "already connected") ||
+	       strstr(buf_cstr(&r->err), "Operation already in progress");
+}
+
+int nvmehost_connect(const struct config *cfg, const char *const *portals, int n,
+		     int64_t deadline)
+{
+	struct buf why = BUF_INIT(8192);
+	struct exec_result r;
+	char nqn[NVMEHOST_NQN_MAX + 1] = "";
+	bool timed_out = false;
+	int ok = 0, rc;
+
+	if (n <= 0)
+		return err_set(POE_CONFIG, "no NVMe/TCP portal to connect to");
+	/* pass the NQN ONTAP knows us by; without one nvme-cli uses its own default */
+	if (nvmehost_hostnqn(cfg, nqn, sizeof(nqn)) < 0) {
+		log_debug("connecting without --hostnqn: %s", err_msg());
+		err_clear();
+		nqn[0] = '\0';
+	}
+	exec_result_init(&r);
+	for (int i = 0; i < n; i++) {
+		const char *argv[] = { nvme_path(cfg), "connect-all", "-t", "tcp", "-a", portals[i],
+				       nqn[0] ? "-q" : NULL, nqn, NULL };
+		char detail[256];
+
+		if (util_deadline_passed(deadline)) {
+			timed_out = true;
+			buf_printf(&why, "%s%s: not tried (deadline)", why.len ? "; " : "",
+				   portals[i]);
+			continue;
+		}
+		rc = exec_run(argv, bounded(deadline, CONNECT_TIMEOUT_MS), &r);
+		if (rc == POE_TIMEOUT) {
+			/* a TLS or routing problem makes connects hang rather than fail (§2.4) */
+			buf_printf(&why, "%s%s: no answer in time", why.len ? "; " : "", portals[i]);
+			timed_out |= deadline && util_deadline_passed(deadline);
+			continue;
+		}
+		if (rc < 0) {
+			rc = err_prefix(rc, "cannot run '%s'", nvme_path(cfg));
+			goto out;
+		}
+		if (r.exit_code == 0 || r.exit_code == EALREADY_EXIT || mentions_already(&r)) {
+			log_info("NVMe/TCP portal %s: %s", portals[i],
+				 mentions_already(&r) || r.exit_code == EALREADY_EXIT ?
+					 "already connected" :
+					 "connected");
+			ok++;
+			continue;
+		}
+		exec_result_last_line(&r, detail, sizeof(detail));
+		log_warn("NVMe/TCP portal %s: connect-all failed (exit %d): %s", portals[i],
+			 r.exit_code, detail);
+		buf_printf(&why, "%s%s: %s (exit %d)", why.len ? "; " : "", portals[i],
+			   detail[0] ? detail : "failed", r.exit_code);
+	}
+	if (ok > 0) {
+		rc = ok;
+	} else if (timed_out) {
+		rc = err_set(POE_TIMEOUT, "no NVMe/TCP portal answered before the deadline: %s",
+			     buf_cstr(&why));
+	} else {
+		rc = err_set(POE_FAIL, "no NVMe/TCP portal answered: %s", buf_cstr(&why));
+	}
+out:
+	exec_result_release(&r);
+	buf_release(&why);
+	return rc;
+}
+
+/* ---- resolution ---- */
+
+/* Lower-case hex digits of s without dashes or whitespace; false when other bytes occur. */
+static bool hex_only(const char *s, char *out, size_t n)
+{
+	size_t k = 0;
+
+	for (; *s; s++) {
+		if (*s == '-' || isspace((unsigned char)*s))
+			continue;
+		if (!isxdigit((unsigned char)*s) || k + 1 >= n)
+			return false;
+		out[k++] = (char)tolower((unsigned char)*s);
+	}
+	out[k] = '\0';
+	return k > 0;
+}
+
+static bool attr_matches(const struct config *cfg, const char *name, const char *attr,
+			 const char *want_hex)
+{
+	char *path = util_xasprintf("%s/class/block/%s/%s", cfg->paths.sysfs, name, attr);
+	char val[SYSFS_ATTR_MAX], hex[SYSFS_ATTR_MAX];
+	bool eq = false;
+
+	if (read_small(path, val, sizeof(val)) == 0) {
+		first_line(val);
+		eq = hex_only(val, hex, sizeof(hex)) && !strcmp(hex, want_hex);
+	}
+	err_clear();
+	free(path);
+	return eq;
+}
+
+/* A head device that is not hidden (native multipath marks path devices hidden=1). */
+static bool usable_head(const struct config *cfg, const char *name)
+{
+	char *path;
+	char val[SYSFS_ATTR_MAX];
+	bool hidden = false;
+
+	if (!nvmehost_is_head(name))
+		return false;
+	path = util_xasprintf("%s/class/block/%s/hidden", cfg->paths.sysfs, name);
+	if (read_small(path, val, sizeof(val)) == 0) {
+		first_line(val);
+		hidden = !strcmp(val, "1");
+	}
+	err_clear();
+	free(path);
+	return !hidden;
+}
+
+static bool sysfs_matches(const struct config *cfg, const char *name, const char *want_hex)
+{
+	return attr_matches(cfg, name, "uuid", want_hex) ||
+	       attr_matches(cfg, name, "nguid", want_hex);
+}
+
+/* "<paths.dev>/<name>" when it exists. */
+static int dev_path(const struct config *cfg, const char *name, char *dev, size_t n)
+{
+	char *p = util_xasprintf("%s/%s", cfg->paths.dev, name);
+	struct stat st;
+	int rc = 0;
+
+	if (stat(p, &st) < 0)
+		rc = err_set(POE_NOTFOUND, "'%s' does not exist", p);
+	else if (util_strlcpy(dev, p, n) >= n)
+		rc = err_set(POE_FAIL, "device path '%s' is too long", p);
+	free(p);
+	return rc;
+}
+
+static int by_sysfs(const struct config *cfg, const char *want_hex, char *dev, size_t n)
+{
+	char *cls = util_xasprintf("%s/class/block", cfg->paths.sysfs);
+	struct dirent *de;
+	DIR *d = opendir(cls);
+	int rc = POE_NOTFOUND;
+
+	if (!d)
+		goto out;
+	while ((de = readdir(d)) != NULL) {
+		if (!usable_head(cfg, de->d_name) || !sysfs_matches(cfg, de->d_name, want_hex))
+			continue;
+		rc = dev_path(cfg, de->d_name, dev, n);
+		if (rc == 0)
+			break;
+		err_clear();
+		rc = POE_NOTFOUND;
+	}
+	closedir(d);
+out:
+	free(cls);
+	return rc;
+}
+
+/* Basename of a "/dev/nvme0n1" string when it is a head device. */
+static bool head_of(const char *path, char *name, size_t n)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	if (!nvmehost_is_head(base) || strlen(base) >= n)
+		return false;
+	memcpy(name, base, strlen(base) + 1);
+	return true;
+}
+
+/* Parse the JSON document that starts at the first '{' (nvme-cli may print complaints first). */
+static int parse_from_brace(struct json_doc *d, const char *text, size_t len)
+{
+	const char *brace = memchr(text, '{', len);
+
+	if (!brace)
+		return err_set(POE_FAIL, "no JSON document in the nvme output");
+	return json_parse(d, brace, len - (size_t)(brace - text), NVME_JSON_TOKENS);
+}
+
+static bool str_eq_hex(const struct json_doc *d, int tok, const char *want_hex)
+{
+	char val[SYSFS_ATTR_MAX], hex[SYSFS_ATTR_MAX];
+
+	if (json_str(d, tok, val, sizeof(val)) < 0) {
+		err_clear();
+		return false;
+	}
+	return hex_only(val, hex, sizeof(hex)) && !strcmp(hex, want_hex);
+}
+
+static int want_of(const char *uuid, char *hex, size_t n)
+{
+	if (!uuid || !util_is_uuid(uuid) || !hex_only(uuid, hex, n))
+		return err_set(POE_USAGE, "'%s' is not a namespace uuid", uuid ? uuid : "");
+	return 0;
+}
+
+
+/*
+ * Parse `nvme netapp ontapdevices -o json` (text before the JSON tolerated) into d and
+ * return the index of its "ONTAPdevices" array, or a POE_* code (d is then released).
+ */
+static int ontapdevices_array(struct json_doc *d, const char *text, size_t len)
+{
+	int arr, rc = parse_from_brace(d, text, len);
+
+	if (rc < 0)
+		return err_prefix(rc, "nvme netapp ontapdevices");
+	arr = json_get(d, 0, "ONTAPdevices");
+	if (json_type(d, arr) != JSON_ARRAY) {
+		json_free(d);
+		return err_set(POE_FAIL, "nvme netapp ontapdevices: no 'ONTAPdevices' array");
+	}
+	return arr;
+}
+
+int nvmehost_parse_ontapdevices(const char *text, size_t len, const char *uuid, char *name,
+				size_t n)
+{
+	struct json_doc d = { 0 };
+	char want[40];
+	int arr, rc;
+
+	rc = want_of(uuid, want, sizeof(want));
+	if (rc < 0)
+		return rc;
+	arr = ontapdevices_array(&d, text, len);
+	if (arr < 0)
+		return arr;
+	rc = POE_NOTFOUND;
+	json_for_each(&d, arr, it) {
+		char devpath[256];
+
+		if (json_type(&d, it) != JSON_OBJECT ||
+		    !str_eq_hex(&d, json_member(&d, it, "UUID"), want))
+			continue;
+		if (json_get_str(&d, it, "Device", devpath, sizeof(devpath)) < 0 ||
+		    !head_of(devpath, name, n)) {
+			err_clear();
+			continue;
+		}
+		rc = 0;
+		break;
+	}
+	json_free(&d);
+	return rc;
+}
+
+/*
+ * Walk every object of an "nvme list -o json" document: the flat layout has
+ * Devices[].{DevicePath,UUID?}, the verbose one Devices[].Subsystems[].Namespaces[].
+ * {NameSpace:"nvme0n1",UUID?}. Depth is bounded by the JSON module's nesting.
+ */
+static int list_walk(const struct config *cfg, const struct json_doc *d, int tok,
+		     const char *want, char *name, size_t n, int depth)
+{
+	int t = json_type(d, tok);
+
+	if (depth > 16 || (t != JSON_OBJECT && t != JSON_ARRAY))
+		return POE_NOTFOUND;
+	if (t == JSON_OBJECT) {
+		const char *keys[] = { "DevicePath", "NameSpace" };
+
+		for (int k = 0; k < 2; k++) {
+			int v = json_member(d, tok, keys[k]);
+			char path[256], base[64];
+			int u;
+
+			if (json_type(d, v) != JSON_STRING || json_str(d, v, path, sizeof(path)) < 0 ||
+			    !head_of(path, base, sizeof(base))) {
+				err_clear();
+				continue;
+			}
+			u = json_member(d, tok, "UUID");
+			if (u >= 0 ? str_eq_hex(d, u, want) :
+				     (cfg && usable_head(cfg, base) && sysfs_matches(cfg, base, want))) {
+				if (strlen(base) >= n)
+					return err_set(POE_FAIL, "device name too long");
+				memcpy(name, base, strlen(base) + 1);
+				return 0;
+			}
+		}
+	}
+	json_for_each(d, tok, it) {
+		int rc = list_walk(cfg, d, it, want, name, n, depth + 1);
+
+		if (rc != POE_NOTFOUND)
+			return rc;
+	}
+	return POE_NOTFOUND;
+}
+
+int nvmehost_parse_list(const struct config *cfg, const char *text, size_t len, const char *uuid,
+			char *name, size_t n)
+{
+	struct json_doc d = { 0 };
+	char want[40];
+	int rc;
+
+	rc = want_of(uuid, want, sizeof(want));
+	if (rc < 0)
+		return rc;
+	rc = parse_from_brace(&d, text, len);
+	if (rc < 0)
+		return err_prefix(rc, "nvme list");
+	rc = list_walk(cfg, &d, 0, want, name, n, 0);
+	json_free(&d);
+	return rc;
+}
+
+typedef int (*parse_fn)(const struct config *cfg, const char *text, size_t len, const char *uuid,
+			char *name, size_t n);
+
+static int ontapdevices_adapter(const struct config *cfg, const char *text, size_t len,
+				const char *uuid, char *name, size_t n)
+{
+	(void)cfg;
+	return nvmehost_parse_ontapdevices(text, len, uuid, name, n);
+}
+
+/* Run an nvme-cli query (r initialised by the caller); a non-zero exit is POE_FAIL. */
+static int run_query(const char *const *argv, struct exec_result *r)
+{
+	char detail[256];
+	int rc = exec_run(argv, bounded(0, QUERY_TIMEOUT_MS), r);
+
+	if (rc < 0 || r->exit_code == 0)
+		return rc;
+	exec_result_last_line(r, detail, sizeof(detail));
+	return err_set(POE_FAIL, "'%s %s' failed (exit %d): %s", argv[0], argv[1], r->exit_code,
+		       detail);
+}
+
+static int by_command(const struct config *cfg, const char *const *argv, parse_fn parse,
+		      const char *uuid, char *dev, size_t n)
+{
+	struct exec_result r;
+	char name[64];
+	int rc;
+
+	exec_result_init(&r);
+	rc = run_query(argv, &r);
+	if (rc == 0)
+		rc = parse(cfg, buf_cstr(&r.out), r.out.len, uuid, name, sizeof(name));
+	if (rc == 0)
+		rc = dev_path(cfg, name, dev, n);
+	exec_result_release(&r);
+	return rc;
+}
+
+int nvmehost_resolve_sysfs(const struct config *cfg, const char *uuid, char *dev, size_t n)
+{
+	char want[40];
+	int rc = want_of(uuid, want, sizeof(want));
+
+	if (rc < 0)
+		return rc;
+	rc = by_sysfs(cfg, want, dev, n);
+	if (rc == POE_NOTFOUND)
+		return err_set(POE_NOTFOUND, "no NVMe device with namespace uuid %s under '%s'", uuid,
+			       cfg->paths.sysfs);
+	return rc < 0 ? rc : NVMEHOST_BY_SYSFS;
+}
+
+int nvmehost_resolve(const struct config *cfg, const char *uuid, char *dev, size_t n)
+{
+	const char *ontapdevices[] = { nvme_path(cfg), "netapp", "ontapdevices", "-o", "json",
+				       NULL };
+	const char *list[] = { nvme_path(cfg), "list", "-o", "json", NULL };
+	char why2[320], why3[320];
+	int rc;
+
+	rc = nvmehost_resolve_sysfs(cfg, uuid, dev, n);
+	if (rc != POE_NOTFOUND)
+		return rc;
+	err_clear();
+	/* the NetApp plugin matches the namespace path and survives odd sysfs layouts */
+	rc = by_command(cfg, ontapdevices, ontapdevices_adapter, uuid, dev, n);
+	if (rc == 0) {
+		log_debug("namespace %s resolved through 'nvme netapp ontapdevices'", uuid);
+		return NVMEHOST_BY_ONTAPDEVICES;
+	}
+	util_strlcpy(why2, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why2));
+	err_clear();
+	/* nvme-cli without the NetApp plugin */
+	rc = by_command(cfg, list, nvmehost_parse_list, uuid, dev, n);
+	if (rc == 0) {
+		log_debug("namespace %s resolved through 'nvme list'", uuid);
+		return NVMEHOST_BY_LIST;
+	}
+	util_strlcpy(why3, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why3));
+	return err_set(POE_NOTFOUND,
+		       "no block device for namespace %s on this node (sysfs: not found; "
+		       "ontapdevices: %s; nvme list: %s): is the node connected ('pve-ontap nvme connect')?",
+		       uuid, why2, why3);
+}
+
+/* ---- device -> uuid ---- */
+
+/* A uuid or NGUID text (dashes and whitespace ignored) as a lower-case 8-4-4-4-12 uuid. */
+static bool uuid_of_text(const char *text, char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	char hex[SYSFS_ATTR_MAX];
+
+	/* the kernel shows an all-zero id when the namespace has none */
+	if (!hex_only(text, hex, sizeof(hex)) || strlen(hex) != 32 || strspn(hex, "0") == 32)
+		return false;
+	snprintf(uuid, NVMEHOST_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+		 hex + 16, hex + 20);
+	return true;
+}
+
+static bool json_uuid(const struct json_doc *d, int tok, char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	char val[SYSFS_ATTR_MAX];
+
+	if (json_type(d, tok) != JSON_STRING || json_str(d, tok, val, sizeof(val)) < 0) {
+		err_clear();
+		return false;
+	}
+	return uuid_of_text(val, uuid);
+}
+
+int nvmehost_device_uuid_sysfs(const struct config *cfg, const char *name,
+			       char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	static const char *const attrs[] = { "uuid", "nguid" };
+
+	if (!name || !nvmehost_is_head(name))
+		return err_set(POE_USAGE, "'%s' is not an NVMe namespace device", name ? name : "");
+	for (int i = 0; i < 2; i++) {
+		char *path = util_xasprintf("%s/class/block/%s/%s", cfg->paths.sysfs, name,
+					    attrs[i]);
+		char val[SYSFS_ATTR_MAX];
+		bool found = false;
+
+		if (read_small(path, val, sizeof(val)) == 0) {
+			first_line(val);
+			found = uuid_of_text(val, uuid);
+		}
+		err_clear();
+		free(path);
+		if (found)
+			return NVMEHOST_BY_SYSFS;
+	}
+	return err_set(POE_NOTFOUND, "no namespace uuid of '%s' under '%s'", name,
+		       cfg->paths.sysfs);
+}
+
+int nvmehost_parse_ontapdevices_uuid(const char *text, size_t len, const char *name,
+				     char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	struct json_doc d = { 0 };
+	int arr, rc;
+
+	arr = ontapdevices_array(&d, text, len);
+	if (arr < 0)
+		return arr;
+	rc = POE_NOTFOUND;
+	json_for_each(&d, arr, it) {
+		char devpath[256], base[64];
+
+		if (json_type(&d, it) != JSON_OBJECT)
+			continue;
+		if (json_get_str(&d, it, "Device", devpath, sizeof(devpath)) < 0 ||
+		    !head_of(devpath, base, sizeof(base)) || strcmp(base, name) != 0) {
+			err_clear();
+			continue;
+		}
+		if (json_uuid(&d, json_member(&d, it, "UUID"), uuid)) {
+			rc = 0;
+			break;
+		}
+	}
+	json_free(&d);
+	return rc;
+}
+
+/* list_walk() the other way round: the UUID of the record naming device name. */
+static int list_walk_uuid(const struct json_doc *d, int tok, const char *name,
+			  char uuid[NVMEHOST_UUID_LEN + 1], int depth)
+{
+	int t = json_type(d, tok);
+
+	if (depth > 16 || (t != JSON_OBJECT && t != JSON_ARRAY))
+		return POE_NOTFOUND;
+	if (t == JSON_OBJECT) {
+		const char *keys[] = { "DevicePath", "NameSpace" };
+
+		for (int k = 0; k < 2; k++) {
+			int v = json_member(d, tok, keys[k]);
+			char path[256], base[64];
+
+			if (json_type(d, v) != JSON_STRING || json_str(d, v, path, sizeof(path)) < 0 ||
+			    !head_of(path, base, sizeof(base)) || strcmp(base, name) != 0) {
+				err_clear();
+				continue;
+			}
+			if (json_uuid(d, json_member(d, tok, "UUID"), uuid))
+				return 0;
+		}
+	}
+	json_for_each(d, tok, it) {
+		int rc = list_walk_uuid(d, it, name, uuid, depth + 1);
+
+		if (rc != POE_NOTFOUND)
+			return rc;
+	}
+	return POE_NOTFOUND;
+}
+
+int nvmehost_parse_list_uuid(const char *text, size_t len, const char *name,
+			     char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	struct json_doc d = { 0 };
+	int rc;
+
+	rc = parse_from_brace(&d, text, len);
+	if (rc < 0)
+		return err_prefix(rc, "nvme list");
+	rc = list_walk_uuid(&d, 0, name, uuid, 0);
+	json_free(&d);
+	return rc;
+}
+
+typedef int (*parse_uuid_fn)(const char *text, size_t len, const char *name,
+			     char uuid[NVMEHOST_UUID_LEN + 1]);
+
+static int uuid_by_command(const char *const *argv, parse_uuid_fn parse, const char *name,
+			   char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	struct exec_result r;
+	int rc;
+
+	exec_result_init(&r);
+	rc = run_query(argv, &r);
+	if (rc == 0)
+		rc = parse(buf_cstr(&r.out), r.out.len, name, uuid);
+	exec_result_release(&r);
+	return rc;
+}
+
+int nvmehost_device_uuid(const struct config *cfg, const char *name,
+			 char uuid[NVMEHOST_UUID_LEN + 1])
+{
+	const char *ontapdevices[] = { nvme_path(cfg), "netapp", "ontapdevices", "-o", "json",
+				       NULL };
+	const char *list[] = { nvme_path(cfg), "list", "-o", "json", NULL };
+	char why2[320], why3[320];
+	int rc;
+
+	rc = nvmehost_device_uuid_sysfs(cfg, name, uuid);
+	if (rc != POE_NOTFOUND)
+		return rc;
+	err_clear();
+	rc = uuid_by_command(ontapdevices, nvmehost_parse_ontapdevices_uuid, name, uuid);
+	if (rc == 0)
+		return NVMEHOST_BY_ONTAPDEVICES;
+	util_strlcpy(why2, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why2));
+	err_clear();
+	rc = uuid_by_command(list, nvmehost_parse_list_uuid, name, uuid);
+	if (rc == 0)
+		return NVMEHOST_BY_LIST;
+	util_strlcpy(why3, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why3));
+	return err_set(POE_NOTFOUND,
+		       "no namespace uuid for '%s' (sysfs: no uuid or nguid; ontapdevices: %s; "
+		       "nvme list: %s)",
+		       name, why2, why3);
+}

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Operation context shared by the CLI and the hook: lazily created clients, the mapping of
+ * a PVE storage to its ONTAP volume, snapshot and clone names of DESIGN.md, signals while a
+ * guest is frozen, and job queueing for the watcher.
+ */
+#include "ops/ops.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "host/lock.h"
+#include "base/log.h"
+#include "ontap/ontap.h"
+#include "ops/ops_internal.h"
+#include "pve/pve.h"
+#include "host/queue.h"
+#include "base/util.h"
+
+volatile int ops_interrupted;
+
+void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->cfg = cfg;
+}
+
+void ops_ctx_release(struct ops_ctx *ctx)
+{
+	for (int i = 0; i < ctx->nontap; i++)
+		ontap_client_free(ctx->ontap[i]);
+	free(ctx->ontap);
+	ctx->ontap = NULL;
+	ctx->nontap = 0;
+	pve_client_free(ctx->pve);
+	ctx->pve = NULL;
+	free(ctx->vols);
+	ctx->vols = NULL;
+	ctx->nvols = 0;
+}
+
+struct ontap_client *ops_ontap(struct ops_ctx *ctx, const struct config_storage *st)
+{
+	int idx;
+
+	if (!st->ontap) {
+		err_set(POE_CONFIG, "storage '%s' names no ONTAP cluster", st->id);
+		return NULL;
+	}
+	idx = (int)(st->ontap - ctx->cfg->ontap);
+	if (idx < 0 || idx >= ctx->cfg->nontap) {
+		err_set(POE_CONFIG, "storage '%s' names an unknown ONTAP cluster", st->id);
+		return NULL;
+	}
+	if (!ctx->ontap) {
+		ctx->nontap = ctx->cfg->nontap;
+		ctx->ontap = util_xcalloc((size_t)ctx->nontap, sizeof(*ctx->ontap));
+	}
+	if (!ctx->ontap[idx]) {
+		ctx->ontap[idx] = ontap_client_new(st->ontap);
+		if (ctx->ontap[idx] && ctx->dry_run)
+			ontap_client_set_dry_run(ctx->ontap[idx], ctx->dry_run);
+	}
+	return ctx->ontap[idx];
+}
+
+struct pve_client *ops_pve(struct ops_ctx *ctx)
+{
+	if (!ctx->pve) {
+		ctx->pve = pve_client_new(&ctx->cfg->pve);
+		if (ctx->pve && ctx->dry_run)
+			pve_client_set_dry_run(ctx->pve, ctx->dry_run);
+	}
+	return ctx->pve;
+}
+
+/* How long a CLI operation waits for the lock held by a hook or another node. */
+#define OPS_LOCK_WAIT_MS 60000
+
+static int lock_named(struct ops_ctx *ctx, const char *name, struct cluster_lock *l)
+{
+	int64_t deadline = ctx->deadline ? ctx->deadline : util_now_ms() + OPS_LOCK_WAIT_MS;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (ctx->dry_run)
+		return 0;
+	rc = cluster_lock_acquire(l, ctx->cfg->paths.lock, name, deadline);
+	if (rc == POE_TIMEOUT)
+		return err_set(POE_TIMEOUT,
+			       "another pve-ontap operation (a hook, or a run on another node) holds the lock '%s' in '%s'",
+			       name, ctx->cfg->paths.lock);
+	return rc;
+}
+
+int ops_lock_vm(struct ops_ctx *ctx, int vmid, struct cluster_lock *l)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "vm-%d", vmid);
+	return lock_named(ctx, name, l);
+}
+
+int ops_lock_storage(struct ops_ctx *ctx, const char *id, struct cluster_lock *l)
+{
+	char name[96];
+
+	if (!util_is_safe_name(id))
+		return err_set(POE_USAGE, "bad storage id '%s'", id);
+	snprintf(name, sizeof(name), "storage-%s", id);
+	return lock_named(ctx, name, l);
+}
+
+int ops_parse_quiesce(const char *s, enum quiesce *out)
+{
+	static const char *const names[] = { "none", "freeze", "suspend", "shutdown" };
+
+	for (int i = 0; i < 4; i++) {
+		if (!strcmp(s, names[i])) {
+			*out = (enum quiesce)i;
+			return 0;
+		}
+	}
+	return err_set(POE_USAGE, "bad quiesce mode '%s' (none, freeze, suspend, shutdown)", s);
+}
+
+int ops_pve_storage(struct ops_ctx *ctx, const char *id, struct pve_storage *out)
+{
+	struct pve_storagecfg *sc = NULL;
+	const struct pve_storage *s;
+	struct pve_client *pc;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = pve_storagecfg_load(ctx->cfg->paths.pve_etc, ctx->cfg->paths.mnt, &sc);
+	if (rc == 0) {
+		s = pve_storagecfg_find(sc, id);
+		if (!s) {
+			rc = err_set(POE_NOTFOUND, "storage '%s' is not defined in '%s/storage.cfg'",
+				     id, ctx->cfg->paths.pve_etc);
+			goto out;
+		}
+		out->id = util_xstrdup(s->id);
+		out->type = s->type ? util_xstrdup(s->type) : NULL;
+		out->server = s->server ? util_xstrdup(s->server) : NULL;
+		out->export_path = s->export_path ? util_xstrdup(s->export_path) : NULL;
+		out->path = s->path ? util_xstrdup(s->path) : NULL;
+		out->options = s->options ? util_xstrdup(s->options) : NULL;
+		out->content = s->content ? util_xstrdup(s->content) : NULL;
+		out->nodes = s->nodes ? util_xstrdup(s->nodes) : NULL;
+		out->disabled = s->disabled;
+		goto out;
+	}
+	if (rc != POE_NOTFOUND)
+		goto out;
+	/* not on a PVE node (no storage.cfg here): ask the API */
+	pc = ops_pve(ctx);
+	if (!pc) {
+		rc = err_code() ? err_code() : POE_API;
+		goto out;
+	}
+	rc = pve_storage_get(pc, id, out, 0);
+out:
+	pve_storagecfg_free(sc);
+	return rc;
+}
+
+static int volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
+			  struct ops_volume *out);
+
+int ops_volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
+		       struct ops_volume *out)
+{
+	struct ops_volume *cache = ctx->vols;
+	int rc;
+
+	/* one lookup per storage and operation: the hook's round trips are counted */
+	for (int i = 0; i < ctx->nvols; i++) {
+		if (cache[i].st == st) {
+			*out = cache[i];
+			return 0;
+		}
+	}
+	rc = volume_resolve(ctx, st, out);
+	if (rc < 0)
+		return rc;
+	cache = util_xrealloc(ctx->vols, (size_t)(ctx->nvols + 1) * sizeof(*cache));
+	cache[ctx->nvols++] = *out;
+	ctx->vols = cache;
+	return 0;
+}
+
+static int volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
+			  struct ops_volume *out)
+{
+	struct pve_storage ps;
+	char path[256];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->st = st;
+	if (st->protocol != STORAGE_NFS)
+		return err_set(POE_CONFIG, "storage '%s' is an NVMe pool, not an NFS storage",
+			       st->id);
+	out->oc = ops_ontap(ctx, st);
+	if (!out->oc)
+		return err_code() ? err_code() : POE_API;
+	snprintf(out->mountpath, sizeof(out->mountpath), "%s/%s", ctx->cfg->paths.mnt, st->id);
+	if (st->volume) {
+		rc = ontap_volume_find(out->oc, st->svm, st->volume, &out->vol, 0);
+		if (rc == POE_NOTFOUND)
+			return err_set(POE_NOTFOUND, "volume '%s' of storage '%s' not found on SVM '%s'",
+				       st->volume, st->id, st->svm ? st->svm : "(any)");
+		return rc;
+	}
+	rc = ops_pve_storage(ctx, st->id, &ps);
+	if (rc < 0)
+		return rc;
+	if (ps.path)
+		util_strlcpy(out->mountpath, ps.path, sizeof(out->mountpath));
+	if (!ps.export_path || ps.export_path[0] != '/') {
+		rc = err_set(POE_CONFIG, "storage '%s' has no NFS export: is it an NFS storage?",
+			     st->id);
+		goto out;
+	}
+	util_strlcpy(path, ps.export_path, sizeof(path));
+	/* strip a trailing '/' (PVE accepts "export /vol/") */
+	while (strlen(path) > 1 && path[strlen(path) - 1] == '/')
+		path[strlen(path) - 1] = '\0';
+	for (;;) {
+		char *slash;
+
+		rc = ontap_volume_find_by_path(out->oc, st->svm, path, &out->vol, 0);
+		if (rc != POE_NOTFOUND)
+			break;
+		/* an export below a junction: the volume is mounted at a parent path */
+		slash = strrchr(path, '/');
+		if (!slash || slash == path) {
+			rc = err_set(POE_NOTFOUND,
+				     "no ONTAP volume is mounted at '%s' (export of storage '%s') on SVM '%s'",
+				     ps.export_path, st->id, st->svm ? st->svm : "(any)");
+			break;
+		}
+		*slash = '\0';
+	}
+	if (rc == 0 && strlen(ps.export_path) > strlen(path)) {
+		const char *sub = ps.export_path + strlen(path);
+
+		while (*sub == '/')
+			sub++;
+		snprintf(out->subdir, sizeof(out->subdir), "%s/", sub);
+		if (!util_is_safe_relpath(sub))
+			rc = err_set(POE_CONFIG, "unsafe export path '%s'", ps.export_path);
+	}
+out:
+	pve_storage_release(&ps);
+	return rc;
+}
+
+bool ops_is_valid_label(const char *label)
+{
+	size_t n = strlen(label);
+
+	if (n < 1 || n > 32)
+		return false;
+	for (const char *p = label; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	return true;
+}
+
+void ops_snapshot_name(const char *label, time_t t, char *out, size_t n)
+{
+	char ts[17];
+
+	util_ts_format(t, ts);
+	snprintf(out, n, "%s-%s", label, ts);
+}
+
+bool ops_parse_snapshot_name(const char *name, char *label, size_t label_n, time_t *t)
+{
+	const char *dash = strrchr(name, '-');
+	char lbl[40];
+	size_t ln;
+
+	if (!dash || strlen(dash + 1) != 16)
+		return false;
+	ln = (size_t)(dash - name);
+	if (ln < 1 || ln >= sizeof(lbl))
+		return false;
+	memcpy(lbl, name, ln);
+	lbl[ln] = '\0';
+	if (!ops_is_valid_label(lbl) || util_ts_parse(dash + 1, t) < 0)
+		return false;
+	if (label)
+		util_strlcpy(label, lbl, label_n);
+	return true;
+}
+
+bool ops_parse_clone_name(const char *file, char *stem_out, size_t stem_n, char *snap_out,
+			  size_t snap_n, char *ext_out, size_t ext_n)
+{
+	const char *dot = strrchr(file, '.');
+	const char *p, *marker = NULL;
+	char snap[96];
+	size_t len;
+
+	if (!dot || dot == file || !util_is_safe_name(file))
+		return false;
+	/* the last "-snap-" whose remainder is "<label>-<ts>" */
+	for (p = strstr(file, "-snap-"); p && p < dot; p = strstr(p + 1, "-snap-"))
+		marker = p;
+	if (!marker)
+		return false;
+	len = (size_t)(dot - (marker + 6));
+	if (len >= sizeof(snap))
+		return false;
+	memcpy(snap, marker + 6, len);
+	snap[len] = '\0';
+	if (!ops_parse_snapshot_name(snap, NULL, 0, &(time_t){ 0 }))
+		return false;
+	if ((size_t)(marker - file) + 1 > stem_n)
+		return false;
+	memcpy(stem_out, file, (size_t)(marker - file));
+	stem_out[marker - file] = '\0';
+	util_strlcpy(snap_out, snap, snap_n);
+	util_strlcpy(ext_out, dot + 1, ext_n);
+	return true;
+}
+
+int ops_vm_node(struct ops_ctx *ctx, const struct pve_vmconf *vm, char *node, size_t n)
+{
+	struct pve_client *pc;
+
+	if (vm->node[0]) {
+		util_strlcpy(node, vm->node, n);
+		return 0;
+	}
+	pc = ops_pve(ctx);
+	if (!pc)
+		return err_code() ? err_code() : POE_API;
+	return pve_vm_node(pc, vm->vmid, node, n, ctx->deadline);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	ops_interrupted = 1;
+}
+
+/* The same handler for every signal that ends a run. */
+static void set_handlers(void (*handler)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+void ops_signals_catch(void)
+{
+	set_handlers(on_signal);
+}
+
+void ops_signals_restore(void)
+{
+	set_handlers(SIG_DFL);
+	if (ops_interrupted)
+		log_warn("interrupted: the guest was thawed/resumed before stopping");
+}
+
+int ops_queue(struct ops_ctx *ctx, int vmid, int action, const char *arg)
+{
+	struct queue_job job;
+
+	memset(&job, 0, sizeof(job));
+	job.vmid = vmid;
+	job.action = (enum queue_action)action;
+	if (arg)
+		util_strlcpy(job.arg, arg, sizeof(job.arg));
+	if (ctx->dry_run) {
+		buf_printf(ctx->dry_run, "QUEUE %s/%d-*.job {\"vmid\":%d,\"action\":\"%s\"%s%s%s}\n",
+			   ctx->cfg->paths.queue, vmid, vmid, queue_action_name(job.action),
+			   arg ? (action == QUEUE_NVME_ATTACH ? ",\"uuid\":\"" : ",\"volid\":\"") : "",
+			   arg ? arg : "", arg ? "\"" : "");
+		return 0;
+	}
+	return queue_put(ctx->cfg->paths.queue, &job);
+}
