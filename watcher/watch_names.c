@@ -11,90 +11,33 @@
 
 #include "base/err.h"
 #include "base/util.h"
-
-/* Digits at *p (at least one, at most maxlen); advances *p; returns the value or -1. */
-static long long take_number(const char **p, int maxlen)
-{
-	long long v = 0;
-	int n = 0;
-
-	while (isdigit((unsigned char)**p)) {
-		if (++n > maxlen)
-			return -1;
-		v = v * 10 + (**p - '0');
-		(*p)++;
-	}
-	return n ? v : -1;
-}
-
-static bool take_literal(const char **p, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	if (strncmp(*p, lit, n) != 0)
-		return false;
-	*p += n;
-	return true;
-}
+#include "ops/names.h"
 
 int watch_clone_name_vmid(const char *name)
 {
-	static const char *const exts[] = { "raw", "qcow2", "vmdk" };
-	const char *p = name;
-	long long vmid;
-	int n;
-
-	if (!take_literal(&p, "vm-"))
-		return -1;
-	vmid = take_number(&p, 9);
-	if (vmid < 100 || !take_literal(&p, "-disk-") || take_number(&p, 4) < 0 ||
-	    !take_literal(&p, "-snap-"))
-		return -1;
-	/* label [a-z0-9_]{1,32}, then '-' */
-	for (n = 0; (*p >= 'a' && *p <= 'z') || isdigit((unsigned char)*p) || *p == '_'; p++)
-		n++;
-	if (n < 1 || n > 32 || *p++ != '-')
-		return -1;
-	/* YYYYMMDDTHHMMSSZ */
-	for (n = 0; n < 8; n++, p++)
-		if (!isdigit((unsigned char)*p))
-			return -1;
-	if (*p++ != 'T')
-		return -1;
-	for (n = 0; n < 6; n++, p++)
-		if (!isdigit((unsigned char)*p))
-			return -1;
-	if (*p++ != 'Z' || *p++ != '.')
-		return -1;
-	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
-		if (!strcmp(p, exts[i]))
-			return (int)vmid;
-	return -1;
+	return names_clone_vmid(name);
 }
 
 bool watch_is_nvme_head(const char *name)
 {
 	const char *p = name;
+	int n;
 
-	if (!take_literal(&p, "nvme") || take_number(&p, 6) < 0 || *p++ != 'n' ||
-	    take_number(&p, 6) < 0)
+	if (strncmp(p, "nvme", 4) != 0)
 		return false;
-	return *p == '\0';
+	p += 4;
+	for (n = 0; isdigit((unsigned char)*p); p++)
+		n++;
+	if (n < 1 || n > 6 || *p++ != 'n')
+		return false;
+	for (n = 0; isdigit((unsigned char)*p); p++)
+		n++;
+	return n >= 1 && n <= 6 && *p == '\0';
 }
 
 int watch_ns_name_vmid(const char *ns_name, const char *prefix)
 {
-	const char *p = ns_name;
-	long long vmid;
-
-	if (!take_literal(&p, "/vol/") || !take_literal(&p, prefix ? prefix : "") ||
-	    !take_literal(&p, "vm_"))
-		return -1;
-	vmid = take_number(&p, 9);
-	if (vmid < 100 || !take_literal(&p, "_disk_") || take_number(&p, 4) < 0 || *p++ != '/' ||
-	    *p == '\0' || strchr(p, '/'))
-		return -1;
-	return (int)vmid;
+	return names_nvme_ns_vmid(ns_name, prefix);
 }
 
 int watch_uuid_parse(const char *text, size_t len, char out[WATCH_UUID_LEN + 1])

@@ -32,17 +32,7 @@ int ops_volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
 /* The PVE storage definition (local storage.cfg; the API when there is none). */
 int ops_pve_storage(struct ops_ctx *ctx, const char *id, struct pve_storage *out);
 
-/* "<label>-<ts>" for time t. */
-void ops_snapshot_name(const char *label, time_t t, char *out, size_t n);
-/* Split a VM snapshot name; false unless it has exactly the shape of DESIGN.md. */
-bool ops_parse_snapshot_name(const char *name, char *label, size_t label_n, time_t *t);
-bool ops_is_valid_label(const char *label);
-/*
- * Parse a clone file name "<stem>-snap-<label>-<ts>.<ext>"; stem_out gets the disk file's
- * stem, snap_out "<label>-<ts>", ext_out the extension. false when not of that shape.
- */
-bool ops_parse_clone_name(const char *file, char *stem_out, size_t stem_n, char *snap_out,
-			  size_t snap_n, char *ext_out, size_t ext_n);
+#include "ops/names.h"
 
 /* The snapshot called name in *arr (n entries), appended (label and time from the name)
  * when absent; *arr is reallocated, the caller frees it. */
@@ -55,6 +45,19 @@ int ops_vm_node(struct ops_ctx *ctx, const struct pve_vmconf *vm, char *node, si
 extern volatile int ops_interrupted;
 void ops_signals_catch(void);
 void ops_signals_restore(void);
+
+/* What ops_quiesce_begin() did to a guest, for ops_quiesce_end() to undo. */
+struct quiesce_state {
+	enum quiesce mode;
+	bool active;          /* we froze / suspended / shut down the guest */
+	char node[64];
+};
+
+/* Quiesce a running VM as mode says (a stopped VM or no agent: nothing, with a line). */
+int ops_quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum quiesce mode,
+		      struct quiesce_state *qs);
+/* Undo ops_quiesce_begin(), retried and verified; its own deadline past the hook's. */
+int ops_quiesce_end(struct ops_ctx *ctx, const struct pve_vmconf *vm, struct quiesce_state *qs);
 
 /* Queue a job for the watcher unless dry-run (then it is recorded in ctx->dry_run). */
 int ops_queue(struct ops_ctx *ctx, int vmid, int action, const char *arg);

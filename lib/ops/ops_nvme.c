@@ -68,52 +68,6 @@ static void cg_name_of(const struct config_storage *st, int vmid, char *out, siz
 	snprintf(out, n, "%scg_vm_%d", prefix_of(st), vmid);
 }
 
-/* Digits only, no leading zero (except "0"), at most 9. */
-static bool take_number(const char **p, long long *out)
-{
-	const char *s = *p;
-	long long v = 0;
-
-	while (isdigit((unsigned char)**p) && *p - s < 9)
-		v = v * 10 + (*(*p)++ - '0');
-	if (*p == s || isdigit((unsigned char)**p) || (s[0] == '0' && *p - s > 1))
-		return false;
-	*out = v;
-	return true;
-}
-
-/*
- * "<prefix>vm_<vmid>_disk_<n>" (disk) or "<prefix>vm_<vmid>_disk_<n>_clone_<suffix>"
- * (recovery clone). false for every other name.
- */
-static bool parse_volume(const char *prefix, const char *name, int *vmid, int *disk,
-			 bool *clone)
-{
-	const char *p = name;
-	long long v, d;
-	size_t pl = strlen(prefix);
-
-	if (strncmp(p, prefix, pl) != 0)
-		return false;
-	p += pl;
-	if (strncmp(p, "vm_", 3) != 0)
-		return false;
-	p += 3;
-	if (!take_number(&p, &v) || strncmp(p, "_disk_", 6) != 0)
-		return false;
-	p += 6;
-	if (!take_number(&p, &d))
-		return false;
-	*vmid = (int)v;
-	*disk = (int)d;
-	*clone = false;
-	if (*p == '\0')
-		return true;
-	if (strncmp(p, "_clone_", 7) != 0 || p[7] == '\0')
-		return false;
-	*clone = true;
-	return true;
-}
 
 /* Volume of a namespace: location.volume.name, else the path's second component. */
 static void ns_volume(const struct ontap_namespace *ns, char *out, size_t n)
@@ -235,7 +189,7 @@ static int pool_vm_load(struct ops_ctx *ctx, const struct config_storage *st, in
 		bool clone;
 
 		ns_volume(&all[i], vol, sizeof(vol));
-		if (parse_volume(prefix_of(st), vol, &v, &d, &clone) && v == vmid && !clone)
+		if (names_nvme_volume(prefix_of(st), vol, &v, &d, &clone) && v == vmid && !clone)
 			pv->ns[pv->nns++] = all[i];
 	}
 	free(all);
@@ -318,7 +272,7 @@ static void disk_key(const struct ops_ctx *ctx, const struct pve_vmconf *vm,
 			return;
 		}
 	}
-	if (parse_volume(prefix_of(pv->st), vol, &v, &d, &clone))
+	if (names_nvme_volume(prefix_of(pv->st), vol, &v, &d, &clone))
 		snprintf(out, n, "nvme_disk_%d", d);
 	else
 		util_strlcpy(out, vol, n);
@@ -552,7 +506,7 @@ static void info_from(struct nvme_disk_info *info, const struct config_storage *
 	info->disk = -1;
 	if (vol) {
 		util_strlcpy(info->volume, vol, sizeof(info->volume));
-		if (!parse_volume(prefix_of(st), vol, &info->vmid, &info->disk, &clone)) {
+		if (!names_nvme_volume(prefix_of(st), vol, &info->vmid, &info->disk, &clone)) {
 			info->vmid = -1;
 			info->disk = -1;
 		}
@@ -583,7 +537,7 @@ static int next_disk(struct ops_ctx *ctx, const struct config_storage *st, struc
 		int v, d;
 		bool clone;
 
-		if (parse_volume(prefix_of(st), vols[i].name, &v, &d, &clone) && v == vmid &&
+		if (names_nvme_volume(prefix_of(st), vols[i].name, &v, &d, &clone) && v == vmid &&
 		    d >= 0 && d < 1024)
 			used[d] = true;
 	}
@@ -923,7 +877,7 @@ static int delete_clones(struct ops_ctx *ctx, const struct config_storage *st,
 			int v, d;
 			bool clone, has_ns;
 
-			if (!parse_volume(prefix_of(st), vols[i].name, &v, &d, &clone) || !clone ||
+			if (!names_nvme_volume(prefix_of(st), vols[i].name, &v, &d, &clone) || !clone ||
 			    v != vmid)
 				continue;
 			rc = find_ns_in(ctx, oc, st->svm, vols[i].name, &ns);
