@@ -94,9 +94,12 @@ struct config *config_new_defaults(void)
 	c->paths.sysfs = util_xstrdup("/sys");
 	c->paths.qm = util_xstrdup("/usr/sbin/qm");
 	c->paths.nvme = util_xstrdup("/usr/sbin/nvme");
+	c->paths.nvme_etc = util_xstrdup("/etc/nvme");
 	c->paths.hostnqn = util_xstrdup("/etc/nvme/hostnqn");
+	c->paths.lvm_conf = util_xstrdup("/etc/lvm/lvm.conf");
 	c->paths.snippets = util_xstrdup("/var/lib/vz/snippets");
 	c->watch.reconcile_s = 60;
+	c->watch.max_parallel = 4;
 	return c;
 }
 
@@ -155,7 +158,10 @@ void config_free(struct config *c)
 	free(c->paths.sysfs);
 	free(c->paths.qm);
 	free(c->paths.nvme);
+	free(c->paths.nvme_etc);
 	free(c->paths.hostnqn);
+	free(c->paths.lvm_conf);
+	free(c->paths.metrics);
 	free(c->paths.snippets);
 	free(c);
 }
@@ -844,6 +850,7 @@ static const struct yt_key paths_keys[] = {
 	PATH_KEY(pve_etc), PATH_KEY(policies), PATH_KEY(queue),   PATH_KEY(state),
 	PATH_KEY(lock),    PATH_KEY(mnt),      PATH_KEY(dev),     PATH_KEY(sysfs),
 	PATH_KEY(qm),      PATH_KEY(nvme),     PATH_KEY(hostnqn), PATH_KEY(snippets),
+	PATH_KEY(nvme_etc), PATH_KEY(lvm_conf), PATH_KEY(metrics),
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -871,6 +878,10 @@ static void h_paths(struct yt_doc *d, const struct yt_node *k, const struct yt_n
 		free(p->lock);
 		p->lock = util_xasprintf("%s/priv/lock", p->pve_etc);
 	}
+	if ((set & PATH_BIT(nvme_etc)) && !(set & PATH_BIT(hostnqn))) {
+		free(p->hostnqn);
+		p->hostnqn = util_xasprintf("%s/hostnqn", p->nvme_etc);
+	}
 	if ((set & PATH_BIT(state)) && !(set & PATH_BIT(queue))) {
 		free(p->queue);
 		p->queue = util_xasprintf("%s/queue", p->state);
@@ -890,8 +901,21 @@ static void h_duration(struct yt_doc *d, const struct yt_node *k, const struct y
 	*FIELD(obj, e, int64_t) = s;
 }
 
+static void h_max_parallel(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			   void *obj, const struct yt_key *e)
+{
+	int64_t n;
+
+	if (util_parse_int(v->value, 1, 64, &n) < 0) {
+		yt_error(d, v, "'%s' must be an integer from 1 to 64, not '%s'", k->value, v->value);
+		return;
+	}
+	*FIELD(obj, e, int) = (int)n;
+}
+
 static const struct yt_key watch_keys[] = {
 	{ "reconcile", YT_SCALAR, h_duration, offsetof(struct config_watch, reconcile_s) },
+	{ "max_parallel", YT_SCALAR, h_max_parallel, offsetof(struct config_watch, max_parallel) },
 	{ NULL, 0, NULL, 0 },
 };
 

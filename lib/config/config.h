@@ -64,12 +64,16 @@ struct config_paths {
 	char *sysfs;     /* /sys */
 	char *qm;        /* /usr/sbin/qm */
 	char *nvme;      /* /usr/sbin/nvme */
-	char *hostnqn;   /* /etc/nvme/hostnqn */
+	char *nvme_etc;  /* /etc/nvme: hostnqn, discovery.conf */
+	char *hostnqn;   /* <nvme_etc>/hostnqn */
+	char *lvm_conf;  /* /etc/lvm/lvm.conf (doctor's global_filter check) */
+	char *metrics;   /* Prometheus textfile the watcher keeps; NULL = none */
 	char *snippets;  /* default snippets dir for install-hook: /var/lib/vz/snippets */
 };
 
 struct config_watch {
 	int64_t reconcile_s; /* default 60 */
+	int max_parallel;    /* scheduled runs at once on this node, default 4 (1..64) */
 };
 
 struct config {

@@ -263,8 +263,12 @@ static void check_default_paths(const struct config *c)
 	assert_string_equal(c->paths.qm, "/usr/sbin/qm");
 	assert_string_equal(c->paths.nvme, "/usr/sbin/nvme");
 	assert_string_equal(c->paths.hostnqn, "/etc/nvme/hostnqn");
+	assert_string_equal(c->paths.nvme_etc, "/etc/nvme");
+	assert_string_equal(c->paths.lvm_conf, "/etc/lvm/lvm.conf");
+	assert_null(c->paths.metrics);
 	assert_string_equal(c->paths.snippets, "/var/lib/vz/snippets");
 	assert_int_equal(c->watch.reconcile_s, 60);
+	assert_int_equal(c->watch.max_parallel, 4);
 	assert_int_equal(c->nontap, 0);
 	assert_int_equal(c->nstorages, 0);
 }
@@ -312,6 +316,17 @@ static void test_defaults(void **state)
 	assert_string_equal(c->paths.queue, "/T/var/queue");
 	assert_string_equal(c->paths.mnt, "/mnt/pve");
 	config_free(c);
+
+	/* DESIGN.md: the host NQN is <nvme_etc>/hostnqn; metrics and max_parallel are read */
+	assert_int_equal(parse("paths:\n  nvme_etc: /T/nvme\n  lvm_conf: /T/lvm.conf\n"
+			       "  metrics: /T/m.prom\nwatch:\n  max_parallel: 9\n", &c), 0);
+	assert_string_equal(c->paths.hostnqn, "/T/nvme/hostnqn");
+	assert_string_equal(c->paths.lvm_conf, "/T/lvm.conf");
+	assert_string_equal(c->paths.metrics, "/T/m.prom");
+	assert_int_equal(c->watch.max_parallel, 9);
+	config_free(c);
+	assert_int_equal(parse("watch:\n  max_parallel: 0\n", &c), POE_CONFIG);
+	assert_null(c);
 }
 
 static void test_errors_file_line_col(void **state)
