@@ -484,6 +484,9 @@ class Fault:
 class _Handler(http.server.BaseHTTPRequestHandler):
     # HTTP/1.1 keep-alive with Content-Length on every answer, as libzapid-httpd (§4).
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY (socketserver.StreamRequestHandler): headers and body go out in two
+    # writes; with Nagle the second waits for the client's delayed ACK (~40 ms a reply).
+    disable_nagle_algorithm = True
     server_version = "libzapid-httpd"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are closed eventually

@@ -1480,6 +1480,9 @@ _ROUTES = {
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive, like pveproxy
+    # TCP_NODELAY (socketserver.StreamRequestHandler): headers and body go out in two
+    # writes; with Nagle the second waits for the client's delayed ACK (~40 ms a reply).
+    disable_nagle_algorithm = True
     server_version = "pve-api-daemon/3.0"
     sys_version = ""
     timeout = 60
