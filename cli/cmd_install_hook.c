@@ -119,7 +119,7 @@ out:
 static int install_file(int src_fd, const char *dir, const char *dst, off_t *size)
 {
 	char *tmp = util_xasprintf("%s/." HOOK_NAME ".XXXXXX", dir);
-	char buf[65536];
+	char buf[8192]; /* frames stay under -Wstack-usage (Makefile) */
 	off_t total = 0;
 	int fd = -1, dfd = -1, rc = POE_FAIL;
 
