@@ -74,6 +74,8 @@ struct http_client {
 	 */
 	CURLM *multi;
 	struct slot *slots;
+	int opened;      /* most transfers run at once so far: connections in the cache */
+	int warm;        /* connections the next parallel round will want (http_client_warm) */
 	pthread_mutex_t lock; /* a multi handle must not be driven by two threads at once */
 };
 
@@ -839,6 +841,48 @@ static int perform_fake(struct http_client *c, const struct http_request *rq,
 }
 
 static int perform(struct http_client *c, const struct http_request *rq,
+		   struct http_response *rs, int n);
+
+/*
+ * A GET while the next round will want more connections than are open: send it on that many
+ * connections at once (a read, so copies are harmless), keep the first answer, and the
+ * connections stay in the cache for the round. Each new connection pays its TCP and TLS
+ * round trips now, beside the GET, instead of after it.
+ */
+static int perform_warming(struct http_client *c, const struct http_request *rq,
+			   struct http_response *rs)
+{
+	int k = (c->warm < c->max_parallel ? c->warm : c->max_parallel);
+	struct http_request *rqs = util_xcalloc((size_t)k, sizeof(*rqs));
+	struct http_response *rss = util_xcalloc((size_t)k, sizeof(*rss));
+	int rc;
+
+	for (int i = 0; i < k; i++) {
+		rqs[i] = *rq;
+		if (i == 0)
+			rss[0] = *rs;
+		else
+			http_response_init(&rss[i]);
+	}
+	c->warm = 0;
+	log_debug("opening %d connections to '%s' for the next round", k, c->host);
+	rc = perform(c, rqs, rss, k);
+	*rs = rss[0];
+	rc = rs->rc;
+	for (int i = 1; i < k; i++)
+		http_response_release(&rss[i]);
+	free(rss);
+	free(rqs);
+	return rc;
+}
+
+void http_client_warm(struct http_client *c, int n)
+{
+	if (c)
+		c->warm = n > c->opened ? n : 0;
+}
+
+static int perform(struct http_client *c, const struct http_request *rq,
 		   struct http_response *rs, int n)
 {
 	struct job *jobs;
@@ -848,6 +892,10 @@ static int perform(struct http_client *c, const struct http_request *rq,
 		return 0;
 	if (fake_fn)
 		return perform_fake(c, rq, rs, n);
+	if (n == 1 && c->warm > 1 && c->warm > c->opened && strcmp(rq->method, "GET") == 0)
+		return perform_warming(c, rq, rs);
+	if (n > c->opened)
+		c->opened = n < c->max_parallel ? n : c->max_parallel;
 	jobs = util_xcalloc((size_t)n, sizeof(*jobs));
 	for (int i = 0; i < n; i++) {
 		jobs[i].rq = &rq[i];

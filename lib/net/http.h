@@ -92,6 +92,13 @@ typedef int (*http_fake_fn)(void *arg, const char *base, const struct http_reque
 void http_set_fake_transport(http_fake_fn fn, void *arg);
 
 /*
+ * Say that the next parallel round will want n connections: the next GET is then sent on
+ * that many at once (up to opts.max_parallel; the first answer counts), so their connect and
+ * TLS round trips overlap it. A no-op when n connections were already opened.
+ */
+void http_client_warm(struct http_client *c, int n);
+
+/*
  * Parse a SHA-256 certificate fingerprint, "AA:BB:..." (32 pairs) or 64 hex digits, any
  * case, into out. Returns 0 or POE_FAIL (no message: the caller names the setting).
  */

@@ -292,7 +292,8 @@ struct ontap_client *ontap_client_new(const struct config_ontap *cfg)
 	/* Whole request: 30 s of return_timeout plus slack (§5 guidance 4). */
 	opts.connect_timeout_ms = 10000;
 	opts.request_timeout_ms = (OC_RETURN_TIMEOUT_S + 30) * 1000;
-	opts.max_parallel = 8;
+	/* 16 disks in one wave; ONTAP's per-address limit is 96 (ontap-rest.md §4) */
+	opts.max_parallel = 16;
 
 	oc = util_xcalloc(1, sizeof(*oc));
 	oc->cfg = cfg;
@@ -304,6 +305,12 @@ struct ontap_client *ontap_client_new(const struct config_ontap *cfg)
 	}
 	free(base);
 	return oc;
+}
+
+void ontap_client_expect_parallel(struct ontap_client *oc, int n)
+{
+	if (oc)
+		http_client_warm(oc->http, n);
 }
 
 void ontap_client_free(struct ontap_client *oc)

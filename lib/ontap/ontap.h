@@ -33,6 +33,8 @@ struct ontap_client;
 /* Returns a new client (caller frees) or NULL with err_set(). cfg is borrowed. */
 struct ontap_client *ontap_client_new(const struct config_ontap *cfg);
 void ontap_client_free(struct ontap_client *oc);
+/* The next parallel round will send n requests: the next GET opens their connections. */
+void ontap_client_expect_parallel(struct ontap_client *oc, int n);
 const struct ontap_error *ontap_last_error(const struct ontap_client *oc);
 /* The configured name ("cluster1") and host, for messages. Borrowed. */
 const char *ontap_client_name(const struct ontap_client *oc);

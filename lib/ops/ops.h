@@ -31,6 +31,9 @@ struct ops_ctx {
 	/* volumes resolved so far (struct ops_volume, ops_internal.h), one per storage */
 	void *vols;
 	int nvols;
+	/* requests the operation's widest ONTAP round will send (disks on one volume): the
+	 * volume lookup opens that many connections beside it (http_client_warm) */
+	int parallel_hint;
 };
 
 void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg);
