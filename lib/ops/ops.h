@@ -31,6 +31,9 @@ struct ops_ctx {
 	/* volumes resolved so far (struct ops_volume, ops_internal.h), one per storage */
 	void *vols;
 	int nvols;
+	/* the VM lock ops_lock_vm() took: released before a quiesced VM is started again,
+	 * since PVE runs its hookscript then, which takes the same lock (DESIGN.md Cluster) */
+	struct cluster_lock *vm_lock;
 };
 
 void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg);
