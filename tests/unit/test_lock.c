@@ -246,6 +246,15 @@ static void write_owner(const char *dir, const char *content)
 	free(lockdir);
 }
 
+/* A lock of "other-node" pid 12345, whose owner file says it was taken secs ago. */
+static void write_other_owner(const char *dir, int secs)
+{
+	char owner[512];
+
+	snprintf(owner, sizeof(owner), "other-node 12345 %lld\n", (long long)time(NULL) - secs);
+	write_owner(dir, owner);
+}
+
 /* Set the lock directory's mtime to secs ago. */
 static void age_lock(const char *dir, int secs)
 {
@@ -270,11 +279,9 @@ static void test_stale_takeover(void **state)
 {
 	const char *dir = *state;
 	struct cluster_lock l;
-	char owner[512];
 
 	/* another node's holder whose lock was last refreshed 10 minutes ago */
-	snprintf(owner, sizeof(owner), "other-node 12345 %lld\n", (long long)time(NULL) - 600);
-	write_owner(dir, owner);
+	write_other_owner(dir, 600);
 	age_lock(dir, 600);
 	assert_int_equal(cluster_lock_acquire(&l, dir, "vm-100", util_now_ms() + 1000), 0);
 	assert_int_equal(count_entries(dir), 1); /* no break directory left behind */
@@ -288,10 +295,8 @@ static void test_old_owner_but_fresh_mtime_not_taken(void **state)
 {
 	const char *dir = *state;
 	struct cluster_lock l;
-	char owner[512];
 
-	snprintf(owner, sizeof(owner), "other-node 12345 %lld\n", (long long)time(NULL) - 600);
-	write_owner(dir, owner);
+	write_other_owner(dir, 600);
 	assert_int_equal(cluster_lock_acquire(&l, dir, "vm-100", util_now_ms() + 400),
 			 POE_TIMEOUT);
 	assert_non_null(strstr(err_msg(), "held by other-node pid 12345"));
@@ -301,10 +306,8 @@ static void test_fresh_other_node_not_taken(void **state)
 {
 	const char *dir = *state;
 	struct cluster_lock l;
-	char owner[512];
 
-	snprintf(owner, sizeof(owner), "other-node 12345 %lld\n", (long long)time(NULL) - 5);
-	write_owner(dir, owner);
+	write_other_owner(dir, 5);
 	assert_int_equal(cluster_lock_acquire(&l, dir, "vm-100", util_now_ms() + 300),
 			 POE_TIMEOUT);
 	assert_non_null(strstr(err_msg(), "other-node"));
@@ -432,11 +435,9 @@ static int race_for_stale_lock(const char *dir, int n)
 static void test_one_winner_for_an_expired_lock(void **state)
 {
 	const char *dir = *state;
-	char owner[512];
 
 	for (int round = 0; round < 2; round++) {
-		snprintf(owner, sizeof(owner), "other-node 12345 %lld\n", (long long)time(NULL));
-		write_owner(dir, owner);
+		write_other_owner(dir, 0);
 		age_lock(dir, 10);
 		assert_int_equal(race_for_stale_lock(dir, 8), 1);
 		assert_int_equal(count_entries(dir), 0);
