@@ -102,9 +102,13 @@ static int lock_named(struct ops_ctx *ctx, const char *name, struct cluster_lock
 int ops_lock_vm(struct ops_ctx *ctx, int vmid, struct cluster_lock *l)
 {
 	char name[32];
+	int rc;
 
 	snprintf(name, sizeof(name), "vm-%d", vmid);
-	return lock_named(ctx, name, l);
+	rc = lock_named(ctx, name, l);
+	if (rc == 0 && l->held)
+		ctx->vm_lock = l;
+	return rc;
 }
 
 int ops_lock_storage(struct ops_ctx *ctx, const char *id, struct cluster_lock *l)

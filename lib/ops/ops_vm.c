@@ -414,6 +414,19 @@ static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, char dsts[][
 	util_deadline_set_global(saved);
 }
 
+/* Remove what a failed snapshot made; returns rc with the message naming the snapshot. */
+static int undo_snapshot(struct ops_ctx *ctx, struct vm_plan *p, int vmid, const char *name,
+			 char dsts[][OPS_PATH_MAX], const bool *made, bool nvme_done, int rc)
+{
+	char msg[1024];
+
+	util_strlcpy(msg, err_msg(), sizeof(msg));
+	rollback_clones(ctx, p, dsts, made);
+	if (nvme_done)
+		ops_nvme_vm_snapshot_delete(ctx, p->vm, name);
+	return err_set(rc, "cannot snapshot VM %d as '%s': %s", vmid, name, msg);
+}
+
 static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 			    const struct vm_snapshot_opts *o, struct vm_snapshot *out)
 {
@@ -422,7 +435,7 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 	bool made[OPS_MAX_DISKS] = { false };
 	struct quiesce_state qs;
 	char comment[160];
-	bool nvme_done = false;
+	bool nvme_done = false, restarts;
 	int rc, rq;
 
 	memset(out, 0, sizeof(*out));
@@ -449,20 +462,25 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 		rc = ops_nvme_vm_snapshot_create(ctx, p->vm, out->name, comment, label, out);
 		nvme_done = rc == 0;
 	}
-	rq = ops_quiesce_end(ctx, p->vm, &qs);
 	if (rc == 0 && ops_interrupted)
 		rc = err_set(POE_FAIL, "interrupted by a signal");
-	if (rc == 0 && rq < 0)
-		rc = rq;
+	/* a VM started again runs its hookscript, which takes the VM's lock and lists its
+	 * snapshots: a failed one is removed first, while the lock is still ours */
+	restarts = ops_quiesce_restarts(&qs);
+	if (rc < 0 && restarts)
+		rc = undo_snapshot(ctx, p, o->vmid, out->name, dsts, made, nvme_done, rc);
+	rq = ops_quiesce_end(ctx, p->vm, &qs);
+	if (rc == 0 && !restarts && ops_interrupted)
+		rc = err_set(POE_FAIL, "interrupted by a signal");
 	if (rc < 0) {
-		int saved = rc;
-		char msg[1024];
-
-		util_strlcpy(msg, err_msg(), sizeof(msg));
-		rollback_clones(ctx, p, dsts, made);
-		if (nvme_done)
-			ops_nvme_vm_snapshot_delete(ctx, p->vm, out->name);
-		rc = err_set(saved, "cannot snapshot VM %d as '%s': %s", o->vmid, out->name, msg);
+		if (!restarts)
+			rc = undo_snapshot(ctx, p, o->vmid, out->name, dsts, made, nvme_done, rc);
+		goto out;
+	}
+	/* the snapshot is complete: it is kept, whatever became of the guest */
+	if (rq < 0) {
+		rc = err_set(POE_FAIL, "snapshot '%s' of VM %d was taken and is kept, but %s",
+			     out->name, o->vmid, err_msg());
 		goto out;
 	}
 	if (o->queue_rescan && out->ndisks) {

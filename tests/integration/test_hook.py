@@ -491,6 +491,7 @@ def task_of(env, upid):
 
 def test_pve_runs_the_hook_on_start_and_stop(env):
     make_vm(env, agent=True)
+    env.pve.agent_boot_seconds = 1.0  # the guest's agent is up by the shutdown below
     env.install_hook(100)
     env.write_policy(100, "snapshots:\n  - on: [post-start]\n    label: boot\n    keep: 3\n"
                           "  - on: [pre-stop]\n    label: daily\n    quiesce: freeze\n")

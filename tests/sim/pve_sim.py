@@ -118,6 +118,11 @@ class PveSim:
         self.login_fail_delay = 0.0
         self.hook_env = {}
         self.hook_timeout = 120.0
+        # Guest agent: seconds after a start (vm_start) before qemu-ga in the booting guest
+        # answers, and how long a call waits for the ping that fails meanwhile (qemu-server
+        # QemuServer/Agent.pm qga_check_running: guest-ping with timeout => 3).
+        self.agent_boot_seconds = 5.0
+        self.agent_ping_timeout = 3.0
         self.requests = []
         self.violations = []
         self.port = None
@@ -340,7 +345,7 @@ class PveSim:
         st = self._vms.get(vmid)
         if st is None:
             st = {"status": "stopped", "qmpstatus": "stopped", "frozen": False,
-                  "agent": True, "pid": None, "started": None}
+                  "agent": True, "pid": None, "started": None, "agent_up_at": 0.0}
             self._vms[vmid] = st
         return st
 
@@ -534,10 +539,10 @@ class PveSim:
             raise PveError("hookscript error for %d on %s: command '%s %d %s' failed: %s"
                            % (vmid, phase, path, vmid, phase, detail))
 
-    def _power_task(self, type_, vmid, user, action, skiplock=False, lock_ok=()):
+    def _power_task(self, type_, vmid, user, action, skiplock=False, lock_ok=(), hooks=None):
         """Common shape of start/stop/shutdown/suspend: take the flock, check the config
         lock, hooks before/after, `action()` in between (under the sim lock)."""
-        pre, _, post = _HOOKS.get(type_, (None, None, None))
+        pre, _, post = hooks or _HOOKS.get(type_, (None, None, None))
 
         def work(task):
             warnings = 0
@@ -944,7 +949,7 @@ class PveSim:
                 del e["running-machine"]
             return e
 
-    def _ep_start(self, p, user):
+    def _ep_start(self, p, user, task_type="qmstart"):
         vmid = int(p["vmid"])
         conf = self._require_vm(vmid)
         skiplock = pf._bool(p.get("skiplock", 0))
@@ -962,10 +967,18 @@ class PveSim:
             if c.main.get("lock") == "suspended":
                 self._resume_hibernated(vmid, c)
             self._set_run(vmid, "running")
+            # a fresh QEMU: the guest boots, qemu-ga is not up yet (pve.md Additions,
+            # "Guest agent calls ping first"); a resumed hibernated guest restores its RAM,
+            # but its agent channel too needs a moment (treated alike)
+            self._state(vmid)["agent_up_at"] = time.time() + self.agent_boot_seconds
 
-        # A hibernated VM (lock: suspended) is started through vm_start (pve.md 3).
-        return self._power_task("qmstart", vmid, user, action, skiplock,
-                                lock_ok=("suspended",))
+        # A hibernated VM (lock: suspended) is started through vm_start (pve.md 3), and
+        # so is its resume: qemu-server API2/Qemu.pm vm_resume forks a 'qmresume' worker
+        # that calls PVE::QemuServer::vm_start, which runs the pre-start hookscript under
+        # the VM config lock (QemuServer.pm vm_start -> lock_config -> vm_start_nolock ->
+        # exec_hookscript 'pre-start', then 'post-start').
+        return self._power_task(task_type, vmid, user, action, skiplock,
+                                lock_ok=("suspended",), hooks=_HOOKS["qmstart"])
 
     def _resume_hibernated(self, vmid, conf):
         vmstate = conf.main.pop("vmstate", None)
@@ -1064,7 +1077,7 @@ class PveSim:
         c = self._require_vm(vmid)
         if c.main.get("lock") == "suspended" and self._state(vmid)["status"] == "stopped":
             # resuming a hibernated VM is a start: hooks fire (pve.md 1.4)
-            return self._ep_start(p, user)
+            return self._ep_start(p, user, task_type="qmresume")
 
         def work(task):
             with self._lock:
@@ -1077,13 +1090,24 @@ class PveSim:
         return self._new_task("qmresume", str(vmid), user, work)
 
     def _agent_check(self, vmid):
+        """qemu-server QemuServer/Agent.pm assert_agent_available, called by every agent
+        endpoint (API2/Qemu/Agent.pm register_command): the agent must be configured, the
+        VM running, and a guest-ping (timeout 3 s) must answer, else "QEMU guest agent is
+        not running".  Called under the sim lock; the failed ping's wait is spent with the
+        lock released."""
         conf = self._require_vm(vmid).main
         st = self._state(vmid)
         if st["status"] != "running":
             raise PveError("VM %d is not running" % vmid)
         if not _agent_configured(conf):
             raise PveError("No QEMU guest agent configured")
-        if not st["agent"] or st["qmpstatus"] == "paused":
+        if not st["agent"] or st["qmpstatus"] == "paused" or \
+                time.time() < st.get("agent_up_at", 0.0):
+            self._lock.release()
+            try:
+                time.sleep(self.agent_ping_timeout)
+            finally:
+                self._lock.acquire()
             raise PveError("QEMU guest agent is not running")
         return st
 
