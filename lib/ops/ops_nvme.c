@@ -440,10 +440,17 @@ static int pool_connect(struct ops_ctx *ctx, const struct config_storage *st,
 		for (int i = 0; i < n; i++)
 			buf_printf(ctx->dry_run, "EXEC %s connect-all -t tcp -a %s\n",
 				   ctx->cfg->paths.nvme, portals[i]);
-		rc = n;
+		rc = nvmehost_persist_portals(ctx->cfg, portals, n, ctx->dry_run);
+		rc = rc < 0 ? rc : n;
 		goto out;
 	}
 	rc = nvmehost_connect(ctx->cfg, portals, n, ctx->deadline);
+	/* so that nvmf-autoconnect reconnects them at boot (DESIGN.md "Storage kinds") */
+	if (rc > 0) {
+		int prc = nvmehost_persist_portals(ctx->cfg, portals, n, NULL);
+
+		rc = prc < 0 ? prc : rc;
+	}
 out:
 	free(portals);
 	free(lifs);
