@@ -651,6 +651,23 @@ static int cg_join(struct ops_ctx *ctx, const struct config_storage *st, struct 
 	return rc;
 }
 
+/* The VM's CG (its name in name): 1 with *cg filled, 0 when there is none, < 0 on error. */
+static int vm_cg_find(struct ops_ctx *ctx, const struct config_storage *st,
+		      struct ontap_client *oc, int vmid, char *name, size_t n, struct ontap_cg *cg)
+{
+	int rc;
+
+	cg_name_of(st, vmid, name, n);
+	rc = ontap_cg_find(oc, st->svm, name, cg, ctx->deadline);
+	if (rc == POE_NOTFOUND) {
+		err_clear();
+		return 0;
+	}
+	if (rc < 0)
+		return err_prefix(rc, "cannot read consistency group '%s'", name);
+	return 1;
+}
+
 /*
  * Before anything changes: a disk that joins the VM's existing consistency group, or leaves
  * one that keeps other members, needs a cluster that can change CG membership (9.12.1+).
@@ -663,14 +680,9 @@ static int cg_change_check(struct ops_ctx *ctx, const struct config_storage *st,
 	bool member;
 	int rc;
 
-	cg_name_of(st, vmid, name, sizeof(name));
-	rc = ontap_cg_find(oc, st->svm, name, &cg, ctx->deadline);
-	if (rc == POE_NOTFOUND) {
-		err_clear();
-		return 0;
-	}
-	if (rc < 0)
-		return err_prefix(rc, "cannot read consistency group '%s'", name);
+	rc = vm_cg_find(ctx, st, oc, vmid, name, sizeof(name), &cg);
+	if (rc <= 0)
+		return rc;
 	member = in_names(cg.volumes, cg.nvolumes, vol);
 	if (adding ? !member : (member && cg.nvolumes > 1))
 		rc = ontap_cg_membership_supported(oc, ctx->deadline);
@@ -966,14 +978,10 @@ static int leave_cg(struct ops_ctx *ctx, const struct config_storage *st, struct
 	char name[64];
 	int n = 0, rc;
 
-	cg_name_of(st, vmid, name, sizeof(name));
-	rc = ontap_cg_find(oc, st->svm, name, &cg, ctx->deadline);
-	if (rc == POE_NOTFOUND) {
-		err_clear();
-		return 0;
-	}
-	if (rc < 0)
-		return err_prefix(rc, "cannot read consistency group '%s'", name);
+	rc = vm_cg_find(ctx, st, oc, vmid, name, sizeof(name), &cg);
+	if (rc <= 0)
+		return rc;
+	rc = 0;
 	if (!in_names(cg.volumes, cg.nvolumes, vol))
 		goto out;
 	if (cg.nvolumes > 1) {
