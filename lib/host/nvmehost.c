@@ -191,8 +191,10 @@ static int hostnqn_from_cli(const struct config *cfg, const char *file, char *ou
 		free(text);
 	}
 	exec_result_release(&r);
+	/* no file and no answer: nvme-cli missing or broken, a setup problem of this node */
 	if (rc < 0)
-		return err_prefix(rc, "cannot read this node's NVMe host NQN: no '%s' (run 'nvme gen-hostnqn > %s')",
+		return err_prefix(rc == POE_TIMEOUT ? rc : POE_CONFIG,
+				  "cannot read this node's NVMe host NQN: no '%s' (install nvme-cli, or run 'nvme gen-hostnqn > %s')",
 				  file, file);
 	log_debug("host NQN from %s (no '%s'): %s", src, file, out);
 	return 0;

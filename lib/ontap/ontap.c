@@ -1349,8 +1349,15 @@ int ontap_volume_delete(struct ontap_client *oc, const char *uuid, int64_t deadl
 	 * still holding its space and its parent's snapshot; the parameter exists from 9.12 on
 	 * and older releases refuse it as unknown (§2.4, Additions).
 	 */
-	return delete_q(oc, &volume_kind, NULL, uuid, what, force ? "force" : NULL,
-			force ? "true" : NULL, deadline);
+	rc = delete_q(oc, &volume_kind, NULL, uuid, what, force ? "force" : NULL,
+		      force ? "true" : NULL, deadline);
+	if (rc == 0 && !force && !oc_dry(oc))
+		log_warn("ONTAP '%s' runs %d.%d.%d (force=true needs 9.12): volume '%s' waits in the "
+			 "recovery queue, keeping its space and any parent snapshot, until ONTAP "
+			 "purges it ('volume recovery-queue purge' does it at once)",
+			 ontap_client_name(oc), oc->version[0], oc->version[1], oc->version[2],
+			 v.name[0] ? v.name : uuid);
+	return rc;
 }
 
 int ontap_volume_flexclone(struct ontap_client *oc, const char *svm, const char *parent,

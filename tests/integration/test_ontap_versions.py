@@ -96,13 +96,16 @@ def test_unmount_leaves_no_clone_in_recovery_queue(env, version):
     snap = json.loads(ok(r).stdout)["name"]
     ok(env.run("storage", "mount", "--storage", "ONTAP01", "--snapshot", snap))
     n0 = len(env.ontap.requests)
-    ok(env.run("storage", "unmount", "--storage", "ONTAP01-CLONE"))
+    r = ok(env.run("storage", "unmount", "--storage", "ONTAP01-CLONE"))
     assert len(cluster_gets(env, n0)) == 1
     queue = env.ontap.state_summary()["recovery_queue"]
     if version == "9.11.1":
-        # the release cannot do better: the clone waits there, pinning the snapshot
+        # the release cannot do better: the clone waits there, pinning the snapshot, and
+        # the user is told so
         assert len(queue) == 1 and queue[0].startswith("proxmox_storage01_clone_")
+        assert "recovery queue" in r.stderr and "9.11.1" in r.stderr
         return
+    assert "recovery queue" not in r.stderr
     assert queue == []
     # the parent snapshot is free again
     ok(env.run("storage", "delete", "--storage", "ONTAP01", "--snapshot", snap))
