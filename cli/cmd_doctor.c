@@ -6,11 +6,13 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,9 @@ static const char doctor_help[] =
 	"    9.12.1 recommended for NVMe pools: consistency-group membership changes);\n"
 	"  - each NFS storage maps to an ONTAP volume; each NVMe pool's SVM and subsystem\n"
 	"    exist;\n"
+	"  - with NVMe pools: LVM's global_filter (paths.lvm_conf) rejects the namespaces'\n"
+	"    by-id links (the line to set is printed), and no volume or consistency group\n"
+	"    of a VM that no longer exists is left on ONTAP;\n"
 	"  - the watcher runs (systemctl is-active " WATCH_UNIT "), and the job queue is\n"
 	"    writable and drained.\n"
 	"Lines start with 'ok', 'warn' or 'FAIL'. Nothing is changed (a temporary file is\n"
@@ -650,6 +655,188 @@ static void check_storages(struct doctor *d, const struct config *cfg, const boo
 	ops_ctx_release(&ctx);
 }
 
+/* ---- NVMe host: LVM filter, orphaned objects ---- */
+
+/* The reject rule for guest namespaces as it goes into lvm.conf (no backslash escape). */
+#define LVM_REJECT "\"r|/dev/disk/by-id/nvme-uuid.*|\""
+/* Names one namespace has on a host: its by-id link and its kernel name. */
+#define LVM_SAMPLE_BYID "/dev/disk/by-id/nvme-uuid.00000000-0000-0000-0000-000000000000"
+#define LVM_SAMPLE_KERNEL "/dev/nvme0n1"
+#define LVM_CONF_MAX (4 << 20)
+
+static bool have_nvme_pools(const struct config *cfg)
+{
+	for (int i = 0; i < cfg->nstorages; i++)
+		if (cfg->storages[i].protocol == STORAGE_NVME)
+			return true;
+	return false;
+}
+
+/*
+ * The value of devices/global_filter: the text from '[' to ']' (NULL when not set), in the
+ * devices { } section, comments ('#' to the end of the line) skipped.
+ */
+static char *lvm_global_filter(const char *text)
+{
+	const char *p = text;
+	int depth = 0;
+	bool in_devices = false;
+
+	while (*p) {
+		if (*p == '#') {
+			p += strcspn(p, "\n");
+		} else if (*p == '"') {
+			const char *q = strchr(p + 1, '"');
+
+			p = q ? q + 1 : p + strlen(p);
+		} else if (*p == '{') {
+			depth++;
+			p++;
+		} else if (*p == '}') {
+			if (--depth <= 0)
+				in_devices = false;
+			p++;
+		} else if (depth == 0 && !strncmp(p, "devices", 7) && (p == text || !isalnum((unsigned char)p[-1]))) {
+			p += 7;
+			p += strspn(p, " \t\r\n");
+			in_devices = *p == '{';
+		} else if (depth == 1 && in_devices && !strncmp(p, "global_filter", 13) &&
+			   !isalnum((unsigned char)p[13]) && p[13] != '_' &&
+			   (p == text || isspace((unsigned char)p[-1]))) {
+			const char *open = strchr(p, '['), *close = open ? strchr(open, ']') : NULL;
+
+			if (!open || !close)
+				return NULL;
+			return strndup(open + 1, (size_t)(close - open - 1));
+		} else {
+			p++;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * How LVM's filter list decides one device name: 'a' or 'r' of the first pattern that
+ * matches, 0 when none does (lvm.conf(5), devices/filter: "a|regex|" or "r|regex|", any
+ * delimiter), each tried as a POSIX extended regex.
+ */
+static int lvm_decide(const char *filter, const char *name)
+{
+	const char *p = filter;
+
+	while ((p = strchr(p, '"'))) {
+		const char *end = strchr(p + 1, '"');
+		char kind, delim, *re;
+		regex_t rx;
+		int hit;
+
+		if (!end)
+			break;
+		if (end - p < 4) {
+			p = end + 1;
+			continue;
+		}
+		kind = p[1];
+		delim = p[2];
+		if ((kind != 'a' && kind != 'r') || end[-1] != delim) {
+			p = end + 1;
+			continue;
+		}
+		re = strndup(p + 3, (size_t)(end - 1 - (p + 3)));
+		hit = re && regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) == 0;
+		if (hit) {
+			hit = regexec(&rx, name, 0, NULL, 0) == 0;
+			regfree(&rx);
+		}
+		free(re);
+		if (hit)
+			return kind;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/*
+ * The host must not activate the guests' LVM inside their namespaces (DESIGN.md "Storage
+ * kinds"). LVM accepts a device when any of its names matches an 'a' pattern first, and
+ * rejects it when its names match 'r' patterns first, names matching nothing not counting
+ * (lvm.conf(5)); PVE's own global_filter rejects only zd and rbd devices (pve-manager
+ * postinst). So the by-id link must be rejected and the kernel name must not be accepted.
+ */
+static void check_lvm_filter(struct doctor *d, const struct config *cfg)
+{
+	const char *path = cfg->paths.lvm_conf;
+	struct buf text = BUF_INIT(LVM_CONF_MAX);
+	char *filter = NULL;
+	int byid, kernel;
+
+	if (!have_nvme_pools(cfg) || !path)
+		return;
+	if (buf_read_file(&text, path) < 0) {
+		report(d, V_WARN, "LVM: cannot read '%s' (paths.lvm_conf): %s", path, err_msg());
+		goto out;
+	}
+	filter = lvm_global_filter(buf_cstr(&text));
+	byid = filter ? lvm_decide(filter, LVM_SAMPLE_BYID) : 0;
+	kernel = filter ? lvm_decide(filter, LVM_SAMPLE_KERNEL) : 0;
+	if (byid == 'r' && kernel != 'a') {
+		report(d, V_OK, "LVM: global_filter in '%s' rejects the NVMe namespaces' by-id links",
+		       path);
+	} else if (!filter) {
+		report(d, V_FAIL, "LVM: '%s' sets no global_filter, so this node scans (and may "
+		       "activate) the LVM of guests on NVMe namespaces: add in its devices { } "
+		       "section: global_filter=[" LVM_REJECT "]", path);
+	} else {
+		char *trimmed = filter + strspn(filter, " \t\r\n");
+		size_t len = strlen(trimmed);
+
+		while (len && isspace((unsigned char)trimmed[len - 1]))
+			trimmed[--len] = '\0';
+		report(d, V_FAIL, "LVM: global_filter in '%s' does not reject the NVMe namespaces' "
+		       "by-id links (/dev/disk/by-id/nvme-uuid.*)%s: make it, in its devices { } "
+		       "section: global_filter=[" LVM_REJECT "%s%s]", path,
+		       byid == 'r' ? ", and accepts their kernel names (/dev/nvme*)" : "",
+		       len ? "," : "", trimmed);
+	}
+out:
+	free(filter);
+	buf_release(&text);
+}
+
+/* Volumes and CGs of destroyed VMs (qm destroy leaves raw-path disks' objects behind). */
+static void check_nvme_orphans(struct doctor *d, const struct config *cfg,
+			       const bool *cluster_ok)
+{
+	struct nvme_orphan *o = NULL;
+	struct ops_ctx ctx;
+	int n = 0, rc;
+
+	if (!have_nvme_pools(cfg))
+		return;
+	for (int i = 0; i < cfg->nstorages; i++) {
+		const struct config_storage *st = &cfg->storages[i];
+		int ci = (int)(st->ontap - cfg->ontap);
+
+		if (st->protocol == STORAGE_NVME && st->ontap && ci >= 0 && ci < cfg->nontap &&
+		    !cluster_ok[ci])
+			return; /* reported above */
+	}
+	ops_ctx_init(&ctx, cfg);
+	ctx.deadline = util_now_ms() + CHECK_TIMEOUT_MS;
+	rc = ops_nvme_orphans(&ctx, NULL, &o, &n);
+	ops_ctx_release(&ctx);
+	if (rc < 0)
+		report(d, V_WARN, "NVMe orphans: %s", err_msg());
+	else if (n == 0)
+		report(d, V_OK, "NVMe pools: no volume or consistency group of a deleted VM");
+	for (int i = 0; rc == 0 && i < n; i++)
+		report(d, V_WARN, "NVMe pool '%s': %s '%s' belongs to VM %d, which has no config "
+		       "on any node ('qm destroy' leaves raw-path disks): delete it on ONTAP when "
+		       "it is not needed ('pve-ontap nvme list --orphans')", o[i].pool,
+		       o[i].kind, o[i].name, o[i].vmid);
+	free(o);
+}
+
 /* ---- watcher and queue ---- */
 
 static void check_watcher(struct doctor *d)
@@ -801,6 +988,8 @@ static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv)
 	for (int i = 0; i < cfg->nontap; i++)
 		cluster_ok[i] = check_ontap(&d, cfg, &cfg->ontap[i]);
 	check_storages(&d, cfg, cluster_ok);
+	check_lvm_filter(&d, cfg);
+	check_nvme_orphans(&d, cfg, cluster_ok);
 	check_watcher(&d);
 	check_queue(&d, cfg);
 out:

@@ -116,6 +116,30 @@ int ops_nvme_vm_snapshot_delete(struct ops_ctx *ctx, const struct pve_vmconf *vm
 int ops_nvme_vm_snapshot_restore(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 				 const char *name, bool force);
 
+/* ---- NVMe objects of VMs that no longer exist (ops_orphans.c) ---- */
+
+/*
+ * PVE's qm destroy skips raw-path disks (QemuServer.pm destroy_vm), so the ONTAP objects of
+ * a destroyed VM's NVMe disks stay: volumes "<prefix>vm_<vmid>_disk_<n>[_clone_...]" and the
+ * CG "<prefix>cg_vm_<vmid>" of a VM with no config anywhere under
+ * <pve_etc>/nodes/<any>/qemu-server/.
+ */
+struct nvme_orphan {
+	char pool[64];
+	char kind[24];               /* "volume" or "consistency-group" */
+	char name[208];
+	int vmid;
+	int disk;                    /* a volume's disk number, -1 for a CG */
+	bool is_clone;
+};
+
+/*
+ * Orphans of every NVMe pool (or of pool only), sorted by pool, VM, kind, name. Refuses
+ * (POE_FAIL) when <pve_etc>/nodes cannot be read or is empty: without the cluster's VM
+ * configs every VM would look gone. Caller frees *out.
+ */
+int ops_nvme_orphans(struct ops_ctx *ctx, const char *pool, struct nvme_orphan **out, int *n);
+
 /* ---- NVMe/TCP disks (ops_nvme.c) ---- */
 
 /*

@@ -440,10 +440,17 @@ static int pool_connect(struct ops_ctx *ctx, const struct config_storage *st,
 		for (int i = 0; i < n; i++)
 			buf_printf(ctx->dry_run, "EXEC %s connect-all -t tcp -a %s\n",
 				   ctx->cfg->paths.nvme, portals[i]);
-		rc = n;
+		rc = nvmehost_persist_portals(ctx->cfg, portals, n, ctx->dry_run);
+		rc = rc < 0 ? rc : n;
 		goto out;
 	}
 	rc = nvmehost_connect(ctx->cfg, portals, n, ctx->deadline);
+	/* so that nvmf-autoconnect reconnects them at boot (DESIGN.md "Storage kinds") */
+	if (rc > 0) {
+		int prc = nvmehost_persist_portals(ctx->cfg, portals, n, NULL);
+
+		rc = prc < 0 ? prc : rc;
+	}
 out:
 	free(portals);
 	free(lifs);
@@ -598,6 +605,94 @@ static void create_teardown(struct ops_ctx *ctx, struct ontap_client *oc, unsign
 	grace_end(ctx, &g);
 }
 
+/* The volume of a new disk, with the pool's options. */
+static void disk_spec(const struct config_storage *st, const char *vname, uint64_t size,
+		      const char *comment, struct ontap_volume_spec *spec)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->name = vname;
+	spec->svm = st->svm;
+	spec->aggregate = st->aggregate;
+	spec->size = volume_size_for(st, size);
+	spec->guarantee = st->space_reserve ? st->space_reserve : "none";
+	/*
+	 * encryption.enabled=true is what the REST subset offers: ONTAP then uses NAE when
+	 * the aggregate has it, else NVE with the SVM's key manager.
+	 */
+	spec->encryption = st->encryption;
+	spec->qos_policy = st->qos_policy;
+	spec->adaptive_qos_policy = st->adaptive_qos_policy;
+	spec->tiering_policy = st->tiering_policy;
+	spec->snapshot_reserve = st->snapshot_reserve >= 0 ? st->snapshot_reserve : 0;
+	spec->autosize_max = spec->size * VOL_AUTOSIZE_FACTOR;
+	spec->comment = comment;
+	/* snapshots are the CG's (VM snapshots): a volume policy would double them (§2.5 1.3-2) */
+	spec->snapshot_policy_none = true;
+}
+
+/* Put the new disk's volume into the VM's CG, creating the CG for the first disk. */
+static int cg_join(struct ops_ctx *ctx, const struct config_storage *st, struct ontap_client *oc,
+		   const char *cgname, const char *vname, struct ontap_cg *cg, unsigned *made)
+{
+	int rc = ontap_cg_find(oc, st->svm, cgname, cg, ctx->deadline);
+
+	if (rc == POE_NOTFOUND) {
+		const char *vols[1] = { vname };
+
+		err_clear();
+		rc = ontap_cg_create(oc, st->svm, cgname, vols, 1, cg, ctx->deadline);
+		if (rc == 0)
+			*made |= MADE_CG;
+	} else if (rc == 0 && !in_names(cg->volumes, cg->nvolumes, vname)) {
+		rc = ontap_cg_add_volume(oc, cg->uuid, vname, ctx->deadline);
+		if (rc == 0)
+			*made |= MADE_CG_MEMBER;
+	}
+	return rc;
+}
+
+/* The VM's CG (its name in name): 1 with *cg filled, 0 when there is none, < 0 on error. */
+static int vm_cg_find(struct ops_ctx *ctx, const struct config_storage *st,
+		      struct ontap_client *oc, int vmid, char *name, size_t n, struct ontap_cg *cg)
+{
+	int rc;
+
+	cg_name_of(st, vmid, name, n);
+	rc = ontap_cg_find(oc, st->svm, name, cg, ctx->deadline);
+	if (rc == POE_NOTFOUND) {
+		err_clear();
+		return 0;
+	}
+	if (rc < 0)
+		return err_prefix(rc, "cannot read consistency group '%s'", name);
+	return 1;
+}
+
+/*
+ * Before anything changes: a disk that joins the VM's existing consistency group, or leaves
+ * one that keeps other members, needs a cluster that can change CG membership (9.12.1+).
+ */
+static int cg_change_check(struct ops_ctx *ctx, const struct config_storage *st,
+			   struct ontap_client *oc, int vmid, const char *vol, bool adding)
+{
+	struct ontap_cg cg;
+	char name[64];
+	bool member;
+	int rc;
+
+	rc = vm_cg_find(ctx, st, oc, vmid, name, sizeof(name), &cg);
+	if (rc <= 0)
+		return rc;
+	member = in_names(cg.volumes, cg.nvolumes, vol);
+	if (adding ? !member : (member && cg.nvolumes > 1))
+		rc = ontap_cg_membership_supported(oc, ctx->deadline);
+	ontap_cg_release(&cg);
+	if (rc < 0)
+		return err_prefix(rc, "volume '%s' would have to %s consistency group '%s'", vol,
+				  adding ? "join" : "leave", name);
+	return 0;
+}
+
 int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t size,
 		    struct nvme_disk_info *out)
 {
@@ -633,38 +728,24 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	if (!oc)
 		return err_code() ? err_code() : POE_API;
 
-	/* the pool's subsystem and this node's host entry are shared by every disk of the
-	 * pool: set up first and never removed by a cleanup */
-	rc = pool_prepare(ctx, st, oc, &ss);
-	if (rc < 0)
-		return rc;
 	rc = next_disk(ctx, st, oc, vmid, &disk);
 	if (rc < 0)
 		return rc;
 	volume_name(st, vmid, disk, vname, sizeof(vname));
+	rc = cg_change_check(ctx, st, oc, vmid, vname, true);
+	if (rc < 0)
+		return err_prefix(rc, "cannot create disk %d of VM %d in pool '%s'", disk, vmid,
+				  st->id);
+	/* the pool's subsystem and this node's host entry are shared by every disk of the
+	 * pool: set up before the disk and never removed by a cleanup */
+	rc = pool_prepare(ctx, st, oc, &ss);
+	if (rc < 0)
+		return rc;
 	snprintf(nsname, sizeof(nsname), "/vol/%s/%s", vname, vname);
 	snprintf(comment, sizeof(comment), "pve-ontap vm=%d disk=%d", vmid, disk);
 	cg_name_of(st, vmid, cgname, sizeof(cgname));
 
-	memset(&spec, 0, sizeof(spec));
-	spec.name = vname;
-	spec.svm = st->svm;
-	spec.aggregate = st->aggregate;
-	spec.size = volume_size_for(st, size);
-	spec.guarantee = st->space_reserve ? st->space_reserve : "none";
-	/*
-	 * encryption.enabled=true is what the REST subset offers: ONTAP then uses NAE when
-	 * the aggregate has it, else NVE with the SVM's key manager.
-	 */
-	spec.encryption = st->encryption;
-	spec.qos_policy = st->qos_policy;
-	spec.adaptive_qos_policy = st->adaptive_qos_policy;
-	spec.tiering_policy = st->tiering_policy;
-	spec.snapshot_reserve = st->snapshot_reserve >= 0 ? st->snapshot_reserve : 0;
-	spec.autosize_max = spec.size * VOL_AUTOSIZE_FACTOR;
-	spec.comment = comment;
-	/* snapshots are the CG's (VM snapshots): a volume policy would double them (§2.5 1.3-2) */
-	spec.snapshot_policy_none = true;
+	disk_spec(st, vname, size, comment, &spec);
 
 	rc = ontap_volume_create(oc, &spec, &vol, ctx->deadline);
 	if (rc < 0)
@@ -680,25 +761,9 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	if (rc < 0)
 		goto fail;
 	made |= MADE_MAP;
-	rc = ontap_cg_find(oc, st->svm, cgname, &cg, ctx->deadline);
-	if (rc == POE_NOTFOUND) {
-		const char *vols[1] = { vname };
-
-		err_clear();
-		rc = ontap_cg_create(oc, st->svm, cgname, vols, 1, &cg, ctx->deadline);
-		if (rc < 0)
-			goto fail;
-		made |= MADE_CG;
-	} else if (rc == 0) {
-		if (!in_names(cg.volumes, cg.nvolumes, vname)) {
-			rc = ontap_cg_add_volume(oc, cg.uuid, vname, ctx->deadline);
-			if (rc < 0)
-				goto fail;
-			made |= MADE_CG_MEMBER;
-		}
-	} else {
+	rc = cg_join(ctx, st, oc, cgname, vname, &cg, &made);
+	if (rc < 0)
 		goto fail;
-	}
 	info_from(out, st, &ns, vname);
 	out->vmid = vmid;
 	out->disk = disk;
@@ -913,14 +978,10 @@ static int leave_cg(struct ops_ctx *ctx, const struct config_storage *st, struct
 	char name[64];
 	int n = 0, rc;
 
-	cg_name_of(st, vmid, name, sizeof(name));
-	rc = ontap_cg_find(oc, st->svm, name, &cg, ctx->deadline);
-	if (rc == POE_NOTFOUND) {
-		err_clear();
-		return 0;
-	}
-	if (rc < 0)
-		return err_prefix(rc, "cannot read consistency group '%s'", name);
+	rc = vm_cg_find(ctx, st, oc, vmid, name, sizeof(name), &cg);
+	if (rc <= 0)
+		return rc;
+	rc = 0;
 	if (!in_names(cg.volumes, cg.nvolumes, vol))
 		goto out;
 	if (cg.nvolumes > 1) {
@@ -962,6 +1023,9 @@ int ops_nvme_delete(struct ops_ctx *ctx, int vmid, int disk, const char *pool,
 		if (rc < 0)
 			goto out;
 	}
+	rc = cg_change_check(ctx, d.st, d.oc, vmid, d.vol.name, false);
+	if (rc < 0)
+		goto out;
 	/* a clone pins the snapshot it was made from, so the volume's snapshots */
 	snprintf(pattern, sizeof(pattern), "%s_clone_*", d.vol.name);
 	rc = delete_clones(ctx, d.st, d.oc, vmid, pattern, &g);

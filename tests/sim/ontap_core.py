@@ -39,6 +39,13 @@ API = "/api"
 JOB_RETENTION = 300.0  # seconds a finished job stays readable (§1.8)
 GLOBAL_QUERY = frozenset(["fields", "max_records", "return_records", "return_timeout", "order_by"])
 
+# Query parameters the 9.16.1 spec declares that older releases do not know, with the release
+# that introduced them.  The REST reference of 9.13.1/9.14.1 lists `force` of DELETE
+# /storage/volumes/{uuid} as "Introduced in: 9.12" (reference/ontap-rest.md §2.4, §3
+# "volume DELETE force"); before that ONTAP answers it as any unknown argument: 400, code
+# 262179 "Unexpected argument" (the spec's generic error table).
+VERSIONED_QUERY = {("DELETE", "/storage/volumes/{uuid}", "force"): (9, 12, 0)}
+
 # HTTP status for an ONTAP error code (§1.9 and the tables of §2).  Only needed where the same
 # failure can come back synchronously (an inline job) or as a failed job; handlers that raise
 # OntapError directly give the status themselves.
@@ -527,6 +534,7 @@ class OntapCore:
         self.requests = []
         self.violations = []
         self.page_size = None       # records per page when the client asks for more (or none)
+        self.version = (9, 16, 1)   # the release reported by GET /api/cluster (set_version)
         self.job_seconds = 0        # how long jobs stay queued/running
         self.job_retention = JOB_RETENTION
         self.jobs = {}
@@ -838,6 +846,12 @@ class OntapCore:
                 self.violations.append({"method": method, "path": raw_path, "query": query,
                                         "body": body, "errors": problems})
             return 400, OntapError(400, "262179", "; ".join(problems)).body(), {}
+        problems = self._version_problems(method, raw_path, query)
+        if problems:
+            with self.lock:
+                self.violations.append({"method": method, "path": raw_path, "query": query,
+                                        "body": body, "errors": problems})
+            return 400, OntapError(400, "262179", "; ".join(problems)).body(), {}
         rt = query.get("return_timeout")
         if rt is not None:
             try:
@@ -877,6 +891,20 @@ class OntapCore:
         if len(result) == 2:
             return result[0], result[1], {}
         return result
+
+    def _version_problems(self, method, raw_path, query):
+        """Query parameters this cluster's release does not know yet (VERSIONED_QUERY)."""
+        m = self.spec.match(raw_path)
+        if m is None:
+            return []
+        out = []
+        for key in query:
+            since = VERSIONED_QUERY.get((method, m[0], key))
+            if since is not None and tuple(self.version) < since:
+                out.append("Unexpected argument \"%s\": not known before ONTAP %s (this "
+                           "cluster runs %s)" % (key, ".".join(map(str, since)),
+                                                 ".".join(map(str, self.version))))
+        return out
 
     def _answer_job(self, req, p):
         """202 + job, or -- when return_timeout covers the job's duration -- wait for it and
