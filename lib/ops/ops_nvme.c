@@ -1748,6 +1748,103 @@ static int clone_sources(struct ops_ctx *ctx, const struct pool_vm *p, const cha
 	return rc < 0 ? rc : n;
 }
 
+/* One recovery clone of volume vol: reused when it exists, else a FlexClone; mapped. */
+static int clone_one(struct ops_ctx *ctx, const struct pool_vm *p, const struct ontap_subsystem *ss,
+		     const char *vol, const char *snap, const char *suffix, struct clone_made *m)
+{
+	char cname[208];
+	int rc;
+
+	if ((size_t)snprintf(cname, sizeof(cname), "%s_clone_%s", vol, suffix) >= sizeof(cname))
+		return err_set(POE_FAIL, "clone name for volume '%s' is too long", vol);
+	rc = ontap_volume_find(m->oc, m->st->svm, cname, &m->vol, ctx->deadline);
+	if (rc == 0) {
+		log_info("recovery clone '%s' exists already: reusing it", cname);
+	} else if (rc == POE_NOTFOUND) {
+		err_clear();
+		rc = ontap_volume_flexclone(m->oc, m->st->svm, vol, snap, cname, NULL, &m->vol,
+					    ctx->deadline);
+		if (rc < 0)
+			return rc;
+		m->created = true;
+		if (!m->vol.name[0])
+			util_strlcpy(m->vol.name, cname, sizeof(m->vol.name));
+	} else {
+		return rc;
+	}
+	rc = find_ns_in(ctx, m->oc, m->st->svm, cname, &m->ns);
+	if (rc == POE_NOTFOUND && ctx->dry_run) {
+		rc = 0;
+		err_clear();
+		snprintf(m->ns.name, sizeof(m->ns.name), "/vol/%s/%s", cname, vol);
+	}
+	if (rc < 0)
+		return err_prefix(rc, "clone '%s' holds no namespace", cname);
+	(void)p;
+	rc = ontap_map_create(m->oc, m->st->svm, ss->uuid, m->ns.uuid, ctx->deadline);
+	if (rc < 0)
+		return rc;
+	m->mapped = true;
+	return 0;
+}
+
+/* Clone every volume of pool p that has snap; appends to made[*nmade]. */
+static int clone_pool(struct ops_ctx *ctx, const struct pool_vm *p, const char *snap,
+		      const char *suffix, struct clone_made *made, int *nmade)
+{
+	char (*vols)[208] = util_xcalloc(OPS_MAX_DISKS, sizeof(*vols));
+	struct ontap_subsystem ss;
+	int nv, rc;
+
+	nv = clone_sources(ctx, p, snap, vols, OPS_MAX_DISKS);
+	rc = nv < 0 ? nv : 0;
+	if (rc == 0 && nv > 0)
+		rc = pool_prepare(ctx, p->st, p->oc, &ss);
+	for (int k = 0; k < nv && rc == 0 && *nmade < OPS_MAX_DISKS; k++) {
+		struct clone_made *m = &made[*nmade];
+
+		memset(m, 0, sizeof(*m));
+		m->st = p->st;
+		m->oc = p->oc;
+		util_strlcpy(m->ss_uuid, ss.uuid, sizeof(m->ss_uuid));
+		(*nmade)++;
+		rc = clone_one(ctx, p, &ss, vols[k], snap, suffix, m);
+	}
+	free(vols);
+	return rc;
+}
+
+/* Connect once per pool, then hand each clone to the watcher (attach job). */
+static void clones_to_node(struct ops_ctx *ctx, int vmid, const struct clone_made *made,
+			   struct nvme_disk_info *infos, int nmade)
+{
+	for (int i = 0; i < nmade; i++) {
+		bool seen = false;
+
+		for (int k = 0; k < i; k++)
+			seen |= made[k].st == made[i].st;
+		if (!seen && pool_connect(ctx, made[i].st, made[i].oc) < 0) {
+			log_warn("clones are mapped, but this node is not connected: %s", err_msg());
+			err_clear();
+		}
+	}
+	for (int i = 0; i < nmade; i++) {
+		if (!ctx->dry_run && nvmehost_resolve_sysfs(ctx->cfg, infos[i].uuid, infos[i].device,
+							    sizeof(infos[i].device)) < 0) {
+			infos[i].device[0] = '\0';
+			err_clear();
+		}
+		if ((infos[i].uuid[0] || ctx->dry_run) &&
+		    ops_queue(ctx, vmid, QUEUE_NVME_ATTACH,
+			      infos[i].uuid[0] ? infos[i].uuid :
+						 "00000000-0000-0000-0000-000000000000") < 0) {
+			log_warn("clone '%s' is mapped, but the attach job was not queued: %s",
+				 infos[i].volume, err_msg());
+			err_clear();
+		}
+	}
+}
+
 int ops_nvme_clone(struct ops_ctx *ctx, int vmid, const char *name, struct nvme_disk_info **out,
 		   int *nout)
 {
@@ -1776,69 +1873,17 @@ int ops_nvme_clone(struct ops_ctx *ctx, int vmid, const char *name, struct nvme_
 	rc = vm_pools(ctx, vmid, &pv, &npv);
 	if (rc < 0)
 		goto out;
-	for (int i = 0; i < npv && rc == 0; i++) {
-		char (*vols)[208] = util_xcalloc(OPS_MAX_DISKS, sizeof(*vols));
-		struct ontap_subsystem ss;
-		int nv;
-
-		nv = clone_sources(ctx, &pv[i], snap, vols, OPS_MAX_DISKS);
-		rc = nv < 0 ? nv : 0;
-		if (rc == 0 && nv > 0)
-			rc = pool_prepare(ctx, pv[i].st, pv[i].oc, &ss);
-		for (int k = 0; k < nv && rc == 0 && nmade < OPS_MAX_DISKS; k++) {
-			struct clone_made *m = &made[nmade];
-			char cname[208];
-
-			if ((size_t)snprintf(cname, sizeof(cname), "%s_clone_%s", vols[k], suffix) >=
-			    sizeof(cname)) {
-				rc = err_set(POE_FAIL, "clone name for volume '%s' is too long", vols[k]);
-				break;
-			}
-			memset(m, 0, sizeof(*m));
-			m->st = pv[i].st;
-			m->oc = pv[i].oc;
-			util_strlcpy(m->ss_uuid, ss.uuid, sizeof(m->ss_uuid));
-			nmade++;
-			rc = ontap_volume_find(m->oc, m->st->svm, cname, &m->vol, ctx->deadline);
-			if (rc == 0) {
-				log_info("recovery clone '%s' exists already: reusing it", cname);
-			} else if (rc == POE_NOTFOUND) {
-				err_clear();
-				rc = ontap_volume_flexclone(m->oc, m->st->svm, vols[k], snap, cname, NULL,
-							    &m->vol, ctx->deadline);
-				if (rc < 0)
-					break;
-				m->created = true;
-				if (!m->vol.name[0])
-					util_strlcpy(m->vol.name, cname, sizeof(m->vol.name));
-			} else {
-				break;
-			}
-			rc = find_ns_in(ctx, m->oc, m->st->svm, cname, &m->ns);
-			if (rc == POE_NOTFOUND && ctx->dry_run) {
-				rc = 0;
-				err_clear();
-				snprintf(m->ns.name, sizeof(m->ns.name), "/vol/%s/%s", cname, vols[k]);
-			}
-			if (rc < 0) {
-				rc = err_prefix(rc, "clone '%s' holds no namespace", cname);
-				break;
-			}
-			rc = ontap_map_create(m->oc, m->st->svm, ss.uuid, m->ns.uuid, ctx->deadline);
-			if (rc < 0)
-				break;
-			m->mapped = true;
-		}
-		free(vols);
-	}
+	for (int i = 0; i < npv && rc == 0; i++)
+		rc = clone_pool(ctx, &pv[i], snap, suffix, made, &nmade);
 	if (rc == 0 && !nmade)
 		rc = err_set(POE_NOTFOUND, "no NVMe disk of VM %d has snapshot '%s'", vmid, name);
 	if (rc < 0) {
-		char msg[1024];
+		struct err_saved saved;
 
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&saved);
 		clone_teardown(ctx, made, nmade);
-		rc = err_set(rc, "cannot clone snapshot '%s' of VM %d: %s", name, vmid, msg);
+		err_restore(&saved);
+		rc = err_prefix(rc, "cannot clone snapshot '%s' of VM %d", name, vmid);
 		goto out;
 	}
 	infos = util_xcalloc((size_t)nmade, sizeof(*infos));
@@ -1847,32 +1892,7 @@ int ops_nvme_clone(struct ops_ctx *ctx, int vmid, const char *name, struct nvme_
 		infos[i].volume_size = made[i].vol.size;
 		infos[i].mapped = true;
 	}
-	/* connect once per pool, then hand each clone to the watcher */
-	for (int i = 0; i < nmade; i++) {
-		bool seen = false;
-
-		for (int k = 0; k < i; k++)
-			seen |= made[k].st == made[i].st;
-		if (!seen && pool_connect(ctx, made[i].st, made[i].oc) < 0) {
-			log_warn("clones are mapped, but this node is not connected: %s", err_msg());
-			err_clear();
-		}
-	}
-	for (int i = 0; i < nmade; i++) {
-		if (!ctx->dry_run && nvmehost_resolve_sysfs(ctx->cfg, infos[i].uuid, infos[i].device,
-							    sizeof(infos[i].device)) < 0) {
-			infos[i].device[0] = '\0';
-			err_clear();
-		}
-		if ((infos[i].uuid[0] || ctx->dry_run) &&
-		    ops_queue(ctx, vmid, QUEUE_NVME_ATTACH,
-			      infos[i].uuid[0] ? infos[i].uuid :
-						 "00000000-0000-0000-0000-000000000000") < 0) {
-			log_warn("clone '%s' is mapped, but the attach job was not queued: %s",
-				 infos[i].volume, err_msg());
-			err_clear();
-		}
-	}
+	clones_to_node(ctx, vmid, made, infos, nmade);
 	*out = infos;
 	*nout = nmade;
 	rc = 0;
