@@ -617,6 +617,25 @@ def test_device_without_sysfs_uuid_is_resolved_by_nguid(env, watcher):
     assert w.stop() == 0
 
 
+def test_doctor_names_nvme_disks_without_shared(env):
+    u1, u2, u3 = (str(uuidlib.uuid4()) for _ in range(3))
+    env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
+    _set_conf_lines(env, 100, [
+        "scsi1: /dev/disk/by-id/nvme-uuid.%s,size=1G" % u1,            # blocks migration
+        "scsi2: /dev/disk/by-id/nvme-uuid.%s,shared=1,size=1G" % u2,   # fine
+        "scsi3: /dev/nvme0n7,shared=1,size=1G",                         # a kernel name
+        "scsi4: %s/disk/by-id/nvme-uuid.%s,discard=on,shared=on" % (env.paths["dev"], u3),
+    ])
+    r = env.run("doctor", timeout=120)
+    warns = [l for l in r.stdout.splitlines() if l.startswith("warn") and "NVMe disk" in l]
+    assert len(warns) == 2, r.stdout
+    assert "VM 100: NVMe disk scsi1 '/dev/disk/by-id/nvme-uuid.%s' lacks shared=1" % u1 \
+        in warns[0], warns
+    assert "qm set 100 --scsi1 /dev/disk/by-id/nvme-uuid.<uuid>,shared=1" in warns[0], warns
+    assert "VM 100: NVMe disk scsi3 '/dev/nvme0n7' is a kernel name" in warns[1], warns
+    assert env.qm_calls() == []              # doctor changes nothing
+
+
 # ------------------------------------------------------------------------------ concurrency
 
 SLOW_QM = """#!/bin/sh
