@@ -332,6 +332,16 @@ bool wq_volid_is_namespace(const struct config *cfg, const char *volid, const ch
 	return !strcasecmp(u, uuid);
 }
 
+/* The VM's config, or false (logged: the caller retries). */
+static bool load_conf(const struct config *cfg, int vmid, struct pve_vmconf **conf)
+{
+	if (pve_vmconf_load(cfg->paths.pve_etc, vmid, conf) == 0)
+		return true;
+	log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
+	err_clear();
+	return false;
+}
+
 enum wq_file wq_volume_file(const struct config *cfg, const char *storage, const char *volume)
 {
 	struct pve_storagecfg *sc = NULL;
@@ -404,13 +414,9 @@ static enum watch_result do_unused_remove(const struct config *cfg, int vmid, co
 	enum watch_result res;
 	bool nvme, unknown = false;
 	char id[16];
-	int rc;
 
 	nvme = nvmehost_volid_uuid(cfg, volid, uuid);
-	rc = pve_vmconf_load(cfg->paths.pve_etc, vmid, &conf);
-	if (rc < 0) {
-		log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
-		err_clear();
+	if (!load_conf(cfg, vmid, &conf)) {
 		res = WR_RETRY;
 		goto out;
 	}
@@ -469,9 +475,7 @@ static enum watch_result do_register(const struct config *cfg, int vmid, const c
 	}
 	memcpy(storage, volid, (size_t)(colon - volid));
 	storage[colon - volid] = '\0';
-	if (pve_vmconf_load(cfg->paths.pve_etc, vmid, &conf) < 0) {
-		log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
-		err_clear();
+	if (!load_conf(cfg, vmid, &conf)) {
 		res = WR_RETRY;
 		goto out;
 	}
@@ -554,10 +558,7 @@ enum watch_result wq_nvme_attach(const struct config *cfg, int vmid, const char 
 		res = WR_NODEV;
 		goto out;
 	}
-	rc = pve_vmconf_load(cfg->paths.pve_etc, vmid, &conf);
-	if (rc < 0) {
-		log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
-		err_clear();
+	if (!load_conf(cfg, vmid, &conf)) {
 		res = WR_RETRY;
 		goto out;
 	}
