@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "base/err.h"
 #include "base/exec.h"
+#include "host/nvmehost.h"
 #include "net/http.h"
 #include "format/json.h"
 #include "base/log.h"
@@ -48,6 +49,7 @@ static const char doctor_help[] =
 	"  - the configuration loads, and its file permissions;\n"
 	"  - the PVE node files (storage.cfg, qm) and the policies (as 'policy check');\n"
 	"  - the hookscripts of this node's VMs exist and are this binary (not an old copy);\n"
+	"  - NVMe disks of this node's VMs have shared=1 (PVE migrates no raw path without);\n"
 	"  - the PVE API: reachable, TLS, credentials, version;\n"
 	"  - each ONTAP cluster: reachable, TLS, credentials, version (9.10.1 or later;\n"
 	"    9.12.1 recommended for NVMe pools: consistency-group membership changes);\n"
@@ -327,6 +329,98 @@ static void check_hookscripts(struct doctor *d, const struct config *cfg)
 	if (nhooked && !nstale && !nbad)
 		report(d, V_OK, "hookscripts: %d VM%s on this node run this pve-ontap", nhooked,
 		       nhooked == 1 ? "" : "s");
+}
+
+/* Does a drive's option string ("discard=on,shared=1,size=1G") set shared to true? */
+static bool drive_is_shared(const char *options)
+{
+	const char *p = options;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+
+		if (n > 7 && !strncmp(p, "shared=", 7)) {
+			const char *v = p + 7;
+			size_t vl = n - 7;
+
+			/* a PVE boolean: 1, on, yes, true */
+			return (vl == 1 && *v == '1') || (vl == 2 && !strncasecmp(v, "on", 2)) ||
+			       (vl == 3 && !strncasecmp(v, "yes", 3)) ||
+			       (vl == 4 && !strncasecmp(v, "true", 4));
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+/* An NVMe namespace as a drive path: 1 the by-id link, 2 a kernel name /dev/nvmeXnY, else 0. */
+static int nvme_path_kind(const struct config *cfg, const char *volid)
+{
+	char uuid[NVMEHOST_UUID_LEN + 1];
+
+	if (!volid || volid[0] != '/')
+		return 0;
+	if (nvmehost_volid_uuid(cfg, volid, uuid))
+		return 1;
+	return nvmehost_is_head(strrchr(volid, '/') + 1) ? 2 : 0;
+}
+
+/*
+ * NVMe disks of this node's VMs need shared=1: QemuMigrate.pm refuses any drive path
+ * starting with '/' without it ("local file/device"), live or offline; a kernel name
+ * (/dev/nvme0n1) differs per node and per connect and must be the by-id link instead.
+ */
+static void check_nvme_shared(struct doctor *d, const struct config *cfg)
+{
+	char *dir = util_xasprintf("%s/qemu-server", cfg->paths.pve_etc);
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	int ndisks = 0, nbad = 0;
+
+	free(dir);
+	if (!dh)
+		return; /* reported with the node files */
+	while ((de = readdir(dh))) {
+		struct pve_vmconf *vm = NULL;
+		int64_t vmid;
+		char num[16];
+		const char *dot = strrchr(de->d_name, '.');
+
+		if (!dot || strcmp(dot, ".conf") || (size_t)(dot - de->d_name) >= sizeof(num))
+			continue;
+		memcpy(num, de->d_name, (size_t)(dot - de->d_name));
+		num[dot - de->d_name] = '\0';
+		if (util_parse_int(num, 100, 999999999, &vmid) < 0 ||
+		    pve_vmconf_load(cfg->paths.pve_etc, (int)vmid, &vm) < 0) {
+			err_clear();
+			continue;
+		}
+		for (int i = 0; i < vm->ndrives; i++) {
+			const struct pve_drive *dr = &vm->drives[i];
+			int kind = nvme_path_kind(cfg, dr->volid);
+
+			if (!kind)
+				continue;
+			ndisks++;
+			if (kind == 1 && drive_is_shared(dr->options))
+				continue;
+			nbad++;
+			report(d, V_WARN, "VM %lld: NVMe disk %s '%s' %s: PVE will not migrate the VM "
+			       "(QemuMigrate: local file/device); qm set %lld --%s "
+			       "/dev/disk/by-id/nvme-uuid.<uuid>,shared=1 (and its other options)",
+			       (long long)vmid, dr->key, dr->volid,
+			       kind == 1 ? "lacks shared=1"
+					 : "is a kernel name, which changes per node and connect",
+			       (long long)vmid, dr->key);
+		}
+		pve_vmconf_free(vm);
+	}
+	closedir(dh);
+	if (ndisks && !nbad)
+		report(d, V_OK, "NVMe disks: %d on this node's VMs, each by-id with shared=1",
+		       ndisks);
 }
 
 /* ---- endpoints: reachable, TLS, credentials, version ---- */
@@ -981,6 +1075,7 @@ static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv)
 	check_node_files(&d, cfg);
 	check_policies(&d, cfg);
 	check_hookscripts(&d, cfg);
+	check_nvme_shared(&d, cfg);
 	check_pve(&d, cfg);
 	cluster_ok = util_xcalloc((size_t)cfg->nontap + 1, sizeof(bool));
 	if (cfg->nontap == 0)

@@ -69,7 +69,7 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		       "Snapshot every disk of a VM on a configured storage: one ONTAP file clone per\n"
 		       "NFS disk (all in parallel, next to the disk in images/<vmid>/), one consistency-\n"
 		       "group snapshot for its NVMe disks. If any disk fails, what was made is removed.\n"
-		       "A rescan job makes the clones visible in PVE through the watcher.",
+		       "Register jobs make the clones visible in PVE (unusedN) through the watcher.",
 		       NULL, NULL);
 	if (rc)
 		return rc;

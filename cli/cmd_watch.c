@@ -15,8 +15,8 @@
 
 static const char watch_help[] =
 	"Run the watcher in the foreground: it processes the job queue (paths.queue) that the\n"
-	"hook and the CLI fill (qm rescan, removal of stale unusedN entries, attachment of new\n"
-	"NVMe namespaces), watches the image directories of the configured NFS storages and\n"
+	"hook and the CLI fill (registering new clones as unusedN, removal of unusedN entries\n"
+	"whose file is gone, attachment of new NVMe namespaces), watches the image directories of the configured NFS storages and\n"
 	"/dev, and reconciles every watch.reconcile_s seconds (default 60). SIGHUP reloads the\n"
 	"configuration, SIGTERM finishes the job in hand and exits 0. Runs as root (it runs\n"
 	"qm); PVE_ONTAP_ALLOW_NONROOT=1 lifts that for tests.\n"

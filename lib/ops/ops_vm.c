@@ -418,13 +418,47 @@ static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, char dsts[][
 static int undo_snapshot(struct ops_ctx *ctx, struct vm_plan *p, int vmid, const char *name,
 			 char dsts[][OPS_PATH_MAX], const bool *made, bool nvme_done, int rc)
 {
-	char msg[1024];
+	struct err_saved saved;
 
-	util_strlcpy(msg, err_msg(), sizeof(msg));
+	err_save(&saved);
 	rollback_clones(ctx, p, dsts, made);
 	if (nvme_done)
 		ops_nvme_vm_snapshot_delete(ctx, p->vm, name);
-	return err_set(rc, "cannot snapshot VM %d as '%s': %s", vmid, name, msg);
+	err_restore(&saved);
+	return err_prefix(rc, "cannot snapshot VM %d as '%s'", vmid, name);
+}
+
+/* "<storage>:<vmid>/<file>" of a clone file (path relative to the volume). */
+static int clone_volid(char *out, size_t n, const char *storage, int vmid, const char *path)
+{
+	const char *file = strrchr(path, '/');
+	int len = snprintf(out, n, "%s:%d/%s", storage, vmid, file ? file + 1 : path);
+
+	if (len < 0 || (size_t)len >= n)
+		return err_set(POE_FAIL, "volume id of clone '%s' on '%s' is too long", path,
+			       storage);
+	return 0;
+}
+
+/*
+ * Each new clone file becomes one register job (DESIGN.md "Job queue"): the watcher adds
+ * exactly that volume as the VM's next unusedN. Never a whole-VM rescan, which would add
+ * the images of every other storage (FlexClone mounts included) as well.
+ */
+static void queue_register_clones(struct ops_ctx *ctx, int vmid, const struct vm_snapshot *s)
+{
+	char volid[512];
+
+	for (int i = 0; i < s->ndisks; i++) {
+		const struct vm_snapshot_disk *d = &s->disks[i];
+
+		if (strcmp(d->kind, "file-clone") != 0)
+			continue;
+		if (clone_volid(volid, sizeof(volid), d->storage, vmid, d->path) < 0 ||
+		    ops_queue(ctx, vmid, QUEUE_REGISTER, volid) < 0)
+			log_warn("snapshot taken, but clone '%s' was not queued for registration: %s",
+				 d->path, err_msg());
+	}
 }
 
 static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
@@ -483,14 +517,8 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 			     out->name, o->vmid, err_msg());
 		goto out;
 	}
-	if (o->queue_rescan && out->ndisks) {
-		bool nfs = false;
-
-		for (int i = 0; i < out->ndisks; i++)
-			nfs |= !strcmp(out->disks[i].kind, "file-clone");
-		if (nfs && ops_queue(ctx, o->vmid, QUEUE_RESCAN, NULL) < 0)
-			log_warn("snapshot taken, but the rescan job was not queued: %s", err_msg());
-	}
+	if (o->queue_rescan)
+		queue_register_clones(ctx, o->vmid, out);
 out:
 	free(dsts);
 	return rc;
@@ -537,12 +565,10 @@ static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct 
 		return err_prefix(rc, "cannot delete snapshot '%s' of VM %d", s->name, p->vm->vmid);
 	/* PVE may list the clones as unusedN: the watcher drops them (the VM may be locked) */
 	for (int i = 0; i < n; i++) {
-		const char *file = strrchr(paths[i], '/');
 		char volid[512];
 
-		snprintf(volid, sizeof(volid), "%s:%d/%s", stores[i], p->vm->vmid,
-			 file ? file + 1 : paths[i]);
-		if (ops_queue(ctx, p->vm->vmid, QUEUE_UNUSED_REMOVE, volid) < 0)
+		if (clone_volid(volid, sizeof(volid), stores[i], p->vm->vmid, paths[i]) < 0 ||
+		    ops_queue(ctx, p->vm->vmid, QUEUE_UNUSED_REMOVE, volid) < 0)
 			log_warn("cannot queue the removal of '%s' from the VM config: %s", volid,
 				 err_msg());
 	}

@@ -1170,6 +1170,92 @@ class PveSim:
             pf.write_vm_config(pf.conf_path(self.pve_etc, self.node, vmid), conf)
         return None
 
+    # migration -------------------------------------------------------------------------
+
+    def _migrate_volume_error(self, sc, volid, attr, target):
+        """One volume of qemu-server QemuMigrate.pm scan_local_volumes' $test_volid: the
+        reason it cannot be migrated to `target`, or None."""
+        if volid.startswith("/"):
+            # "if ($volid =~ m|^/|) { return if $attr->{shared}; ... die "local file/device" }"
+            return None if attr.get("shared") else "local file/device"
+        if volid in ("none", "cdrom"):
+            return "can't migrate local cdrom drive" if volid == "cdrom" else None
+        pv = pf.parse_volid(volid)
+        if not pv or pv[0] not in sc.storages:
+            return "storage '%s' does not exist" % (pv[0] if pv else volid)
+        opts = sc.storages[pv[0]]
+        # PVE::Storage::storage_check_enabled for this node, then for the target
+        # (target_storage_check_available): a storage limited by `nodes` stays behind
+        if not pf.storage_enabled(opts, self.node):
+            return "storage '%s' is not available on node '%s'" % (pv[0], self.node)
+        if not pf.storage_enabled(opts, target):
+            return "storage '%s' is not available on node '%s'" % (pv[0], target)
+        if pf.storage_shared(opts):
+            return None
+        return "local disk on non-shared storage '%s' (not simulated)" % pv[0]
+
+    @staticmethod
+    def _migrate_volids(conf):
+        """qemu-server foreach_volid: every drive and unusedN of the config and of its
+        snapshots, with the drive's `shared` flag."""
+        out = {}
+        for section in [conf.main] + list(conf.snapshots.values()):
+            for k, v in section.items():
+                if not (pf.is_drive_key(k) or pf.is_unused_key(k)):
+                    continue
+                file, dopts = pf.parse_drive(v)
+                if file:
+                    a = out.setdefault(file, {})
+                    a["shared"] = a.get("shared") or pf._bool(dopts.get("shared", 0))
+        return out
+
+    def _ep_migrate(self, p, user):
+        """POST /nodes/{node}/qemu/{vmid}/migrate (qemu-server API2/Qemu.pm migrate_vm, then
+        QemuMigrate.pm in a 'qmigrate' task): refuses any drive path starting with '/'
+        without shared=1 ("can't migrate local disk '<path>': local file/device", task
+        error "can't migrate VM - check log"); on success the config moves to
+        nodes/<target>/qemu-server (move_config_to_node)."""
+        vmid = int(p["vmid"])
+        target = p["target"]
+        self._require_vm(vmid)
+        if target == self.node:
+            raise PveError.param("target", "target is local node.")
+        # PVE::Cluster::check_node_exists: pmxcfs has nodes/<name>/ for each member
+        if not os.path.isdir(os.path.join(self.pve_etc, "nodes", target)):
+            raise PveError("no such cluster node '%s'" % target)
+        with self._lock:
+            running = self._state(vmid)["status"] == "running"
+        if running and not pf._bool(p.get("online", 0)):
+            raise PveError("can't migrate running VM without --online")
+
+        def work(task):
+            with pf.VmLock(self.root, vmid, self.lock_timeout):
+                conf = self._require_vm(vmid)
+                if conf.main.get("lock"):
+                    raise PveError("VM is locked (%s)" % conf.main["lock"])
+                sc = pf.StoreCtx(self.pve_etc, self.mnt_dir, self.version)
+                errors = {}
+                for volid, attr in sorted(self._migrate_volids(conf).items()):
+                    err = self._migrate_volume_error(sc, volid, attr, target)
+                    if err:
+                        errors[volid] = err
+                with self._lock:
+                    for volid, err in sorted(errors.items()):
+                        task.log.append("can't migrate local disk '%s': %s" % (volid, err))
+                if errors:
+                    raise PveError("can't migrate VM - check log")
+                dst = os.path.join(self.pve_etc, "nodes", target, "qemu-server")
+                os.makedirs(dst, exist_ok=True)
+                os.rename(pf.conf_path(self.pve_etc, self.node, vmid),
+                          os.path.join(dst, "%d.conf" % vmid))
+                with self._lock:
+                    if running:
+                        self._set_run(vmid, "stopped")
+                    task.log.append("migration finished successfully")
+            return 0
+
+        return self._new_task("qmigrate", str(vmid), user, work)
+
     # storage configuration -------------------------------------------------------------
 
     def _storage_out(self, sid, opts, cfg_text):
@@ -1220,7 +1306,9 @@ class PveSim:
                 sect["content"] = "images" if typ == "nfs" else "images,rootdir"
             cfg[sid] = sect
             pf.write_storage_cfg(self.pve_etc, cfg)
-            if sect.get("disable") != "1":
+            # pve-storage API2/Storage/Config.pm create: "try to activate if enabled on local
+            # node" (storage_check_enabled honours `disable` and `nodes`)
+            if sect.get("disable") != "1" and pf.storage_enabled(sect, self.node):
                 try:
                     self._activate_storage(sid, sect)
                 except PveError:
@@ -1485,6 +1573,7 @@ _ROUTES = {
     ("POST", "/nodes/{node}/qemu/{vmid}/agent/fsfreeze-status"): PveSim._ep_fsstatus,
     ("POST", "/nodes/{node}/qemu/{vmid}/agent/ping"): PveSim._ep_ping,
     ("PUT", "/nodes/{node}/qemu/{vmid}/unlink"): PveSim._ep_unlink,
+    ("POST", "/nodes/{node}/qemu/{vmid}/migrate"): PveSim._ep_migrate,
     ("GET", "/storage"): PveSim._ep_storage_list,
     ("POST", "/storage"): PveSim._ep_storage_create,
     ("GET", "/storage/{storage}"): PveSim._ep_storage_get,
