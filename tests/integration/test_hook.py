@@ -397,8 +397,10 @@ def test_rule_register_overrides_the_policy(env):
                           "register: true\n")
     r = hook(env, 100, "post-stop")
     assert r.returncode == 0, r.stderr
-    # one rescan job per registering snapshot: only 'loud' registers
-    assert [(j["vmid"], j["action"]) for j in env.queue_jobs()] == [(100, "rescan")]
+    # one register job per clone of a registering snapshot: only 'loud' registers
+    jobs = env.queue_jobs()
+    assert sorted((j["vmid"], j["action"], "-snap-loud-" in j["volid"]) for j in jobs) == \
+        [(100, "register", True)] * 2
 
     time.sleep(1.1)
     env.write_policy(100, "snapshots:\n  - on: [post-stop]\n    label: loud\n"
@@ -406,7 +408,9 @@ def test_rule_register_overrides_the_policy(env):
                           "register: false\n")
     r = hook(env, 100, "post-stop")
     assert r.returncode == 0, r.stderr
-    assert [(j["vmid"], j["action"]) for j in env.queue_jobs()] == [(100, "rescan")] * 2
+    jobs = env.queue_jobs()
+    assert sorted((j["vmid"], j["action"], "-snap-loud-" in j["volid"]) for j in jobs) == \
+        [(100, "register", True)] * 4
 
 
 # ---------------------------------------------------------------- failures
