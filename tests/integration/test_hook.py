@@ -389,6 +389,11 @@ def test_register_job_per_clone_and_config_untouched(env):
     assert len(env.queue_jobs()) == 2 * len(DISKS)
 
 
+def loud_registrations(env):
+    return sorted((j["vmid"], j["action"], "-snap-loud-" in j["volid"])
+                  for j in env.queue_jobs())
+
+
 def test_rule_register_overrides_the_policy(env):
     """A rule's own `register` wins over the policy-wide one (DESIGN.md Policies)."""
     make_vm(env)
@@ -398,9 +403,7 @@ def test_rule_register_overrides_the_policy(env):
     r = hook(env, 100, "post-stop")
     assert r.returncode == 0, r.stderr
     # one register job per clone of a registering snapshot: only 'loud' registers
-    jobs = env.queue_jobs()
-    assert sorted((j["vmid"], j["action"], "-snap-loud-" in j["volid"]) for j in jobs) == \
-        [(100, "register", True)] * 2
+    assert loud_registrations(env) == [(100, "register", True)] * 2
 
     time.sleep(1.1)
     env.write_policy(100, "snapshots:\n  - on: [post-stop]\n    label: loud\n"
@@ -408,9 +411,7 @@ def test_rule_register_overrides_the_policy(env):
                           "register: false\n")
     r = hook(env, 100, "post-stop")
     assert r.returncode == 0, r.stderr
-    jobs = env.queue_jobs()
-    assert sorted((j["vmid"], j["action"], "-snap-loud-" in j["volid"]) for j in jobs) == \
-        [(100, "register", True)] * 4
+    assert loud_registrations(env) == [(100, "register", True)] * 4
 
 
 # ---------------------------------------------------------------- failures
