@@ -576,10 +576,30 @@ static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct 
 	return 0;
 }
 
+/* The plan and every snapshot of the VM (*snaps, caller frees); *found is the one called
+ * name, POE_NOTFOUND when there is none. */
+static int plan_find(struct ops_ctx *ctx, int vmid, const char *name, struct vm_plan *p,
+		     struct vm_snapshot **snaps, int *n, struct vm_snapshot **found)
+{
+	int rc = plan_build(ctx, vmid, NULL, NULL, true, p);
+
+	*found = NULL;
+	if (rc == 0)
+		rc = list_plan(ctx, p, snaps, n);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < *n; i++)
+		if (!strcmp((*snaps)[i].name, name))
+			*found = &(*snaps)[i];
+	if (!*found)
+		return err_set(POE_NOTFOUND, "VM %d has no snapshot '%s'", vmid, name);
+	return 0;
+}
+
 int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
-	struct vm_snapshot *snaps = NULL;
+	struct vm_snapshot *snaps = NULL, *s;
 	int n = 0, rc;
 
 	if (!ops_parse_snapshot_name(name, NULL, 0, &(time_t){ 0 })) {
@@ -587,17 +607,9 @@ int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
 			     name);
 		goto out;
 	}
-	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
+	rc = plan_find(ctx, vmid, name, p, &snaps, &n, &s);
 	if (rc == 0)
-		rc = list_plan(ctx, p, &snaps, &n);
-	if (rc < 0)
-		goto out;
-	rc = err_set(POE_NOTFOUND, "VM %d has no snapshot '%s'", vmid, name);
-	for (int i = 0; i < n; i++)
-		if (!strcmp(snaps[i].name, name))
-			rc = delete_snapshot(ctx, p, &snaps[i]);
-	if (rc == 0)
-		err_clear();
+		rc = delete_snapshot(ctx, p, s);
 out:
 	free(snaps);
 	plan_release(p);
@@ -843,6 +855,8 @@ static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm
 	for (int i = 0; i < p->ndisks; i++)
 		srcs[i] = clone_of(p, i, s);
 	rc = clone_over(ctx, p, srcs, true, sent, failed);
+	if (rc == 0 && ops_interrupted)
+		rc = err_set(POE_FAIL, "interrupted by a signal");
 	if (rc == 0 && nr)
 		rc = ops_nvme_restore_run(ctx, nr);
 	if (rc < 0) {
@@ -907,22 +921,12 @@ out:
 int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, bool force)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
-	struct vm_snapshot *snaps = NULL, *s = NULL;
+	struct vm_snapshot *snaps = NULL, *s;
 	int n = 0, rc;
 
-	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
+	rc = plan_find(ctx, vmid, name, p, &snaps, &n, &s);
 	if (rc == 0)
-		rc = list_plan(ctx, p, &snaps, &n);
-	if (rc < 0)
-		goto out;
-	for (int i = 0; i < n; i++)
-		if (!strcmp(snaps[i].name, name))
-			s = &snaps[i];
-	if (!s)
-		rc = err_set(POE_NOTFOUND, "VM %d has no snapshot '%s'", vmid, name);
-	else
 		rc = restore_with_plan(ctx, p, s, force);
-out:
 	free(snaps);
 	plan_release(p);
 	free(p);

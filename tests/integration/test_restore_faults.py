@@ -20,7 +20,7 @@ import re
 
 import pytest
 
-from test_nvme import BYID, create_disk, nvme_setup, read_image, write_image
+from test_nvme import BYID, nvme_setup, read_image, write_image
 
 MIB = 1 << 20
 VOL2, JUNCTION2, STORAGE2 = "proxmox_storage02", "/proxmox_storage02", "ONTAP02"
@@ -75,6 +75,34 @@ def make_vm(env, disks=DISKS, extra_conf="", status="stopped"):
     paths.update(env.add_vm(100, disks=first, status=status,
                             extra_conf="\n".join(lines + [extra_conf]).strip("\n")))
     return paths
+
+
+def attach_nvme(env, vmid, drives):
+    """Put NVMe namespaces {key: uuid} into the VM config as the watcher would."""
+    conf_path = os.path.join(env.paths["pve_etc"], "qemu-server", "%d.conf" % vmid)
+    with open(conf_path, encoding="utf-8") as f:
+        conf = f.read()
+    lines = "".join("%s: %s%s,shared=1,size=64M\n" % (k, BYID, u) for k, u in drives.items())
+    env.pve.add_vm(vmid, conf.replace("scsihw:", lines + "scsihw:", 1))
+
+
+def mixed_snapshot(env, nfs, nvme):
+    """VM 101 with NFS disks `nfs` (as env.add_vm takes them) and one NVMe disk per
+    {key: pool}, each namespace filled with b"<key>"; snapshotted. Returns (NFS image paths,
+    {key: uuid}, the snapshot)."""
+    paths = env.add_vm(101, disks=nfs)
+    uuids = {}
+    for key, pool in nvme.items():
+        r = env.run("--json", "nvme", "create", "--vm", 101, "--storage", pool, "--size", "64M")
+        assert r.returncode == 0, r.stderr
+        uuids[key] = json.loads(r.stdout)["uuid"]
+    attach_nvme(env, 101, uuids)
+    for key, u in uuids.items():
+        write_image(env, u, key.encode() * 1024)
+    snap = snapshot(env, 101)
+    assert sorted((x["disk"], x["kind"]) for x in snap["disks"]) == sorted(
+        [(k, "file-clone") for k in nfs] + [(k, "cg-snapshot") for k in nvme])
+    return paths, uuids, snap
 
 
 def snapshot(env, vmid=100, *args):
@@ -216,20 +244,11 @@ def test_mixed_vm_cg_restore_fails_nfs_put_back(env):
     """NFS disks restored, then the CG restore of the NVMe disk fails: the NFS disks are
     put back, and the message says what the NVMe side holds."""
     nvme_setup(env)
-    paths = env.add_vm(101, disks={"scsi0": ("vm-101-disk-0.raw", 8192),
-                                   "scsi1": ("vm-101-disk-1.raw", 4096)})
-    d = create_disk(env, 101)
-    conf_path = os.path.join(env.paths["pve_etc"], "qemu-server", "101.conf")
-    conf = open(conf_path, encoding="utf-8").read()
-    conf = conf.replace("scsihw:", "scsi2: %s%s,shared=1,size=64M\nscsihw:" % (
-        BYID, d["uuid"]), 1)
-    env.pve.add_vm(101, conf)
-    write_image(env, d["uuid"], b"N" * 4096)
-    snap = snapshot(env, 101)
-    assert sorted((x["disk"], x["kind"]) for x in snap["disks"]) == [
-        ("scsi0", "file-clone"), ("scsi1", "file-clone"), ("scsi2", "cg-snapshot")]
+    paths, uuids, snap = mixed_snapshot(env, {"scsi0": ("vm-101-disk-0.raw", 8192),
+                                              "scsi1": ("vm-101-disk-1.raw", 4096)},
+                                        {"scsi2": "NVME01"})
     before_bytes = overwrite_all(paths)
-    write_image(env, d["uuid"], b"M" * 4096)
+    write_image(env, uuids["scsi2"], b"M" * 4096)
     env.ontap.add_fault("PATCH", r"^/api/application/consistency-groups/", "job_fail",
                         count=None, code="65552", message="restore failed on the cluster")
     r = env.run("vm", "restore", "--vm", 101, "--snapshot", snap["name"], "--yes")
@@ -239,7 +258,7 @@ def test_mixed_vm_cg_restore_fails_nfs_put_back(env):
     assert "NVMe disks: consistency group 'pve_cg_vm_101' may be partly restored" in line, line
     assert "every NFS disk was put back from the safety snapshot 'prerestore-" in line, line
     assert {k: read(p) for k, p in paths.items()} == before_bytes
-    assert read_image(env, d["uuid"], 4096) == b"M" * 4096
+    assert read_image(env, uuids["scsi2"], 4096) == b"M" * 4096
     assert os.listdir(env.paths["lock"]) == []
 
 
@@ -247,15 +266,9 @@ def test_nvme_refusal_comes_before_any_change(env):
     """A CG restore that would discard a newer snapshot is refused before the NFS disks
     are touched and before any safety snapshot is taken."""
     nvme_setup(env)
-    paths = env.add_vm(101, disks={"scsi0": ("vm-101-disk-0.raw", 8192)})
-    d = create_disk(env, 101)
-    conf_path = os.path.join(env.paths["pve_etc"], "qemu-server", "101.conf")
-    conf = open(conf_path, encoding="utf-8").read()
-    env.pve.add_vm(101, conf.replace("scsihw:", "scsi1: %s%s,shared=1,size=64M\nscsihw:" % (
-        BYID, d["uuid"]), 1))
-    env.ontap.job_seconds = 0
-    first = snapshot(env, 101)
-    env.run("vm", "create", "--vm", 101, "--label", "later")
+    paths, _uuids, first = mixed_snapshot(env, {"scsi0": ("vm-101-disk-0.raw", 8192)},
+                                          {"scsi1": "NVME01"})
+    snapshot(env, 101, "--label", "later")
     before_bytes = overwrite_all(paths)
     before = env.ontap.state_summary()
     r = env.run("vm", "restore", "--vm", 101, "--snapshot", first["name"], "--yes")
@@ -263,6 +276,7 @@ def test_nvme_refusal_comes_before_any_change(env):
     assert "newer" in error_line(r)
     assert env.ontap.state_summary() == before
     assert {k: read(p) for k, p in paths.items()} == before_bytes
+    assert os.listdir(env.paths["lock"]) == []
 
 
 # --------------------------------------------------------------------------------- 14.4
@@ -367,24 +381,11 @@ def test_second_nvme_pool_fails_names_what_stays_restored(env):
                                             svm="svm_nvme2", subsystem="pve-nvme2",
                                             portals=["127.0.0.3"], prefix="p2_")
     env.write_config()
-    paths = env.add_vm(101, disks={"scsi0": ("vm-101-disk-0.raw", 8192)})
-    d1 = create_disk(env, 101)
-    r = env.run("--json", "nvme", "create", "--vm", 101, "--storage", "NVME02", "--size", "64M")
-    assert r.returncode == 0, r.stderr
-    d2 = json.loads(r.stdout)
-    conf_path = os.path.join(env.paths["pve_etc"], "qemu-server", "101.conf")
-    conf = open(conf_path, encoding="utf-8").read()
-    env.pve.add_vm(101, conf.replace("scsihw:", "scsi1: %s%s,shared=1,size=64M\nscsi2: %s%s,"
-                                     "shared=1,size=64M\nscsihw:" % (BYID, d1["uuid"], BYID,
-                                                                     d2["uuid"]), 1))
-    write_image(env, d1["uuid"], b"1" * 4096)
-    write_image(env, d2["uuid"], b"2" * 4096)
-    snap = snapshot(env, 101)
-    assert sorted((x["disk"], x["kind"]) for x in snap["disks"]) == [
-        ("scsi0", "file-clone"), ("scsi1", "cg-snapshot"), ("scsi2", "cg-snapshot")]
+    paths, uuids, snap = mixed_snapshot(env, {"scsi0": ("vm-101-disk-0.raw", 8192)},
+                                        {"scsi1": "NVME01", "scsi2": "NVME02"})
     before_bytes = overwrite_all(paths)
-    write_image(env, d1["uuid"], b"x" * 4096)
-    write_image(env, d2["uuid"], b"y" * 4096)
+    write_image(env, uuids["scsi1"], b"x" * 4096)
+    write_image(env, uuids["scsi2"], b"y" * 4096)
     env.ontap.add_fault("PATCH", r"^/api/application/consistency-groups/", "job_fail",
                         after=1, count=None, code="65552", message="restore failed")
     r = env.run("vm", "restore", "--vm", 101, "--snapshot", snap["name"], "--yes")
@@ -395,6 +396,6 @@ def test_second_nvme_pool_fails_names_what_stays_restored(env):
     assert "consistency group 'p2_cg_vm_101' may be partly restored" in line, line
     assert "every NFS disk was put back" in line
     assert {k: read(p) for k, p in paths.items()} == before_bytes
-    assert read_image(env, d1["uuid"], 4096) == b"1" * 4096
-    assert read_image(env, d2["uuid"], 4096) == b"y" * 4096
+    assert read_image(env, uuids["scsi1"], 4096) == (b"scsi1" * 1024)[:4096]
+    assert read_image(env, uuids["scsi2"], 4096) == b"y" * 4096
     assert os.listdir(env.paths["lock"]) == []
