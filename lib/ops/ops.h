@@ -124,13 +124,13 @@ int ops_nvme_vm_snapshot_delete(struct ops_ctx *ctx, const struct pve_vmconf *vm
  * disk changes: prepare looks at every pool (the snapshot complete, no newer snapshot
  * discarded unless force; POE_NOTFOUND when no NVMe disk has it) and changes nothing; run
  * restores the parts (CGs, volumes) in order. ONTAP keeps no copy of what a restore
- * replaces, so a failed run cannot be undone: its message names the parts restored and
- * those left as they were. *out is freed with ops_nvme_restore_free().
+ * replaces, so a failed run cannot be undone: it appends to state which parts are restored
+ * and which were left as they were. *out is freed with ops_nvme_restore_free().
  */
 struct nvme_restore;
 int ops_nvme_restore_prepare(struct ops_ctx *ctx, const struct pve_vmconf *vm, const char *name,
 			     bool force, struct nvme_restore **out);
-int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r);
+int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r, struct buf *state);
 void ops_nvme_restore_free(struct nvme_restore *r);
 
 /* ---- NVMe/TCP disks (ops_nvme.c) ---- */

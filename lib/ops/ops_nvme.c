@@ -1656,6 +1656,7 @@ static int restore_part(struct ops_ctx *ctx, const struct nvme_restore *r,
 static void failed_state(const struct nvme_restore *r, const struct restore_part *parts, int n,
 			 int failed, struct buf *b)
 {
+	const char *name = r->snap + strlen(SNAP_PREFIX);
 	char nm[300];
 
 	(void)buf_puts(b, "NVMe disks: ");
@@ -1664,21 +1665,21 @@ static void failed_state(const struct nvme_restore *r, const struct restore_part
 		(void)buf_printf(b, "%s%s", k ? ", " : "", nm);
 	}
 	if (failed > 0)
-		(void)buf_printf(b, " restored to '%s' (not undone: ONTAP keeps no copy of what a restore replaces); ",
-				 r->snap + strlen(SNAP_PREFIX));
+		(void)buf_printf(b, " restored to '%s' and not undone (ONTAP keeps no copy of what a restore replaces), ",
+				 name);
 	part_name(r, &parts[failed], nm, sizeof(nm));
-	if (parts[failed].vol < 0)
-		(void)buf_printf(b, "%s may be partly restored (ONTAP does not roll back the volumes it restored)",
-				 nm);
-	else
-		(void)buf_printf(b, "%s not restored", nm);
+	(void)buf_printf(b, "%s %s", nm, parts[failed].vol < 0 ?
+			 "may be partly restored (ONTAP does not roll back its volumes)" :
+			 "not restored");
 	for (int k = failed + 1; k < n; k++) {
 		part_name(r, &parts[k], nm, sizeof(nm));
-		(void)buf_printf(b, "%s%s", k == failed + 1 ? "; not restored: " : ", ", nm);
+		(void)buf_printf(b, "%s%s", k == failed + 1 ? ", not restored: " : ", ", nm);
 	}
+	if (failed > 0 || parts[failed].vol < 0)
+		(void)buf_printf(b, "; run the restore again to bring them all to '%s'", name);
 }
 
-int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r)
+int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r, struct buf *state)
 {
 	struct restore_part *parts;
 	int n, rc = 0;
@@ -1686,8 +1687,7 @@ int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r)
 	parts = util_xcalloc((size_t)r->npv * (OPS_MAX_DISKS + 1) + 1, sizeof(*parts));
 	n = restore_parts(r, parts);
 	for (int k = 0; k < n; k++) {
-		struct buf state = BUF_INIT(8192);
-		char nm[300], msg[1024];
+		char nm[300];
 
 		part_name(r, &parts[k], nm, sizeof(nm));
 		rc = restore_part(ctx, r, &parts[k]);
@@ -1695,10 +1695,8 @@ int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r)
 			log_info("restored %s to '%s'", nm, r->snap);
 			continue;
 		}
-		util_strlcpy(msg, err_msg(), sizeof(msg));
-		failed_state(r, parts, n, k, &state);
-		rc = err_set(rc, "cannot restore %s: %s; %s", nm, msg, buf_cstr(&state));
-		buf_release(&state);
+		failed_state(r, parts, n, k, state);
+		rc = err_prefix(rc, "cannot restore %s", nm);
 		break;
 	}
 	free(parts);

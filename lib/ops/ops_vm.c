@@ -755,17 +755,17 @@ static int clone_over(struct ops_ctx *ctx, const struct vm_plan *p, const char *
 
 /*
  * Put every disk a failed restore sent a clone for back from the safety snapshot, on every
- * storage, with a deadline of its own (the run's may be what failed). Adds to msg what it
- * could not undo.
+ * storage, with a deadline of its own (the run's may be what failed). Appends to state
+ * what it could not undo.
  */
 static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct vm_snapshot *safety,
-		     const bool *sent, struct buf *msg)
+		     const bool *sent, struct buf *state)
 {
 	const char *srcs[OPS_MAX_DISKS] = { NULL };
 	bool tried[OPS_MAX_DISKS] = { false }, failed[OPS_MAX_DISKS] = { false };
-	char keys[OPS_MAX_DISKS][16];
+	char keys[OPS_MAX_DISKS][16], list[OPS_MAX_DISKS * 18];
 	int64_t global = util_deadline_global(), own = ctx->deadline;
-	int nkeys = 0, want = 0, rc;
+	int nkeys = 0, want = 0;
 
 	for (int i = 0; i < p->ndisks; i++) {
 		if (!sent[i])
@@ -779,25 +779,20 @@ static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct 
 		return;
 	util_deadline_set_global(util_now_ms() + 30000);
 	ctx->deadline = 0;
-	rc = clone_over(ctx, p, srcs, false, tried, failed);
+	if (clone_over(ctx, p, srcs, false, tried, failed) < 0)
+		log_warn("putting back from '%s': %s", safety->name, err_msg());
 	util_deadline_set_global(global);
 	ctx->deadline = own;
 	for (int i = 0; i < p->ndisks; i++)
 		if (tried[i] && failed[i])
 			util_strlcpy(keys[nkeys++], p->disks[i].d->key, sizeof(keys[0]));
 	if (!nkeys) {
-		(void)buf_printf(msg, "; every NFS disk was put back from the safety snapshot '%s'",
-				 safety->name);
+		(void)buf_puts(state, ", every NFS disk put back from it");
 		return;
 	}
-	{
-		char list[OPS_MAX_DISKS * 18];
-
-		keys_list((const char (*)[16])keys, nkeys, list, sizeof(list));
-		(void)buf_printf(msg, "; %s could not be put back from the safety snapshot '%s'%s%s%s: restore that snapshot to bring them back",
-				 list, safety->name, rc < 0 ? " (" : "", rc < 0 ? err_msg() : "",
-				 rc < 0 ? ")" : "");
-	}
+	keys_list((const char (*)[16])keys, nkeys, list, sizeof(list));
+	(void)buf_printf(state, "; %s could not be put back from it: restore '%s' to bring %s back",
+			 list, safety->name, nkeys > 1 ? "them" : "it");
 }
 
 /* Every check a restore makes before it changes anything; the VM must be stopped. */
@@ -842,14 +837,17 @@ static bool has_kind(const struct vm_snapshot *s, const char *kind)
 
 /*
  * The NFS disks, then the NVMe parts (which cannot be undone, so they go last: an NFS
- * failure leaves them untouched). Any failure puts every NFS disk back from safety.
+ * failure leaves them untouched). Any failure puts every NFS disk back from safety; state
+ * gets what the disks hold then.
  */
 static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s,
-			 const struct vm_snapshot *safety, struct nvme_restore *nr)
+			 const struct vm_snapshot *safety, struct nvme_restore *nr,
+			 struct buf *state)
 {
 	const char *srcs[OPS_MAX_DISKS] = { NULL };
 	bool sent[OPS_MAX_DISKS] = { false }, failed[OPS_MAX_DISKS] = { false };
-	struct buf msg = BUF_INIT(16384);
+	struct buf nvme = BUF_INIT(1 << 20);
+	char msg[1024];
 	int rc;
 
 	for (int i = 0; i < p->ndisks; i++)
@@ -858,13 +856,17 @@ static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm
 	if (rc == 0 && ops_interrupted)
 		rc = err_set(POE_FAIL, "interrupted by a signal");
 	if (rc == 0 && nr)
-		rc = ops_nvme_restore_run(ctx, nr);
+		rc = ops_nvme_restore_run(ctx, nr, &nvme);
 	if (rc < 0) {
-		(void)buf_puts(&msg, err_msg());
-		put_back(ctx, p, safety, sent, &msg);
-		rc = err_set(rc, "%s", buf_cstr(&msg));
+		util_strlcpy(msg, err_msg(), sizeof(msg));
+		if (safety->name[0])
+			(void)buf_printf(state, "safety snapshot '%s' kept", safety->name);
+		put_back(ctx, p, safety, sent, state);
+		if (nvme.len)
+			(void)buf_printf(state, "%s%s", state->len ? "; " : "", buf_cstr(&nvme));
+		rc = err_set(rc, "%s", msg);
 	}
-	buf_release(&msg);
+	buf_release(&nvme);
 	return rc;
 }
 
@@ -875,6 +877,7 @@ static int restore_with_plan(struct ops_ctx *ctx, struct vm_plan *p, const struc
 				       .queue_rescan = true };
 	struct vm_snapshot *safety = util_xcalloc(1, sizeof(*safety));
 	struct nvme_restore *nr = NULL;
+	struct buf state = BUF_INIT(1 << 20);
 	bool has_nvme = p->has_nvme;
 	int rc;
 
@@ -905,13 +908,15 @@ static int restore_with_plan(struct ops_ctx *ctx, struct vm_plan *p, const struc
 	if (nr)
 		log_warn("VM %d: the NVMe disks are rolled back without a safety copy (a CG restore discards newer snapshots); 'pve-ontap nvme clone' keeps one first",
 			 p->vm->vmid);
-	rc = restore_disks(ctx, p, s, safety, nr);
-	if (rc < 0)
-		rc = safety->name[0] ?
-			     err_prefix(rc, "cannot restore VM %d to '%s' (safety snapshot '%s' kept)",
-					p->vm->vmid, s->name, safety->name) :
-			     err_prefix(rc, "cannot restore VM %d to '%s'", p->vm->vmid, s->name);
+	rc = restore_disks(ctx, p, s, safety, nr, &state);
+	/* what the disks hold first, the cause (remote detail) last */
+	if (rc < 0 && state.len)
+		rc = err_prefix(rc, "cannot restore VM %d to '%s' (%s)", p->vm->vmid, s->name,
+				buf_cstr(&state));
+	else if (rc < 0)
+		rc = err_prefix(rc, "cannot restore VM %d to '%s'", p->vm->vmid, s->name);
 out:
+	buf_release(&state);
 	p->has_nvme = has_nvme;
 	ops_nvme_restore_free(nr);
 	free(safety);

@@ -177,10 +177,9 @@ def test_failed_clone_back_puts_every_disk_back(env, failing):
     r = env.run("vm", "restore", "--vm", "100", "--snapshot", snap["name"], "--yes")
     assert r.returncode == 4, r.stderr
     line = error_line(r)
-    assert "cannot restore VM 100 to '%s'" % snap["name"] in line
-    assert "Clone start failed" in line
-    assert re.search(r"every NFS disk was put back from the safety snapshot 'prerestore-\d{8}T"
-                     r"\d{6}Z'", line), line
+    assert re.search(r"cannot restore VM 100 to '%s' \(safety snapshot 'prerestore-\d{8}T"
+                     r"\d{6}Z' kept, every NFS disk put back from it\): .*Clone start failed"
+                     % snap["name"], line), line
     assert {k: read(p) for k, p in paths.items()} == before_bytes
     assert_only_safety_added(env, before, env.ontap.state_summary())
     assert env.vm_config(100) == conf
@@ -210,7 +209,7 @@ def test_second_storage_dropped_reply_is_put_back(env):
                             re.escape(snap["name"]), dest_regex("vm-100-disk-3.raw")))
     r = env.run("vm", "restore", "--vm", "100", "--snapshot", snap["name"], "--yes")
     assert r.returncode == 4, r.stderr
-    assert "every NFS disk was put back" in error_line(r)
+    assert "kept, every NFS disk put back from it)" in error_line(r)
     assert {k: read(p) for k, p in paths.items()} == before_bytes
     puts = [q["body"]["destination_path"] for q in clone_posts(env)
             if "-snap-prerestore-" in q["body"]["source_path"]]
@@ -233,8 +232,8 @@ def test_put_back_that_fails_is_named(env):
     line = error_line(r)
     pre = [s["name"] for s in listing(env) if s["label"] == "prerestore"]
     assert len(pre) == 1
-    assert "scsi2 could not be put back from the safety snapshot '%s'" % pre[0] in line, line
-    assert "every NFS disk" not in line
+    assert ("(safety snapshot '%s' kept; scsi2 could not be put back from it: restore '%s' to"
+            " bring it back)" % (pre[0], pre[0])) in line, line
     # (the simulator's failed job changes nothing, so scsi2 still has its bytes too)
     assert {k: read(p) for k, p in paths.items()} == before_bytes
     assert os.listdir(env.paths["lock"]) == []
@@ -255,8 +254,10 @@ def test_mixed_vm_cg_restore_fails_nfs_put_back(env):
     assert r.returncode == 4, r.stderr
     line = error_line(r)
     assert "restore failed on the cluster" in line
-    assert "NVMe disks: consistency group 'pve_cg_vm_101' may be partly restored" in line, line
-    assert "every NFS disk was put back from the safety snapshot 'prerestore-" in line, line
+    assert re.search(r"kept, every NFS disk put back from it; NVMe disks: consistency group "
+                     r"'pve_cg_vm_101' may be partly restored \(ONTAP does not roll back its "
+                     r"volumes\); run the restore again to bring them all to '%s'\): cannot "
+                     r"restore consistency group 'pve_cg_vm_101': " % snap["name"], line), line
     assert {k: read(p) for k, p in paths.items()} == before_bytes
     assert read_image(env, uuids["scsi2"], 4096) == b"M" * 4096
     assert os.listdir(env.paths["lock"]) == []
@@ -391,10 +392,10 @@ def test_second_nvme_pool_fails_names_what_stays_restored(env):
     r = env.run("vm", "restore", "--vm", 101, "--snapshot", snap["name"], "--yes")
     assert r.returncode == 4, r.stderr
     line = error_line(r)
-    assert ("NVMe disks: consistency group 'pve_cg_vm_101' restored to '%s' (not undone"
-            % snap["name"]) in line, line
+    assert ("kept, every NFS disk put back from it; NVMe disks: consistency group "
+            "'pve_cg_vm_101' restored to '%s' and not undone" % snap["name"]) in line, line
     assert "consistency group 'p2_cg_vm_101' may be partly restored" in line, line
-    assert "every NFS disk was put back" in line
+    assert "cannot restore consistency group 'p2_cg_vm_101': " in line, line
     assert {k: read(p) for k, p in paths.items()} == before_bytes
     assert read_image(env, uuids["scsi1"], 4096) == (b"scsi1" * 1024)[:4096]
     assert read_image(env, uuids["scsi2"], 4096) == b"y" * 4096
