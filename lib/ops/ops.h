@@ -91,6 +91,13 @@ struct vm_snapshot {
 	time_t created;
 	struct vm_snapshot_disk disks[OPS_MAX_DISKS];
 	int ndisks;
+	/*
+	 * Current disks of the VM the snapshot has no copy of (filled by listing): a clone
+	 * deleted with its unusedN entry (PVE's Remove frees the file), a disk added later or
+	 * left out by the policy. Complete when nmissing is 0.
+	 */
+	char missing[OPS_MAX_DISKS][16];
+	int nmissing;
 };
 
 /* Take a VM snapshot; name_out gets "<label>-<ts>". */
@@ -99,7 +106,12 @@ int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o
 /* Our snapshots of the VM (names of DESIGN.md only), oldest first. Caller frees *out. */
 int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n);
 int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name);
-/* Needs the VM stopped; takes a "prerestore" safety snapshot first. */
+/*
+ * Needs the VM stopped and not locked by PVE (force overrides a lock other than
+ * "suspended"); refuses an incomplete snapshot unless force (then the disks it has are
+ * restored). Takes a "prerestore" safety snapshot of the NFS disks first and, when any disk
+ * fails, puts every NFS disk back from it; the message names what could not be undone.
+ */
 int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, bool force);
 /* Delete the oldest of label beyond keep; names of deleted snapshots are logged. Returns
  * the number deleted. */
@@ -113,8 +125,19 @@ int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 			      struct vm_snapshot **out, int *n);
 int ops_nvme_vm_snapshot_delete(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 				const char *name);
-int ops_nvme_vm_snapshot_restore(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-				 const char *name, bool force);
+/*
+ * Restore of the VM's NVMe disks in two steps, so that everything is checked before any
+ * disk changes: prepare looks at every pool (the snapshot complete, no newer snapshot
+ * discarded unless force; POE_NOTFOUND when no NVMe disk has it) and changes nothing; run
+ * restores the parts (CGs, volumes) in order. ONTAP keeps no copy of what a restore
+ * replaces, so a failed run cannot be undone: it appends to state which parts are restored
+ * and which were left as they were. *out is freed with ops_nvme_restore_free().
+ */
+struct nvme_restore;
+int ops_nvme_restore_prepare(struct ops_ctx *ctx, const struct pve_vmconf *vm, const char *name,
+			     bool force, struct nvme_restore **out);
+int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r, struct buf *state);
+void ops_nvme_restore_free(struct nvme_restore *r);
 
 /* ---- NVMe objects of VMs that no longer exist (ops_orphans.c) ---- */
 

@@ -1616,62 +1616,154 @@ static int plan_volumes(struct ops_ctx *ctx, const struct pool_vm *p, const char
 	return rc;
 }
 
-int ops_nvme_vm_snapshot_restore(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-				 const char *name, bool force)
-{
-	struct restore_plan *plans = NULL;
-	struct pool_vm *pv = NULL;
-	char snap[128];
-	int npv = 0, rc;
-	bool any = false;
+struct nvme_restore {
+	struct pool_vm *pv;
+	int npv;
+	struct restore_plan *plans;   /* one per pool */
+	char snap[128];               /* "pveontap_<name>" */
+};
 
-	snprintf(snap, sizeof(snap), SNAP_PREFIX "%s", name);
-	rc = vm_pools(ctx, vm->vmid, &pv, &npv);
-	if (rc < 0)
-		return rc;
-	plans = util_xcalloc((size_t)npv + 1, sizeof(*plans));
+void ops_nvme_restore_free(struct nvme_restore *r)
+{
+	if (!r)
+		return;
+	pools_free(r->pv, r->npv);
+	free(r->plans);
+	free(r);
+}
+
+int ops_nvme_restore_prepare(struct ops_ctx *ctx, const struct pve_vmconf *vm, const char *name,
+			     bool force, struct nvme_restore **out)
+{
+	struct nvme_restore *r = util_xcalloc(1, sizeof(*r));
+	bool any = false;
+	int rc;
+
+	*out = NULL;
+	snprintf(r->snap, sizeof(r->snap), SNAP_PREFIX "%s", name);
+	rc = vm_pools(ctx, vm->vmid, &r->pv, &r->npv);
+	if (rc == 0)
+		r->plans = util_xcalloc((size_t)r->npv + 1, sizeof(*r->plans));
 	/* check every pool before changing anything */
-	for (int i = 0; i < npv && rc == 0; i++) {
+	for (int i = 0; i < r->npv && rc == 0; i++) {
 		bool found = false;
 
-		if (pv[i].has_cg) {
-			rc = plan_cg(ctx, &pv[i], snap, force, &plans[i], &found);
+		if (r->pv[i].has_cg) {
+			rc = plan_cg(ctx, &r->pv[i], r->snap, force, &r->plans[i], &found);
 			any |= found;
 		}
 		if (rc == 0)
-			rc = plan_volumes(ctx, &pv[i], snap, force, &plans[i], &any);
+			rc = plan_volumes(ctx, &r->pv[i], r->snap, force, &r->plans[i], &any);
 	}
 	if (rc == 0 && !any)
 		rc = err_set(POE_NOTFOUND, "no NVMe disk of VM %d has snapshot '%s'", vm->vmid, name);
-	for (int i = 0; i < npv && rc == 0; i++) {
-		const struct restore_plan *rp = &plans[i];
-
-		if (rp->cg) {
-			rc = ontap_cg_restore(pv[i].oc, pv[i].cg.uuid, rp->cg_snap_uuid, ctx->deadline);
-			if (rc < 0)
-				rc = err_prefix(rc, "cannot restore consistency group '%s' (run the restore again: ONTAP does not roll back volumes already restored)",
-						pv[i].cgname);
-			else
-				log_info("restored consistency group '%s' to '%s'", pv[i].cgname, snap);
-		}
-		for (int v = 0; v < rp->nvols && rc == 0; v++) {
-			struct ontap_volume vol;
-			const char *uuid = rp->vol_uuids[v];
-
-			if (!uuid[0]) {
-				rc = volume_uuid(ctx, &pv[i], rp->vols[v], &vol);
-				uuid = vol.uuid;
-			}
-			if (rc == 0)
-				rc = ontap_volume_restore(pv[i].oc, uuid, snap, ctx->deadline);
-			if (rc < 0)
-				rc = err_prefix(rc, "cannot restore volume '%s'", rp->vols[v]);
-			else
-				log_info("restored volume '%s' to '%s'", rp->vols[v], snap);
-		}
+	if (rc < 0) {
+		ops_nvme_restore_free(r);
+		return rc;
 	}
-	free(plans);
-	pools_free(pv, npv);
+	*out = r;
+	return 0;
+}
+
+/* One step of a restore: a whole CG (vol < 0) or one volume of a pool's plan. */
+struct restore_part {
+	int pool;
+	int vol;
+};
+
+static int restore_parts(const struct nvme_restore *r, struct restore_part *parts)
+{
+	int n = 0;
+
+	for (int i = 0; i < r->npv; i++) {
+		if (r->plans[i].cg)
+			parts[n++] = (struct restore_part){ i, -1 };
+		for (int v = 0; v < r->plans[i].nvols; v++)
+			parts[n++] = (struct restore_part){ i, v };
+	}
+	return n;
+}
+
+static void part_name(const struct nvme_restore *r, const struct restore_part *pt, char *out,
+		      size_t n)
+{
+	if (pt->vol < 0)
+		snprintf(out, n, "consistency group '%s'", r->pv[pt->pool].cgname);
+	else
+		snprintf(out, n, "volume '%s'", r->plans[pt->pool].vols[pt->vol]);
+}
+
+static int restore_part(struct ops_ctx *ctx, const struct nvme_restore *r,
+			const struct restore_part *pt)
+{
+	const struct pool_vm *pv = &r->pv[pt->pool];
+	const struct restore_plan *rp = &r->plans[pt->pool];
+	struct ontap_volume vol;
+	const char *uuid;
+	int rc = 0;
+
+	if (pt->vol < 0)
+		return ontap_cg_restore(pv->oc, pv->cg.uuid, rp->cg_snap_uuid, ctx->deadline);
+	uuid = rp->vol_uuids[pt->vol];
+	if (!uuid[0]) {
+		rc = volume_uuid(ctx, pv, rp->vols[pt->vol], &vol);
+		uuid = vol.uuid;
+	}
+	return rc < 0 ? rc : ontap_volume_restore(pv->oc, uuid, r->snap, ctx->deadline);
+}
+
+/*
+ * What a run that failed at part `failed` leaves: the parts before it are restored (ONTAP
+ * cannot undo them), a failed CG restore may have restored some of its volumes (ONTAP does
+ * not roll them back), a failed volume restore and the parts after it left the disks alone.
+ */
+static void failed_state(const struct nvme_restore *r, const struct restore_part *parts, int n,
+			 int failed, struct buf *b)
+{
+	const char *name = r->snap + strlen(SNAP_PREFIX);
+	char nm[300];
+
+	(void)buf_puts(b, "NVMe disks: ");
+	for (int k = 0; k < failed; k++) {
+		part_name(r, &parts[k], nm, sizeof(nm));
+		(void)buf_printf(b, "%s%s", k ? ", " : "", nm);
+	}
+	if (failed > 0)
+		(void)buf_printf(b, " restored to '%s' and not undone (ONTAP keeps no copy of what a restore replaces), ",
+				 name);
+	part_name(r, &parts[failed], nm, sizeof(nm));
+	(void)buf_printf(b, "%s %s", nm, parts[failed].vol < 0 ?
+			 "may be partly restored (ONTAP does not roll back its volumes)" :
+			 "not restored");
+	for (int k = failed + 1; k < n; k++) {
+		part_name(r, &parts[k], nm, sizeof(nm));
+		(void)buf_printf(b, "%s%s", k == failed + 1 ? ", not restored: " : ", ", nm);
+	}
+	if (failed > 0 || parts[failed].vol < 0)
+		(void)buf_printf(b, "; run the restore again to bring them all to '%s'", name);
+}
+
+int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r, struct buf *state)
+{
+	struct restore_part *parts;
+	int n, rc = 0;
+
+	parts = util_xcalloc((size_t)r->npv * (OPS_MAX_DISKS + 1) + 1, sizeof(*parts));
+	n = restore_parts(r, parts);
+	for (int k = 0; k < n; k++) {
+		char nm[300];
+
+		part_name(r, &parts[k], nm, sizeof(nm));
+		rc = restore_part(ctx, r, &parts[k]);
+		if (rc == 0) {
+			log_info("restored %s to '%s'", nm, r->snap);
+			continue;
+		}
+		failed_state(r, parts, n, k, state);
+		rc = err_prefix(rc, "cannot restore %s", nm);
+		break;
+	}
+	free(parts);
 	return rc;
 }
 

@@ -465,6 +465,10 @@ class Fault:
             raise ValueError("unknown fault kind %r (one of %s)" % (kind, ", ".join(self.KINDS)))
         self.method = method.upper() if method and method != "*" else None
         self.regex = re.compile(path_regex)
+        # a test-only selector, no ONTAP behaviour: aim at one request of a parallel batch
+        # (e.g. the file clone of one disk) by its raw request body
+        body_regex = kw.pop("body_regex", None)
+        self.body_regex = re.compile(body_regex) if body_regex else None
         self.kind = kind
         self.count = count       # how many matching requests it hits (None = all)
         self.after = after       # matching requests let through first
@@ -472,10 +476,12 @@ class Fault:
         self.seen = 0
         self.hits = 0
 
-    def take(self, method, path, full):
+    def take(self, method, path, full, body=b""):
         if self.method not in (None, method):
             return False
         if not (self.regex.search(path) or self.regex.search(full)):
+            return False
+        if self.body_regex and not self.body_regex.search(body.decode("utf-8", "replace")):
             return False
         self.seen += 1
         if self.seen <= self.after:
@@ -609,7 +615,8 @@ class OntapCore:
     def add_fault(self, method, path_regex, kind, count=1, after=0, **kw):
         """Make matching requests misbehave (HACKING.md): kind status (status=503, body),
         latency (seconds), drop, truncate, malformed, job_fail (code, message), slow_job
-        (seconds).  `count` requests are hit (None = every one) after `after` got through."""
+        (seconds).  `count` requests are hit (None = every one) after `after` got through.
+        body_regex= also requires the raw request body to match (one disk of a batch)."""
         with self.lock:
             f = Fault(method, path_regex, kind, count, after, kw)
             self.faults.append(f)
@@ -619,9 +626,9 @@ class OntapCore:
         with self.lock:
             self.faults = []
 
-    def _take_fault(self, method, path, full):
+    def _take_fault(self, method, path, full, body=b""):
         for f in self.faults:
-            if f.take(method, path, full):
+            if f.take(method, path, full, body):
                 return f
         return None
 
@@ -791,7 +798,7 @@ class OntapCore:
                "status": None, "headers": headers}
         with self.lock:
             self.requests.append(rec)
-            fault = self._take_fault(method, raw_path, h.path)
+            fault = self._take_fault(method, raw_path, h.path, raw)
         if raw:
             try:
                 rec["body"] = json.loads(raw.decode("utf-8"))

@@ -703,6 +703,25 @@ def test_fault_job_fail_and_slow_job(sim, cli):
     assert [x["name"] for x in sim.snapshots("vol1")] == ["s2"]
 
 
+def test_fault_body_regex_hits_one_request_of_a_batch(sim, cli):
+    vu = vol_uuid(cli)
+    vdir = sim.volume("vol1")["directory"]
+    write(os.path.join(vdir, "images/100/vm-100-disk-0.raw"), b"zero")
+    sim.add_fault("POST", r"/file/clone$", "job_fail", count=1,
+                  body_regex=r'"destination_path": *"images/100/b\.raw"', message="no")
+    body = {"volume": {"name": "vol1", "uuid": vu},
+            "source_path": "images/100/vm-100-disk-0.raw"}
+    states = []
+    for dst in ("a.raw", "b.raw", "b.raw"):
+        s, b = cli.call("POST", "/api/storage/file/clone", dict(
+            body, destination_path="images/100/" + dst))
+        assert s == 202, b
+        states.append(cli.wait_job(b["job"]["_links"]["self"]["href"])["state"])
+    # only the first clone to b.raw fails: its body matched, and count=1
+    assert states == ["success", "failure", "success"]
+    assert read(os.path.join(vdir, "images/100/b.raw")) == b"zero"
+
+
 # ------------------------------------------------------------------------------- standalone
 
 def test_standalone(tmp_path, tls):
