@@ -17,9 +17,10 @@ static const char watch_help[] =
 	"Run the watcher in the foreground: it processes the job queue (paths.queue) that the\n"
 	"hook and the CLI fill (qm rescan, removal of stale unusedN entries, attachment of new\n"
 	"NVMe namespaces), watches the image directories of the configured NFS storages and\n"
-	"/dev, and reconciles every watch.reconcile_s seconds (default 60). SIGHUP reloads the\n"
-	"configuration, SIGTERM finishes the job in hand and exits 0. Runs as root (it runs\n"
-	"qm); PVE_ONTAP_ALLOW_NONROOT=1 lifts that for tests.\n"
+	"/dev, and reconciles every 'watch.reconcile' (a duration, default 60s). It runs up to\n"
+	"'watch.max_parallel' jobs of different VMs at once (jobs of one VM run in order).\n"
+	"SIGHUP reloads the configuration, SIGTERM finishes the job in hand and exits 0. Runs\n"
+	"as root (it runs qm); PVE_ONTAP_ALLOW_NONROOT=1 lifts that for tests.\n"
 	"  --once   process the pending jobs and one reconcile, then exit (1 if jobs are left)";
 
 static int cmd_watch(struct cli_ctx *ctx, int argc, char **argv)

@@ -303,8 +303,9 @@ def complete(words, env_extra=None):
 
 
 def test_bash_completion(env):
-    assert complete(["pve-ontap", ""]) == ["vm", "storage", "nvme", "policy", "watch",
-                                           "install-hook", "doctor", "hook"]
+    assert complete(["pve-ontap", ""]) == ["vm", "storage", "nvme", "policy", "status",
+                                           "watch", "install-hook", "doctor", "hook",
+                                           "help"]
     assert complete(["pve-ontap", "storage", "m"]) == ["mount"]
     assert "--quiesce" in complete(["pve-ontap", "vm", "create", "--"])
     assert complete(["pve-ontap", "vm", "create", "--quiesce", "f"]) == ["freeze"]
