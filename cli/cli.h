@@ -143,6 +143,16 @@ int cli_run_begin_vm(struct cli_run *r, struct cli_ctx *cc, int vmid);
 int cli_run_begin_storage(struct cli_run *r, struct cli_ctx *cc, const char *id);
 void cli_run_end(struct cli_run *r, struct cli_ctx *cc);
 
+/*
+ * The dry-run record (lines "METHOD /path[ body]" of the ONTAP and PVE clients,
+ * "QUEUE <dir>/<vmid>-*.job {job}", anything else a command that would run here) printed
+ * as is, or with --json as one document (DESIGN.md "Command line"):
+ * {"dry_run": true, "requests": [{"service", "method", "path", "body"}], "jobs": [...],
+ * "commands": ["EXEC ...", ...]}; after it, cli_json_end() prints nothing.
+ */
+void cli_dry_run_print(struct cli_ctx *cc, const char *log);
+int cli_dry_run_document(const char *log, struct buf *out);
+
 /* The one JSON document a --json command prints on stdout (pretty, capped at 64 MiB). */
 struct cli_json {
 	struct buf out;
