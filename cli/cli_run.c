@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/log.h"
 
 /*
  * With --dry-run --json, stdout holds one document, the dry-run record (DESIGN.md "Command
@@ -28,6 +29,7 @@ void cli_run_begin(struct cli_run *r, struct cli_ctx *cc)
 
 int cli_run_begin_vm(struct cli_run *r, struct cli_ctx *cc, int vmid)
 {
+	log_context_set(vmid, NULL, NULL);
 	cli_run_begin(r, cc);
 	return ops_lock_vm(&r->ctx, vmid, &r->lock);
 }
