@@ -8,9 +8,9 @@ import os
 import subprocess
 import time
 
-from conftest import REPO, binary
+from conftest import binary
+from test_admin import complete as admin_complete
 
-COMPLETION = os.path.join(REPO, "install", "pve-ontap.bash-completion")
 NOCONF = {"PVE_ONTAP_CONFIG": "/nonexistent/config.yaml", "LC_ALL": "C"}
 
 
@@ -106,16 +106,8 @@ def test_opt_equals_value_everywhere(env):
 # ------------------------------------------------------------------ completion, real bash
 
 def complete(words, env_extra=None):
-    """COMPREPLY of _pve_ontap for COMP_WORDS=words (the last one being completed)."""
-    script = ('source %s\nCOMP_WORDS=(%s)\nCOMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n'
-              '_pve_ontap\nprintf "%%s\\n" "${COMPREPLY[@]}"\n'
-              % (COMPLETION, " ".join("'%s'" % w for w in words)))
-    e = dict(os.environ)
-    e.update(env_extra or {})
-    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=e,
-                       timeout=30)
-    assert r.returncode == 0, r.stderr
-    return sorted(r.stdout.split())
+    """COMPREPLY of _pve_ontap for COMP_WORDS=words (the last one being completed), sorted."""
+    return sorted(admin_complete(words, env_extra))
 
 
 def test_completion_of_vm_snapshots_from_image_directories(env):
