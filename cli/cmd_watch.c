@@ -16,10 +16,12 @@
 static const char watch_help[] =
 	"Run the watcher in the foreground: it processes the job queue (paths.queue) that the\n"
 	"hook and the CLI fill (registering new clones as unusedN, removal of unusedN entries\n"
-	"whose file is gone, attachment of new NVMe namespaces), watches the image directories of the configured NFS storages and\n"
-	"/dev, and reconciles every watch.reconcile_s seconds (default 60). SIGHUP reloads the\n"
-	"configuration, SIGTERM finishes the job in hand and exits 0. Runs as root (it runs\n"
-	"qm); PVE_ONTAP_ALLOW_NONROOT=1 lifts that for tests.\n"
+	"whose file is gone, attachment of new NVMe namespaces), watches the image directories\n"
+	"of the configured NFS storages and /dev, and reconciles every 'watch.reconcile' (a\n"
+	"duration, default 60s). It runs up to 'watch.max_parallel' jobs of different VMs at\n"
+	"once (jobs of one VM run in order) and the policies' scheduled rules.\n"
+	"SIGHUP reloads the configuration, SIGTERM finishes the job in hand and exits 0. Runs\n"
+	"as root (it runs qm); PVE_ONTAP_ALLOW_NONROOT=1 lifts that for tests.\n"
 	"  --once   process the pending jobs and one reconcile, then exit (1 if jobs are left)";
 
 static int cmd_watch(struct cli_ctx *ctx, int argc, char **argv)

@@ -412,7 +412,10 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	ctx_ready = true;
 	h.ctx.deadline = h.deadline;
 	h.ctx.phase = phase_name;
+	/* the journal fields of what this run logs (log.h): VMID=, PHASE=, LABEL= per rule */
+	log_context_set(vmid, NULL, phase_name);
 	for (int i = 0; i < nidx; i++) {
+		log_context_label(pol->rules[idx[i]].label);
 		rc = run_rule(&h, &pol->rules[idx[i]]);
 		if (rc < 0)
 			break; /* the next rule would meet the same ONTAP, PVE or deadline */
@@ -443,6 +446,7 @@ out:
 	config_free(cfg);
 	buf_release(&errors);
 	util_deadline_set_global(0);
+	log_context_clear();
 	fflush(stdout);
 	return status;
 }
