@@ -52,7 +52,8 @@ def test_vm_verbs(nfs):
     assert clone["body"]["source_path"] == "images/100/vm-100-disk-0.raw"
     assert clone["body"]["destination_path"].startswith(
         "images/100/vm-100-disk-0-snap-hourly-")
-    assert doc["jobs"] == [{"vmid": 100, "action": "rescan"}]
+    assert doc["jobs"] == [{"vmid": 100, "action": "register", "volid": "ONTAP01:100/%s"
+                            % clone["body"]["destination_path"].split("/")[-1]}]
     assert dry(env, "vm", "list", "--vm", 100) == {"dry_run": True, "requests": [],
                                                    "jobs": [], "commands": []}
     doc = dry(env, "vm", "delete", "--vm", 100, "--snapshot", snap)

@@ -56,30 +56,33 @@ def run_watcher(env, tmp_path, journal):
     return r, errpath.read_text(), entries
 
 
-def queue_rescan(env):
+def queue_register(env):
+    """A snapshot of a one-disk VM; returns the qm argv its register job will run."""
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
     r = env.run("vm", "create", "--vm", "100", "--label", "daily")
     assert r.returncode == 0, r.stderr
-    assert [j["action"] for j in env.queue_jobs()] == ["rescan"]
+    (job,) = env.queue_jobs()
+    assert job["action"] == "register"
+    return ["set", "100", "--unused0", job["volid"]]
 
 
 def test_watcher_logs_native_journal_entries_with_vmid(env, tmp_path):
-    queue_rescan(env)
+    argv = queue_register(env)
     r, err, entries = run_watcher(env, tmp_path, journal=True)
     assert r.returncode == 0, err
     assert err == ""                   # every line went to journald, none twice
-    done = [x for x in entries if x["MESSAGE"] == "VM 100: 'qm rescan --vmid 100' done"]
+    done = [x for x in entries if x["MESSAGE"] == "VM 100: 'qm %s' done" % " ".join(argv)]
     assert len(done) == 1, entries
     assert done[0]["VMID"] == "100" and done[0]["PRIORITY"] == "6"
     assert done[0]["SYSLOG_IDENTIFIER"] == "pve-ontap"
     # lines about no VM carry no VMID
     assert any("VMID" not in x for x in entries), entries
-    assert env.qm_calls() == [["rescan", "--vmid", "100"]]
+    assert env.qm_calls() == [argv]
 
 
 def test_without_systemd_lines_stay_as_they_were(env, tmp_path):
-    queue_rescan(env)
+    argv = queue_register(env)
     r, err, entries = run_watcher(env, tmp_path, journal=False)
     assert r.returncode == 0, err
     assert entries == []
-    assert "pve-ontap: VM 100: 'qm rescan --vmid 100' done\n" in err, err
+    assert "pve-ontap: VM 100: 'qm %s' done\n" % " ".join(argv) in err, err
