@@ -221,7 +221,7 @@ static int list_nfs(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_snap
 			if (p->disks[i].vol == ov)
 				util_strlcpy(dir, p->disks[i].dir, sizeof(dir));
 		rc = ontap_dir_list(ov->oc, ov->vol.uuid, dir, &files, &nfiles, ctx->deadline);
-		if (rc == POE_NOTFOUND)
+		if (rc == POE_NOTFOUND && !ops_volume_stale(ctx, ov, rc))
 			continue;
 		if (rc < 0)
 			return err_prefix(rc, "cannot list '%s' on volume '%s'", dir, ov->vol.name);
@@ -293,7 +293,7 @@ static int list_plan(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_sna
 	return 0;
 }
 
-int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n)
+static int list_once(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n)
 {
 	struct vm_plan p;
 	int rc;
@@ -304,6 +304,16 @@ int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out
 	if (rc == 0)
 		rc = list_plan(ctx, &p, out, n);
 	plan_release(&p);
+	return rc;
+}
+
+/* A cached volume that turned out stale made the first try fail having made nothing. */
+int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n)
+{
+	int rc = list_once(ctx, vmid, out, n);
+
+	if (ops_volume_retry(ctx, rc))
+		rc = list_once(ctx, vmid, out, n);
 	return rc;
 }
 
@@ -330,6 +340,14 @@ static int delete_clones(struct ops_ctx *ctx, const struct vm_plan *p, const cha
 			rc = r;
 	}
 	return rc;
+}
+
+static bool any_made(const bool *made, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (made[i])
+			return true;
+	return false;
 }
 
 static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
@@ -368,7 +386,9 @@ static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
 		}
 		if (r < 0 && rc == 0)
 			rc = r;
-		if (ops_interrupted)
+		/* nothing made yet and the volume is not there: the caller retries */
+		if (ops_interrupted || (r < 0 && !any_made(made, p->ndisks) &&
+					ops_volume_stale(ctx, &p->vols[v], r)))
 			break;
 	}
 	for (int i = 0; i < p->ndisks; i++) {
@@ -496,8 +516,8 @@ out:
 	return rc;
 }
 
-int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o,
-			   struct vm_snapshot *out)
+static int create_once(struct ops_ctx *ctx, const struct vm_snapshot_opts *o,
+		       struct vm_snapshot *out)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
 	int rc;
@@ -507,6 +527,16 @@ int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o
 		rc = create_with_plan(ctx, p, o, out);
 	plan_release(p);
 	free(p);
+	return rc;
+}
+
+int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o,
+			   struct vm_snapshot *out)
+{
+	int rc = create_once(ctx, o, out);
+
+	if (ops_volume_retry(ctx, rc))
+		rc = create_once(ctx, o, out);
 	return rc;
 }
 
@@ -549,7 +579,7 @@ static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct 
 	return 0;
 }
 
-int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
+static int delete_once(struct ops_ctx *ctx, int vmid, const char *name)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
 	struct vm_snapshot *snaps = NULL;
@@ -578,7 +608,16 @@ out:
 	return rc;
 }
 
-int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep)
+int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
+{
+	int rc = delete_once(ctx, vmid, name);
+
+	if (ops_volume_retry(ctx, rc))
+		rc = delete_once(ctx, vmid, name);
+	return rc;
+}
+
+static int prune_once(struct ops_ctx *ctx, int vmid, const char *label, int keep)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
 	struct vm_snapshot *snaps = NULL;
@@ -608,6 +647,15 @@ out:
 	free(snaps);
 	plan_release(p);
 	free(p);
+	return rc;
+}
+
+int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep)
+{
+	int rc = prune_once(ctx, vmid, label, keep);
+
+	if (ops_volume_retry(ctx, rc))
+		rc = prune_once(ctx, vmid, label, keep);
 	return rc;
 }
 
