@@ -375,31 +375,49 @@ static bool volume_missing_answer(const struct ontap_error *e)
 	return e->http_status == 404 && strcmp(e->code, "6684674") != 0;
 }
 
-bool ops_volume_stale(struct ops_ctx *ctx, const struct ops_volume *ov, int rc)
+/* GET the cached volume by uuid: gone, or its uuid now names another volume? Then its
+ * entry is dropped and ctx->vol_stale set. Other failures tell nothing: false. */
+static bool confirm_stale(struct ops_ctx *ctx, const struct ops_volume *ov)
 {
 	struct volcache_key k;
 	struct ontap_volume now;
-	struct err_saved saved;
 	char cluster[300];
+	int r = ontap_volume_get(ov->oc, ov->vol.uuid, &now, ctx->deadline);
+
+	if (r != POE_NOTFOUND && (r != 0 || strcmp(now.name, ov->vol.name) == 0))
+		return false;
+	log_info("volume '%s' (%s) of storage '%s' is gone: looking it up again", ov->vol.name,
+		 ov->vol.uuid, ov->st->id);
+	cluster_of(ov->st, cluster, sizeof(cluster));
+	k = (struct volcache_key){ cluster, ov->st->svm ? ov->st->svm : "", ov->cache_key };
+	ops_volcache_drop(ctx->cfg, &k);
+	ctx->vol_stale = true;
+	return true;
+}
+
+bool ops_volume_stale(struct ops_ctx *ctx, const struct ops_volume *ov, int rc)
+{
+	struct err_saved saved;
 	bool stale;
-	int r;
 
 	if (rc >= 0 || !ov->cached || !volume_missing_answer(ontap_last_error(ov->oc)))
 		return false;
 	err_save(&saved);
-	/* make sure: the uuid is gone, or now names another volume */
-	r = ontap_volume_get(ov->oc, ov->vol.uuid, &now, ctx->deadline);
-	stale = r == POE_NOTFOUND || (r == 0 && strcmp(now.name, ov->vol.name) != 0);
-	if (stale) {
-		log_info("volume '%s' (%s) of storage '%s' is gone: looking it up again",
-			 ov->vol.name, ov->vol.uuid, ov->st->id);
-		cluster_of(ov->st, cluster, sizeof(cluster));
-		k = (struct volcache_key){ cluster, ov->st->svm ? ov->st->svm : "", ov->cache_key };
-		ops_volcache_drop(ctx->cfg, &k);
-		ctx->vol_stale = true;
-	}
+	stale = confirm_stale(ctx, ov); /* make sure before anything is sent again */
 	err_restore(&saved);
 	return stale;
+}
+
+int ops_volume_check(struct ops_ctx *ctx, const struct ops_volume *ov, int width)
+{
+	if (!ov->cached)
+		return 0;
+	ontap_client_expect_parallel(ov->oc, width);
+	if (confirm_stale(ctx, ov))
+		return err_set(POE_NOTFOUND, "volume '%s' of storage '%s' is not there any more",
+			       ov->vol.name, ov->st->id);
+	err_clear();
+	return 0;
 }
 
 bool ops_volume_retry(struct ops_ctx *ctx, int rc)

@@ -38,6 +38,12 @@ int ops_volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
  * is set and true returned: nothing was made in a volume that does not exist.
  */
 bool ops_volume_stale(struct ops_ctx *ctx, const struct ops_volume *ov, int rc);
+/*
+ * Before a guest is frozen: GET a cached volume by uuid, opening the width connections of
+ * the clone round beside it (so the round inside the freeze pays no handshakes), and find
+ * a stale entry before the guest is touched (POE_NOTFOUND, ctx->vol_stale). 0 otherwise.
+ */
+int ops_volume_check(struct ops_ctx *ctx, const struct ops_volume *ov, int width);
 /* After a failure rc: true (once) when ops_volume_stale() saw a stale entry; the volumes
  * resolved so far are forgotten and the next look-up asks ONTAP. */
 bool ops_volume_retry(struct ops_ctx *ctx, int rc);

@@ -475,6 +475,11 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 		 ctx->phase ? ctx->phase : "manual");
 
 	ops_interrupted = 0;
+	rc = 0;
+	for (int v = 0; v < p->nvols && o->quiesce != QUIESCE_NONE && rc == 0; v++)
+		rc = ops_volume_check(ctx, &p->vols[v], p->ndisks);
+	if (rc < 0)
+		goto out;
 	rc = ops_quiesce_begin(ctx, p->vm, o->quiesce, &qs);
 	if (rc == 0)
 		rc = clone_disks(ctx, p, out->name, out, dsts, made);
@@ -542,6 +547,14 @@ int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o
 
 /* ---- delete and prune ---- */
 
+/* The listing GET opens the connections of the delete round beside it (a volume found in
+ * the cache had no look-up GET to do it). */
+static void expect_round(const struct vm_plan *p)
+{
+	for (int v = 0; v < p->nvols; v++)
+		ontap_client_expect_parallel(p->vols[v].oc, p->ndisks);
+}
+
 static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s)
 {
 	const char *paths[OPS_MAX_DISKS], *stores[OPS_MAX_DISKS];
@@ -591,8 +604,10 @@ static int delete_once(struct ops_ctx *ctx, int vmid, const char *name)
 		goto out;
 	}
 	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
-	if (rc == 0)
+	if (rc == 0) {
+		expect_round(p);
 		rc = list_plan(ctx, p, &snaps, &n);
+	}
 	if (rc < 0)
 		goto out;
 	rc = err_set(POE_NOTFOUND, "VM %d has no snapshot '%s'", vmid, name);
@@ -624,8 +639,10 @@ static int prune_once(struct ops_ctx *ctx, int vmid, const char *label, int keep
 	int n = 0, have = 0, deleted = 0, rc;
 
 	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
-	if (rc == 0)
+	if (rc == 0) {
+		expect_round(p);
 		rc = list_plan(ctx, p, &snaps, &n);
+	}
 	if (rc < 0)
 		goto out;
 	for (int i = 0; i < n; i++)

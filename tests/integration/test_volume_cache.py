@@ -35,9 +35,9 @@ def clone_posts(reqs):
     return [q for q in reqs if q["method"] == "POST" and q["path"] == CLONE]
 
 
-def create(env, label):
+def create(env, label, *args):
     before = len(env.ontap.requests)
-    r = env.run("--json", "vm", "create", "--vm", "100", "--label", label)
+    r = env.run("--json", "vm", "create", "--vm", "100", "--label", label, *args)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout), env.ontap.requests[before:]
 
@@ -87,6 +87,26 @@ def test_recreated_volume_one_invalidation_one_retry(env):
     assert len(lookups(reqs)) == 1
     assert len(clones(env, "two")) == 2
     assert sorted(d["disk"] for d in snap["disks"]) == ["scsi0", "scsi1"]
+    assert [e["uuid"] for e in cache(env)["entries"]] == [new_uuid]
+
+
+def test_recreated_volume_found_before_the_freeze(env):
+    """With a guest to freeze, the cached volume is read by uuid first (which opens the
+    clone round's connections): a stale entry is found before the guest is frozen, so the
+    guest is frozen once and no clone POST goes to the old uuid."""
+    env.add_vm(100, disks=DISKS, status="running")
+    create(env, "one", "--quiesce", "freeze")
+    new_uuid = recreate_volume(env)
+    n = len(env.pve.requests)
+
+    _snap, reqs = create(env, "two", "--quiesce", "freeze")
+    freezes = [q for q in env.pve.requests[n:] if q["path"].endswith("/agent/fsfreeze-freeze")]
+    assert len(freezes) == 1
+    posts = clone_posts(reqs)
+    assert [q["status"] for q in posts] == [201, 201]
+    assert {q["body"]["volume"]["uuid"] for q in posts} == {new_uuid}
+    assert len(clones(env, "two")) == 2
+    assert env.pve.vm(100)["frozen"] is False
     assert [e["uuid"] for e in cache(env)["entries"]] == [new_uuid]
 
 
