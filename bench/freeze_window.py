@@ -17,7 +17,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 
@@ -29,7 +28,7 @@ sys.path.insert(0, HERE)
 
 import conftest  # noqa: E402
 import pve_sim  # noqa: E402
-from latency_proxy import LatencyProxy  # noqa: E402
+from latency_proxy import relayed_vm  # noqa: E402
 
 FREEZE = ("POST", "/nodes/{node}/qemu/{vmid}/agent/fsfreeze-freeze")
 THAW = ("POST", "/nodes/{node}/qemu/{vmid}/agent/fsfreeze-thaw")
@@ -62,40 +61,21 @@ def window():
     return thaws[0] - freezes[0]
 
 
-def run_n(a, n, exe):
-    with tempfile.TemporaryDirectory() as T:
-        os.chmod(T, 0o700)
-        env = conftest.Env(T)
-        env.setup()
-        proxies = []
-        try:
-            disks = {"scsi%d" % i: ("vm-100-disk-%d.raw" % i, 64 * 1024) for i in range(n)}
-            env.add_vm(100, disks=disks, status="running")
-            for sim, key in ((env.ontap, ("ontap", "cluster1")), (env.pve, ("pve",))):
-                p = LatencyProxy(("127.0.0.1", sim.port), a.rtt_ms).start()
-                proxies.append(p)
-                node = env.config
-                for k in key:
-                    node = node[k]
-                node["port"] = p.port
-            env.write_config()
-            cache = os.path.join(env.paths["state"], "volumes.json")
-            out = {"empty cache": [], "volume cached": []}
-            for i in range(a.repeat):
-                for case in out:
-                    if case == "empty cache" and os.path.exists(cache):
-                        os.unlink(cache)
-                    label = "f%d%s" % (i, case[0])
-                    r = env.run("vm", "create", "--vm", "100", "--label", label,
-                                "--quiesce", "freeze")
-                    if r.returncode != 0:
-                        raise RuntimeError("vm create failed: %s" % r.stderr.strip())
-                    out[case].append(window())
-            return {c: statistics.median(v) for c, v in out.items()}
-        finally:
-            for p in proxies:
-                p.stop()
-            env.teardown()
+def run_n(a, n):
+    with relayed_vm(conftest.Env, a.rtt_ms, n, status="running") as (env, _proxies):
+        cache = os.path.join(env.paths["state"], "volumes.json")
+        out = {"empty cache": [], "volume cached": []}
+        for i in range(a.repeat):
+            for case in out:
+                if case == "empty cache" and os.path.exists(cache):
+                    os.unlink(cache)
+                label = "f%d%s" % (i, case[0])
+                r = env.run("vm", "create", "--vm", "100", "--label", label,
+                            "--quiesce", "freeze")
+                if r.returncode != 0:
+                    raise RuntimeError("vm create failed: %s" % r.stderr.strip())
+                out[case].append(window())
+        return {c: statistics.median(v) for c, v in out.items()}
 
 
 def main():
@@ -112,7 +92,7 @@ def main():
     print("RTT %.0f ms; freeze -> thaw as received by PVE, median of %d; floor 2 RTT "
           "(one clone round + the thaw call)" % (a.rtt_ms, a.repeat))
     for n in (int(x) for x in a.disks.split(",")):
-        res = run_n(a, n, exe)
+        res = run_n(a, n)
         for case, w in res.items():
             print("N=%-3d %-14s %6.0f ms  %.1f RTT  (floor %.0f ms)" % (
                 n, case, w * 1000, w / rtt, 2 * a.rtt_ms))

@@ -547,12 +547,18 @@ int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o
 
 /* ---- delete and prune ---- */
 
-/* The listing GET opens the connections of the delete round beside it (a volume found in
- * the cache had no look-up GET to do it). */
-static void expect_round(const struct vm_plan *p)
+/* The plan and the snapshots of a delete or prune; the listing GET opens the connections
+ * of the delete round beside it (a volume found in the cache had no look-up GET for it). */
+static int plan_for_delete(struct ops_ctx *ctx, int vmid, struct vm_plan *p,
+			   struct vm_snapshot **snaps, int *n)
 {
+	int rc = plan_build(ctx, vmid, NULL, NULL, true, p);
+
+	if (rc < 0)
+		return rc;
 	for (int v = 0; v < p->nvols; v++)
 		ontap_client_expect_parallel(p->vols[v].oc, p->ndisks);
+	return list_plan(ctx, p, snaps, n);
 }
 
 static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s)
@@ -603,11 +609,7 @@ static int delete_once(struct ops_ctx *ctx, int vmid, const char *name)
 			     name);
 		goto out;
 	}
-	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
-	if (rc == 0) {
-		expect_round(p);
-		rc = list_plan(ctx, p, &snaps, &n);
-	}
+	rc = plan_for_delete(ctx, vmid, p, &snaps, &n);
 	if (rc < 0)
 		goto out;
 	rc = err_set(POE_NOTFOUND, "VM %d has no snapshot '%s'", vmid, name);
@@ -638,11 +640,7 @@ static int prune_once(struct ops_ctx *ctx, int vmid, const char *label, int keep
 	struct vm_snapshot *snaps = NULL;
 	int n = 0, have = 0, deleted = 0, rc;
 
-	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
-	if (rc == 0) {
-		expect_round(p);
-		rc = list_plan(ctx, p, &snaps, &n);
-	}
+	rc = plan_for_delete(ctx, vmid, p, &snaps, &n);
 	if (rc < 0)
 		goto out;
 	for (int i = 0; i < n; i++)

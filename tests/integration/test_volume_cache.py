@@ -124,33 +124,31 @@ def test_renamed_volume_name_mismatch_retried(env):
     assert [e["name"] for e in cache(env)["entries"]] == ["renamed_vol"]
 
 
+def failed_create(env, status, code, message):
+    """A cached volume's clone POSTs are answered status/code: the create fails."""
+    env.add_vm(100, disks=DISKS)
+    create(env, "one")
+    env.ontap.add_fault("POST", "^/api/storage/file/clone$", "status", count=2, status=status,
+                        body={"error": {"code": code, "message": message}})
+    n = len(env.ontap.requests)
+    r = env.run("vm", "create", "--vm", "100", "--label", "two")
+    return r, env.ontap.requests[n:]
+
+
 def test_not_found_from_a_volume_that_is_there_is_not_retried(env):
     """A 404 on the clone while the cached volume still exists (the check finds it): the
     failure stands, nothing is sent again and the entry is kept."""
-    env.add_vm(100, disks=DISKS)
-    create(env, "one")
-    before = cache(env)
-    env.ontap.add_fault("POST", "^/api/storage/file/clone$", "status", count=2, status=404,
-                        body={"error": {"code": "918235", "message": "volume not found"}})
-    n = len(env.ontap.requests)
-    r = env.run("vm", "create", "--vm", "100", "--label", "two")
+    r, reqs = failed_create(env, 404, "918235", "volume not found")
     assert r.returncode == 6, r.stderr
-    reqs = env.ontap.requests[n:]
     assert len(clone_posts(reqs)) == 2
     assert lookups(reqs) == []
     assert clones(env, "two") == []
-    assert cache(env) == before
+    assert [e["uuid"] for e in cache(env)["entries"]] == [env.ontap.volume(VOLUME)["uuid"]]
 
 
 def test_other_failure_of_a_cached_volume_is_not_retried(env):
-    env.add_vm(100, disks=DISKS)
-    create(env, "one")
-    env.ontap.add_fault("POST", "^/api/storage/file/clone$", "status", count=2, status=400,
-                        body={"error": {"code": "13565952", "message": "Clone start failed"}})
-    n = len(env.ontap.requests)
-    r = env.run("vm", "create", "--vm", "100", "--label", "two")
+    r, reqs = failed_create(env, 400, "13565952", "Clone start failed")
     assert r.returncode == 4, r.stderr
-    reqs = env.ontap.requests[n:]
     assert len(clone_posts(reqs)) == 2
     assert [q for q in reqs if q["method"] == "GET"] == []
     assert clones(env, "two") == []
