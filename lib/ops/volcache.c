@@ -85,7 +85,7 @@ static int load(const struct config *cfg, struct json_doc *d)
 	buf_init(&b, VOLCACHE_MAX);
 	rc = read_ours(path, &b);
 	if (rc == 0)
-		rc = json_parse(d, b.data, b.len, 16384);
+		rc = json_parse(d, b.data, b.len, JSON_MAX_TOKENS_DEFAULT);
 	if (rc == 0 && entries_of(d) < 0) {
 		log_debug("volume cache '%s' ignored: not a volume cache file", path);
 		json_free(d);

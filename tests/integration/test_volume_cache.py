@@ -213,3 +213,15 @@ def test_dry_run_writes_no_cache(env):
     r = env.run("--dry-run", "vm", "create", "--vm", "100", "--label", "one")
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(cache_path(env))
+
+
+def test_cache_symlink_is_ignored(env):
+    env.add_vm(100, disks=DISKS)
+    tampered(env, uuid="00000000-0000-0000-0000-000000000000")
+    real = os.path.join(env.T, "elsewhere.json")
+    os.rename(cache_path(env), real)
+    os.symlink(real, cache_path(env))
+    _snap, reqs = create(env, "two")
+    assert len(lookups(reqs)) == 1
+    assert [q["status"] for q in clone_posts(reqs)] == [201, 201]
+    assert not os.path.islink(cache_path(env))
