@@ -419,6 +419,11 @@ int main(int argc, char **argv)
 				argv[i + 1], argv[i + 2]);
 	}
 	rc = dispatch(&ctx, argc - i, argv + i);
+	/* an operation that noticed the signal failed with its own message (what it undid);
+	 * one that had no step left to stop at completed: say so, and that nothing was undone */
+	if (rc == 0 && ctx.interrupted)
+		rc = err_set(POE_FAIL, "interrupted by %s after the operation had completed: "
+			     "its result stands, nothing was undone", ops_signal_name(ctx.interrupted));
 out:
 	if (rc == 1) /* --help was printed */
 		rc = 0;

@@ -34,7 +34,8 @@ struct hook {
 	const struct config *cfg;
 	const struct policy *pol;
 	struct ops_ctx ctx;
-	int64_t deadline;
+	int64_t deadline;           /* for the work: the timeout less the cleanup share */
+	int64_t end;                /* the policy's timeout: undoing a failed step ends here */
 	const char *what;           /* the step that failed, for the warning line */
 	struct vm_snapshot *list;   /* our snapshots of the VM, oldest first */
 	int nlist;
@@ -135,7 +136,7 @@ static void watchdog_start(const struct hook *h, int status)
 	char t[24];
 
 	policy_format_duration(h->pol->timeout_s, t, sizeof(t));
-	wd.fire_at = h->deadline + HOOK_WATCHDOG_GRACE_S * 1000LL;
+	wd.fire_at = h->end + HOOK_WATCHDOG_GRACE_S * 1000LL;
 	wd.status = status;
 	wd.disarmed = false;
 	snprintf(wd.msg, sizeof(wd.msg),
@@ -325,6 +326,21 @@ static bool vm_in_backup(const struct config *cfg, int vmid)
 
 /* ---- the hook ---- */
 
+/*
+ * The share of the timeout kept for undoing a failed snapshot (waiting for clone jobs whose
+ * outcome is unknown, removing clones): a quarter, at least 1 s, at most half.
+ */
+static int64_t hook_cleanup_share_ms(int64_t timeout_ms)
+{
+	int64_t share = timeout_ms / 4;
+
+	if (share < 1000)
+		share = 1000;
+	if (share > timeout_ms / 2)
+		share = timeout_ms / 2;
+	return share;
+}
+
 int hook_run(const char *config_path, int vmid, const char *phase_name)
 {
 	struct hook h = { .vmid = vmid, .phase_name = phase_name };
@@ -385,7 +401,8 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	if (nidx == 0)
 		goto out;
 
-	h.deadline = util_now_ms() + pol->timeout_s * 1000;
+	h.end = util_now_ms() + pol->timeout_s * 1000;
+	h.deadline = h.end - hook_cleanup_share_ms(pol->timeout_s * 1000);
 	util_deadline_set_global(h.deadline);
 	blocking = h.phase == POLICY_PRE_START && policy_blocks_start(pol);
 
@@ -401,6 +418,8 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	}
 
 	watchdog_start(&h, blocking ? err_exit_status(POE_TIMEOUT) : 0);
+	/* PVE ends a hook that outlasts a stop with SIGTERM: undo, release the lock, then go */
+	ops_run_signals_catch();
 	snprintf(lockname, sizeof(lockname), "vm-%d", vmid);
 	h.what = "cannot lock the VM";
 	rc = cluster_lock_acquire(&lock, cfg->paths.lock, lockname, h.deadline);
@@ -411,6 +430,7 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	ops_ctx_init(&h.ctx, cfg);
 	ctx_ready = true;
 	h.ctx.deadline = h.deadline;
+	h.ctx.cleanup_deadline = h.end;
 	h.ctx.phase = phase_name;
 	for (int i = 0; i < nidx; i++) {
 		rc = run_rule(&h, &pol->rules[idx[i]]);
@@ -438,6 +458,7 @@ out:
 	if (ctx_ready)
 		ops_ctx_release(&h.ctx);
 	watchdog_stop(&lock);
+	ops_run_signals_release();
 	free(h.list);
 	policy_free(pol);
 	config_free(cfg);

@@ -695,7 +695,7 @@ static bool retryable(struct job *j, CURLcode cc)
 		return true;
 	if (cc == CURLE_SEND_ERROR && !s->got_header)
 		return true;
-	if (cc == CURLE_GOT_NOTHING) {
+	if (cc == CURLE_GOT_NOTHING && !j->rq->once) {
 		netlib.easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nconn);
 		return nconn == 0;
 	}

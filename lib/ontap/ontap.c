@@ -1479,6 +1479,14 @@ static void op_fail(struct ontap_file_op *op, int rc)
 	util_strlcpy(op->err, err_msg(), sizeof(op->err));
 }
 
+/* The op failed, but ONTAP may have done it or may still do it (job: "" when unknown). */
+static void op_unknown(struct ontap_file_op *op, int rc, const char *job)
+{
+	op_fail(op, rc);
+	op->maybe = true;
+	util_strlcpy(op->job, job ? job : "", sizeof(op->job));
+}
+
 /*
  * Poll the jobs of ops[i] with items[i].pending, all of a round in parallel, until each ends
  * or the deadline passes. what_fmt gets the op's dst (and src) for messages.
@@ -1528,22 +1536,24 @@ static void batch_poll(struct ontap_client *oc, struct batch_item *items,
 				/* Transport trouble on a poll: try again next round. */
 				if (util_deadline_passed(deadline)) {
 					items[i].pending = false;
-					op_fail(op, still_running(items[i].job, what, start));
+					op_unknown(op, still_running(items[i].job, what, start),
+						   items[i].job);
 				}
 				goto next;
 			}
 			if (rs[k].status == 404) {
 				items[i].pending = false;
-				op_fail(op, err_set(POE_API,
-						    "cannot %s: ONTAP job %s vanished before it was seen to finish; outcome unknown",
-						    what, items[i].job));
+				op_unknown(op, err_set(POE_API,
+						       "cannot %s: ONTAP job %s vanished before it was seen to finish; outcome unknown",
+						       what, items[i].job), NULL);
 				goto next;
 			}
 			if (rs[k].status >= 400) {
 				if (rs[k].status >= 500 && !util_deadline_passed(deadline))
 					goto next;
 				items[i].pending = false;
-				op_fail(op, http_error(oc, "read ONTAP job", &rs[k]));
+				/* an error reading the job says nothing about the job itself */
+				op_unknown(op, http_error(oc, "read ONTAP job", &rs[k]), items[i].job);
 				goto next;
 			}
 			rc = parse_answer(oc, "GET", rq[k].path, &rs[k], &d);
@@ -1553,7 +1563,8 @@ static void batch_poll(struct ontap_client *oc, struct batch_item *items,
 			if (rc == 1) {
 				if (util_deadline_left(deadline) <= 0) {
 					items[i].pending = false;
-					op_fail(op, still_running(items[i].job, what, start));
+					op_unknown(op, still_running(items[i].job, what, start),
+						   items[i].job);
 				}
 				goto next;
 			}
@@ -1564,6 +1575,8 @@ static void batch_poll(struct ontap_client *oc, struct batch_item *items,
 				op_fail(op, rc);
 			else
 				op->rc = 0;
+			if (rc >= 0)
+				op->err[0] = '\0';
 next:
 			http_response_release(&rs[k]);
 			oc_url_release(&urls[k]);
@@ -1579,7 +1592,8 @@ next:
 						continue;
 					snprintf(what, sizeof(what), "%s '%s'", verb, ops[i].dst);
 					items[i].pending = false;
-					op_fail(&ops[i], still_running(items[i].job, what, start));
+					op_unknown(&ops[i], still_running(items[i].job, what, start),
+						   items[i].job);
 				}
 				break;
 			}
@@ -1640,6 +1654,8 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 
 		ops[i].rc = 0;
 		ops[i].err[0] = '\0';
+		ops[i].maybe = false;
+		ops[i].job[0] = '\0';
 		oc_url_init(u);
 		buf_init(&items[i].body, OC_MAX_BODY);
 		if (kind == 0) {
@@ -1674,6 +1690,7 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 			.body = kind == 0 ? buf_cstr(&items[i].body) : NULL,
 			.body_len = kind == 0 ? items[i].body.len : 0,
 			.deadline_ms = deadline,
+			.once = kind == 0,
 		};
 		http_response_init(&rs[i]);
 	}
@@ -1720,9 +1737,10 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 				continue;
 			}
 			/* A file clone POST may have reached ONTAP: never re-sent blindly. */
-			op_fail(op, err_set(rs[i].rc, "cannot %s: no answer from ONTAP '%s'%s", what,
-					    oc->cfg->host,
-					    rs[i].rc == POE_TIMEOUT ? " before the deadline" : ""));
+			op_unknown(op, err_set(rs[i].rc, "cannot %s: no answer from ONTAP '%s'%s",
+					       what, oc->cfg->host,
+					       rs[i].rc == POE_TIMEOUT ? " before the deadline" : ""),
+				   NULL);
 			continue;
 		}
 		if (rs[i].status >= 400) {
@@ -1764,6 +1782,32 @@ int ontap_file_clone_many(struct ontap_client *oc, const struct ontap_volume *vo
 {
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
 	return file_batch(oc, vol, ops, n, 0, deadline);
+}
+
+int ontap_file_clone_wait(struct ontap_client *oc, struct ontap_file_op *ops, int n,
+			  int64_t deadline)
+{
+	struct batch_item *items;
+	int waiting = 0, rc = 0;
+
+	if (n <= 0 || oc_dry(oc))
+		return 0;
+	items = util_xcalloc((size_t)n, sizeof(*items));
+	for (int i = 0; i < n; i++) {
+		if (!ops[i].maybe || !ops[i].job[0])
+			continue;
+		util_strlcpy(items[i].job, ops[i].job, sizeof(items[i].job));
+		items[i].pending = true;
+		ops[i].maybe = false;
+		waiting++;
+	}
+	if (waiting)
+		batch_poll(oc, items, ops, n, "clone", false, util_now_ms(), deadline);
+	for (int i = 0; i < n; i++)
+		if (items[i].pending || (ops[i].maybe && ops[i].job[0]))
+			rc = POE_TIMEOUT;
+	free(items);
+	return rc;
 }
 
 int ontap_file_delete_many(struct ontap_client *oc, const struct ontap_volume *vol,

@@ -23,7 +23,7 @@
 #include "host/queue.h"
 #include "base/util.h"
 
-volatile int ops_interrupted;
+volatile sig_atomic_t ops_interrupted;
 
 void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg)
 {
@@ -279,31 +279,94 @@ int ops_vm_node(struct ops_ctx *ctx, const struct pve_vmconf *vm, char *node, si
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	ops_interrupted = 1;
+	ops_interrupted = sig;
 }
 
-/* The same handler for every signal that ends a run. */
-static void set_handlers(void (*handler)(int))
+static const int run_signals[] = { SIGINT, SIGTERM, SIGHUP };
+#define NRUN_SIGNALS ((int)(sizeof(run_signals) / sizeof(run_signals[0])))
+
+/*
+ * Who installed on_signal(): a whole command run (ops_run_signals_catch()), or only a
+ * quiesce (ops_signals_catch(), e.g. a watcher's scheduled snapshot). The handlers found
+ * before are kept and put back, never SIG_DFL: the watcher has handlers of its own.
+ */
+static struct {
+	bool run;
+	bool quiesce;
+	struct sigaction old[NRUN_SIGNALS];
+} sigstate;
+
+static void handlers_install(void)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = handler;
+	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	ops_interrupted = 0;
+	for (int i = 0; i < NRUN_SIGNALS; i++)
+		sigaction(run_signals[i], &sa, &sigstate.old[i]);
+}
+
+static void handlers_restore(void)
+{
+	for (int i = 0; i < NRUN_SIGNALS; i++)
+		sigaction(run_signals[i], &sigstate.old[i], NULL);
+}
+
+void ops_run_signals_catch(void)
+{
+	if (sigstate.run)
+		return;
+	if (!sigstate.quiesce)
+		handlers_install();
+	sigstate.run = true;
+}
+
+void ops_run_signals_release(void)
+{
+	if (!sigstate.run)
+		return;
+	sigstate.run = false;
+	if (!sigstate.quiesce)
+		handlers_restore();
+}
+
+int ops_interrupt_signal(void)
+{
+	return (int)ops_interrupted;
+}
+
+const char *ops_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT:
+		return "SIGINT";
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGHUP:
+		return "SIGHUP";
+	default:
+		return "a signal";
+	}
 }
 
 void ops_signals_catch(void)
 {
-	set_handlers(on_signal);
+	if (sigstate.quiesce)
+		return;
+	if (!sigstate.run)
+		handlers_install();
+	sigstate.quiesce = true;
 }
 
 void ops_signals_restore(void)
 {
-	set_handlers(SIG_DFL);
+	if (!sigstate.quiesce)
+		return;
+	sigstate.quiesce = false;
+	if (!sigstate.run)
+		handlers_restore();
 	if (ops_interrupted)
 		log_warn("interrupted: the guest was thawed/resumed before stopping");
 }

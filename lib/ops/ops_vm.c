@@ -8,6 +8,7 @@
  */
 #include "ops/ops.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@
 #include "base/util.h"
 
 #define MAX_VOLS 16
+/* Undoing a failed create outside a hook: a grace period past the run's own deadline. */
+#define OPS_CLEANUP_GRACE_MS 15000
+/* The least time undoing gets, even when the hook's share is used up. */
+#define OPS_CLEANUP_MIN_MS 1000
 
 struct vm_disk {
 	const struct pve_drive *d;
@@ -330,137 +335,291 @@ static int delete_clones(struct ops_ctx *ctx, const struct vm_plan *p, const cha
 	return rc;
 }
 
+/*
+ * The clones of one create, per disk (index as in plan->disks): destination path, and the
+ * request's outcome. A clone counts as made when ONTAP said so, and as possibly made
+ * (op.maybe) when the answer was lost or its job outlived the deadline.
+ */
+struct clone_set {
+	char (*dsts)[OPS_PATH_MAX];
+	char (*srcs)[OPS_PATH_MAX];
+	struct ontap_file_op *op;
+	bool *sent;
+};
+
+static void clone_set_init(struct clone_set *cs)
+{
+	cs->dsts = util_xcalloc(OPS_MAX_DISKS, sizeof(*cs->dsts));
+	cs->srcs = util_xcalloc(OPS_MAX_DISKS, sizeof(*cs->srcs));
+	cs->op = util_xcalloc(OPS_MAX_DISKS, sizeof(*cs->op));
+	cs->sent = util_xcalloc(OPS_MAX_DISKS, sizeof(*cs->sent));
+}
+
+static void clone_set_release(struct clone_set *cs)
+{
+	free(cs->dsts);
+	free(cs->srcs);
+	free(cs->op);
+	free(cs->sent);
+}
+
+static bool clone_made(const struct clone_set *cs, int i)
+{
+	return cs->sent[i] && cs->op[i].rc == 0;
+}
+
+/* The disks of volume v whose clone may exist (made or unknown), in idx; returns how many. */
+static int clones_on(const struct vm_plan *p, const struct clone_set *cs, int v, int *idx)
+{
+	int n = 0;
+
+	for (int i = 0; i < p->ndisks; i++)
+		if (p->disks[i].vol == &p->vols[v] && cs->sent[i] &&
+		    (cs->op[i].rc == 0 || cs->op[i].maybe))
+			idx[n++] = i;
+	return n;
+}
+
+static void clone_volume(struct ops_ctx *ctx, struct vm_plan *p, int v, const char *name,
+			 struct clone_set *cs, int *rc)
+{
+	struct ontap_file_op ops[OPS_MAX_DISKS];
+	int idx[OPS_MAX_DISKS], nops = 0, r;
+
+	memset(ops, 0, sizeof(ops));
+	for (int i = 0; i < p->ndisks; i++) {
+		struct vm_disk *vd = &p->disks[i];
+
+		if (vd->vol != &p->vols[v])
+			continue;
+		snprintf(cs->srcs[i], OPS_PATH_MAX, "%s/%s", vd->dir, vd->file);
+		snprintf(cs->dsts[i], OPS_PATH_MAX, "%s/%s-snap-%s.%s", vd->dir, vd->stem, name,
+			 vd->ext);
+		ops[nops].src = cs->srcs[i];
+		ops[nops].dst = cs->dsts[i];
+		idx[nops++] = i;
+	}
+	if (!nops)
+		return;
+	r = ontap_file_clone_many(p->vols[v].oc, &p->vols[v].vol, ops, nops, ctx->deadline);
+	for (int k = 0; k < nops; k++) {
+		cs->op[idx[k]] = ops[k];
+		cs->sent[idx[k]] = true;
+		if (ops[k].rc < 0) /* detail per disk; the command's own error names the first */
+			log_info("clone of %s failed%s: %s", p->disks[idx[k]].d->key,
+				 ops[k].maybe ? " (outcome unknown)" : "",
+				 ops[k].err[0] ? ops[k].err : "unknown error");
+	}
+	if (r < 0 && *rc == 0)
+		*rc = r;
+}
+
 static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
-		       struct vm_snapshot *out, char dsts[][OPS_PATH_MAX], bool *made)
+		       struct vm_snapshot *out, struct clone_set *cs)
 {
 	int rc = 0;
 
-	for (int v = 0; v < p->nvols; v++) {
-		struct ontap_file_op ops[OPS_MAX_DISKS];
-		int idx[OPS_MAX_DISKS];
-		char srcs[OPS_MAX_DISKS][OPS_PATH_MAX];
-		int nops = 0, r;
-
-		memset(ops, 0, sizeof(ops));
-		for (int i = 0; i < p->ndisks; i++) {
-			struct vm_disk *vd = &p->disks[i];
-
-			if (vd->vol != &p->vols[v])
-				continue;
-			snprintf(srcs[nops], sizeof(srcs[nops]), "%s/%s", vd->dir, vd->file);
-			snprintf(dsts[i], OPS_PATH_MAX, "%s/%s-snap-%s.%s", vd->dir, vd->stem, name,
-				 vd->ext);
-			ops[nops].src = srcs[nops];
-			ops[nops].dst = dsts[i];
-			idx[nops++] = i;
-		}
-		if (!nops)
-			continue;
-		r = ontap_file_clone_many(p->vols[v].oc, &p->vols[v].vol, ops, nops, ctx->deadline);
-		for (int k = 0; k < nops; k++) {
-			if (ops[k].rc == 0)
-				made[idx[k]] = true;
-			else /* detail per disk; the command's own error names the first */
-				log_info("clone of %s failed: %s", p->disks[idx[k]].d->key,
-					 ops[k].err[0] ? ops[k].err : "unknown error");
-		}
-		if (r < 0 && rc == 0)
-			rc = r;
-		if (ops_interrupted)
-			break;
-	}
+	/* one volume's batch at a time: a signal stops the run between batches */
+	for (int v = 0; v < p->nvols && rc == 0 && !ops_interrupted; v++)
+		clone_volume(ctx, p, v, name, cs, &rc);
 	for (int i = 0; i < p->ndisks; i++) {
 		struct vm_snapshot_disk *sd;
 
-		if (!made[i] || out->ndisks >= OPS_MAX_DISKS)
+		if (!clone_made(cs, i) || out->ndisks >= OPS_MAX_DISKS)
 			continue;
 		sd = &out->disks[out->ndisks++];
 		util_strlcpy(sd->disk, p->disks[i].d->key, sizeof(sd->disk));
 		util_strlcpy(sd->kind, "file-clone", sizeof(sd->kind));
 		util_strlcpy(sd->storage, p->disks[i].vol->st->id, sizeof(sd->storage));
-		util_strlcpy(sd->path, dsts[i], sizeof(sd->path));
+		util_strlcpy(sd->path, cs->dsts[i], sizeof(sd->path));
 	}
 	return rc;
 }
 
-static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, char dsts[][OPS_PATH_MAX],
-			    const bool *made)
+/*
+ * A clone whose request got no answer and whose job is unknown: does its destination
+ * exist? (ONTAP completes a request whose connection dropped.) Marks those that do as
+ * made, those that do not as not made.
+ */
+static void clones_look_up(struct ops_volume *ov, struct ontap_file_op *ops, int n,
+			   int64_t deadline)
 {
-	const char *paths[OPS_MAX_DISKS], *stores[OPS_MAX_DISKS];
-	int n = 0;
+	for (int k = 0; k < n; k++) {
+		struct ontap_file *files = NULL;
+		const char *slash = strrchr(ops[k].dst, '/');
+		char dir[OPS_PATH_MAX];
+		int nfiles = 0, rc;
 
-	for (int i = 0; i < p->ndisks; i++) {
-		if (!made[i])
+		if (!ops[k].maybe || ops[k].job[0] || !slash)
 			continue;
-		paths[n] = dsts[i];
-		stores[n++] = p->disks[i].vol->st->id;
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - ops[k].dst), ops[k].dst);
+		rc = ontap_dir_list(ov->oc, ov->vol.uuid, dir, &files, &nfiles, deadline);
+		if (rc < 0 && rc != POE_NOTFOUND) {
+			free(files);
+			continue; /* still unknown: the delete below is tried anyway */
+		}
+		/* one listing answers for every unknown clone in that directory */
+		for (int j = k; j < n; j++) {
+			const char *s2 = strrchr(ops[j].dst, '/');
+			bool found = false;
+
+			if (!ops[j].maybe || ops[j].job[0] || !s2 || s2 - ops[j].dst != slash - ops[k].dst ||
+			    strncmp(ops[j].dst, ops[k].dst, (size_t)(slash - ops[k].dst)) != 0)
+				continue;
+			for (int f = 0; f < nfiles && !found; f++)
+				found = !strcmp(files[f].name, s2 + 1);
+			ops[j].maybe = false;
+			if (found)
+				ops[j].rc = 0;
+		}
+		free(files);
 	}
+}
+
+/* Append text to a note buffer; a note too long for it ends in "...". */
+static void __attribute__((format(printf, 3, 4)))
+note_add(char *note, size_t size, const char *fmt, ...)
+{
+	size_t len = strlen(note);
+	va_list ap;
+	int w;
+
+	if (len + 8 >= size)
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(note + len, size - len, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t)w >= size - len)
+		util_strlcpy(note + size - 4, "...", 4);
+}
+
+/* Undo the clones of volume v: wait for unknown ones, look them up, delete what may exist. */
+static int rollback_volume(struct vm_plan *p, struct clone_set *cs, int v, int64_t deadline,
+			   char *note, size_t size)
+{
+	struct ontap_file_op ops[OPS_MAX_DISKS];
+	int idx[OPS_MAX_DISKS], n, nd = 0, removed = 0;
+	struct ops_volume *ov = &p->vols[v];
+
+	n = clones_on(p, cs, v, idx);
+	for (int k = 0; k < n; k++)
+		ops[k] = cs->op[idx[k]];
+	if (ontap_file_clone_wait(ov->oc, ops, n, deadline) < 0)
+		log_info("a clone job of the failed snapshot is still running");
+	clones_look_up(ov, ops, n, deadline);
+	/* made, or still running: delete (a job still running may recreate it: say so) */
+	for (int k = 0; k < n; k++)
+		if (ops[k].rc == 0 || ops[k].maybe)
+			ops[nd++] = ops[k];
+	for (int k = 0; k < nd; k++) {
+		ops[k].src = NULL;
+		ops[k].overwrite = false;
+	}
+	if (nd && ontap_file_delete_many(ov->oc, &ov->vol, ops, nd, deadline) < 0)
+		log_info("removing clones failed: %s", err_msg());
+	for (int k = 0; k < nd; k++) {
+		if (ops[k].rc < 0)
+			note_add(note, size, "; could not remove '%s': %s", ops[k].dst, ops[k].err);
+		else if (ops[k].maybe && ops[k].job[0])
+			note_add(note, size, "; ONTAP job %s may still make '%s': delete it when the job ends",
+				 ops[k].job, ops[k].dst);
+		else
+			removed++;
+	}
+	return removed;
+}
+
+/*
+ * Remove every clone of a failed create that may exist: made, answer lost, or job still
+ * running. Runs until ctx->cleanup_deadline (the hook keeps a share of its timeout for
+ * this), else a grace period of its own: the run's deadline may be what failed, and half a
+ * snapshot must not stay behind. note gets the state to report ("" when all is clean).
+ */
+static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, struct clone_set *cs,
+			    char *note, size_t size)
+{
 	int64_t saved = util_deadline_global();
 	int64_t saved_ctx = ctx->deadline;
+	int64_t deadline = ctx->cleanup_deadline;
+	int removed = 0, idx[OPS_MAX_DISKS];
+	bool any = false;
 
-	if (!n)
+	note[0] = '\0';
+	for (int v = 0; v < p->nvols; v++)
+		any |= clones_on(p, cs, v, idx) > 0;
+	if (!any)
 		return;
-	/* cleaning up gets a short grace period of its own: the run's deadline may be what
-	 * failed, and half a snapshot must not stay behind */
-	util_deadline_set_global(util_now_ms() + 15000);
-	ctx->deadline = 0;
-	if (delete_clones(ctx, p, paths, stores, n) < 0)
-		log_error("could not remove the clones of the failed snapshot: %s", err_msg());
-	else
-		log_info("removed %d clone(s) of the failed snapshot", n);
+	if (!deadline || deadline < util_now_ms() + OPS_CLEANUP_MIN_MS)
+		deadline = util_now_ms() + (deadline ? OPS_CLEANUP_MIN_MS : OPS_CLEANUP_GRACE_MS);
+	util_deadline_set_global(deadline);
+	ctx->deadline = deadline;
+	for (int v = 0; v < p->nvols; v++)
+		removed += rollback_volume(p, cs, v, deadline, note, size);
 	ctx->deadline = saved_ctx;
 	util_deadline_set_global(saved);
+	if (removed)
+		log_info("removed %d clone(s) of the failed snapshot", removed);
+	if (!note[0])
+		note_add(note, size, "; its clones were removed");
+}
+
+/* The cause of a failed create, with what was done about it; rc is the cause's code. */
+static int create_failed(struct ops_ctx *ctx, struct vm_plan *p, struct clone_set *cs,
+			 const struct vm_snapshot *out, bool nvme_done, int rc)
+{
+	char msg[1024], note[1024];
+	int sig = ops_interrupted;
+
+	if (sig && (rc == 0 || rc == POE_FAIL))
+		snprintf(msg, sizeof(msg), "interrupted by %s", ops_signal_name(sig));
+	else
+		util_strlcpy(msg, err_msg(), sizeof(msg));
+	rollback_clones(ctx, p, cs, note, sizeof(note));
+	if (nvme_done && ops_nvme_vm_snapshot_delete(ctx, p->vm, out->name) < 0)
+		note_add(note, sizeof(note), "; its CG snapshot could not be removed: %s",
+			 err_msg());
+	if (sig && !note[0])
+		note_add(note, sizeof(note), "; nothing was made");
+	return err_set(sig && rc == 0 ? POE_FAIL : rc, "cannot snapshot VM %d as '%s': %s%s",
+		       p->vm->vmid, out->name, msg, note);
 }
 
 static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 			    const struct vm_snapshot_opts *o, struct vm_snapshot *out)
 {
 	const char *label = o->label ? o->label : "manual";
-	char (*dsts)[OPS_PATH_MAX] = util_xcalloc(OPS_MAX_DISKS, sizeof(*dsts));
-	bool made[OPS_MAX_DISKS] = { false };
+	struct clone_set cs;
 	struct quiesce_state qs;
 	char comment[160];
 	bool nvme_done = false;
 	int rc, rq;
 
 	memset(out, 0, sizeof(*out));
-	if (!ops_is_valid_label(label)) {
-		rc = err_set(POE_USAGE, "bad label '%s': use 1 to 32 of a-z, 0-9 and _", label);
-		goto out;
-	}
-	if (!p->ndisks && !p->has_nvme) {
-		rc = err_set(POE_FAIL, "VM %d has no disk on a storage configured for pve-ontap",
-			     o->vmid);
-		goto out;
-	}
+	if (!ops_is_valid_label(label))
+		return err_set(POE_USAGE, "bad label '%s': use 1 to 32 of a-z, 0-9 and _", label);
+	if (!p->ndisks && !p->has_nvme)
+		return err_set(POE_FAIL, "VM %d has no disk on a storage configured for pve-ontap",
+			       o->vmid);
 	out->created = time(NULL);
 	ops_snapshot_name(label, out->created, out->name, sizeof(out->name));
 	util_strlcpy(out->label, label, sizeof(out->label));
 	snprintf(comment, sizeof(comment), "pve-ontap vm=%d label=%s phase=%s", o->vmid, label,
 		 ctx->phase ? ctx->phase : "manual");
 
-	ops_interrupted = 0;
-	rc = ops_quiesce_begin(ctx, p->vm, o->quiesce, &qs);
-	if (rc == 0)
-		rc = clone_disks(ctx, p, out->name, out, dsts, made);
+	clone_set_init(&cs);
+	memset(&qs, 0, sizeof(qs));
+	rc = ops_interrupted ? POE_FAIL : ops_quiesce_begin(ctx, p->vm, o->quiesce, &qs);
+	if (rc == 0 && !ops_interrupted)
+		rc = clone_disks(ctx, p, out->name, out, &cs);
 	if (rc == 0 && p->has_nvme && !ops_interrupted) {
 		rc = ops_nvme_vm_snapshot_create(ctx, p->vm, out->name, comment, label, out);
 		nvme_done = rc == 0;
 	}
 	rq = ops_quiesce_end(ctx, p->vm, &qs);
-	if (rc == 0 && ops_interrupted)
-		rc = err_set(POE_FAIL, "interrupted by a signal");
 	if (rc == 0 && rq < 0)
 		rc = rq;
-	if (rc < 0) {
-		int saved = rc;
-		char msg[1024];
-
-		util_strlcpy(msg, err_msg(), sizeof(msg));
-		rollback_clones(ctx, p, dsts, made);
-		if (nvme_done)
-			ops_nvme_vm_snapshot_delete(ctx, p->vm, out->name);
-		rc = err_set(saved, "cannot snapshot VM %d as '%s': %s", o->vmid, out->name, msg);
+	if (rc < 0 || ops_interrupted) {
+		rc = create_failed(ctx, p, &cs, out, nvme_done, rc);
 		goto out;
 	}
 	if (o->queue_rescan && out->ndisks) {
@@ -472,7 +631,7 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 			log_warn("snapshot taken, but the rescan job was not queued: %s", err_msg());
 	}
 out:
-	free(dsts);
+	clone_set_release(&cs);
 	return rc;
 }
 
@@ -575,6 +734,12 @@ int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int 
 	for (int i = 0; i < n && have > keep; i++) {
 		if (strcmp(snaps[i].label, label) != 0)
 			continue;
+		/* a signal stops pruning between snapshots: each one goes whole or not at all */
+		if (ops_interrupted) {
+			rc = err_set(POE_FAIL, "interrupted by %s after pruning %d snapshot(s) of VM %d; %d beyond keep %d remain",
+				     ops_signal_name(ops_interrupted), deleted, vmid, have - keep, keep);
+			goto out;
+		}
 		rc = delete_snapshot(ctx, p, &snaps[i]);
 		if (rc < 0)
 			goto out;
