@@ -525,6 +525,10 @@ static int setup_easy(struct http_client *c, struct job *j, int64_t timeout_ms)
 	SETOPT(e, CURLOPT_PRIVATE, (void *)j);
 	SETOPT(e, CURLOPT_ERRORBUFFER, s->errbuf);
 	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+	/* libcurl itself sends a request again when a reused connection answers nothing: a
+	 * request that must go at most once gets a connection of its own */
+	if (rq->once)
+		SETOPT(e, CURLOPT_FRESH_CONNECT, 1L);
 	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https,http");
 	SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "https,http");
 	/* Never follow a redirect: Basic credentials or a token must not go elsewhere. */

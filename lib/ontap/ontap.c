@@ -1583,7 +1583,12 @@ next:
 		}
 		{
 			int64_t left = util_deadline_left(deadline);
+			bool pending = false;
 
+			for (int i = 0; i < n; i++)
+				pending |= items[i].pending;
+			if (!pending)
+				break; /* no sleep after the last job ended */
 			if (left <= 0) {
 				for (int i = 0; i < n; i++) {
 					char what[700];

@@ -436,43 +436,70 @@ static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
 	return rc;
 }
 
+/* Is the clone op one whose answer never came and whose job is unknown? */
+static bool clone_unanswered(const struct ontap_file_op *op)
+{
+	return op->maybe && !op->job[0];
+}
+
+/* Look the unanswered clones of one directory up by name; returns how many stay unknown. */
+static int look_up_dir(struct ops_volume *ov, struct ontap_file_op *ops, int n, int k,
+		       int64_t deadline)
+{
+	struct ontap_file *files = NULL;
+	size_t dl = (size_t)(strrchr(ops[k].dst, '/') - ops[k].dst);
+	char dir[OPS_PATH_MAX];
+	int nfiles = 0, left = 0, rc;
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)dl, ops[k].dst);
+	rc = ontap_dir_list(ov->oc, ov->vol.uuid, dir, &files, &nfiles, deadline);
+	for (int j = k; j < n; j++) {
+		const char *base = strrchr(ops[j].dst, '/');
+		bool found = false;
+
+		if (!clone_unanswered(&ops[j]) || !base || (size_t)(base - ops[j].dst) != dl ||
+		    strncmp(ops[j].dst, dir, dl) != 0)
+			continue;
+		for (int f = 0; f < nfiles && !found; f++)
+			found = !strcmp(files[f].name, base + 1);
+		if (found) {
+			ops[j].maybe = false;
+			ops[j].rc = 0;
+		} else if (rc == 0 || rc == POE_NOTFOUND) {
+			/* not there: a POST that timed out may still be carried out, one that
+			 * ended in a closed connection has been (or never will be) */
+			if (ops[j].rc != POE_TIMEOUT)
+				ops[j].maybe = false;
+		}
+		left += ops[j].maybe;
+	}
+	free(files);
+	return left;
+}
+
 /*
- * A clone whose request got no answer and whose job is unknown: does its destination
- * exist? (ONTAP completes a request whose connection dropped.) Marks those that do as
- * made, those that do not as not made.
+ * The clones whose POST got no answer (ONTAP completes a request whose connection dropped):
+ * find their destinations by name; one whose POST timed out is looked for until deadline,
+ * as ONTAP may still be working on it. Those found count as made; the rest as not made,
+ * except timed-out ones never seen (they keep maybe).
  */
 static void clones_look_up(struct ops_volume *ov, struct ontap_file_op *ops, int n,
 			   int64_t deadline)
 {
-	for (int k = 0; k < n; k++) {
-		struct ontap_file *files = NULL;
-		const char *slash = strrchr(ops[k].dst, '/');
-		char dir[OPS_PATH_MAX];
-		int nfiles = 0, rc;
+	for (;;) {
+		int left = 0;
+		bool seen[OPS_MAX_DISKS] = { false };
 
-		if (!ops[k].maybe || ops[k].job[0] || !slash)
-			continue;
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - ops[k].dst), ops[k].dst);
-		rc = ontap_dir_list(ov->oc, ov->vol.uuid, dir, &files, &nfiles, deadline);
-		if (rc < 0 && rc != POE_NOTFOUND) {
-			free(files);
-			continue; /* still unknown: the delete below is tried anyway */
-		}
-		/* one listing answers for every unknown clone in that directory */
-		for (int j = k; j < n; j++) {
-			const char *s2 = strrchr(ops[j].dst, '/');
-			bool found = false;
-
-			if (!ops[j].maybe || ops[j].job[0] || !s2 || s2 - ops[j].dst != slash - ops[k].dst ||
-			    strncmp(ops[j].dst, ops[k].dst, (size_t)(slash - ops[k].dst)) != 0)
+		for (int k = 0; k < n; k++) {
+			if (!clone_unanswered(&ops[k]) || seen[k] || !strrchr(ops[k].dst, '/'))
 				continue;
-			for (int f = 0; f < nfiles && !found; f++)
-				found = !strcmp(files[f].name, s2 + 1);
-			ops[j].maybe = false;
-			if (found)
-				ops[j].rc = 0;
+			left += look_up_dir(ov, ops, n, k, deadline);
+			for (int j = k; j < n; j++)
+				seen[j] = seen[j] || !strncmp(ops[j].dst, ops[k].dst,
+						(size_t)(strrchr(ops[k].dst, '/') - ops[k].dst) + 1);
 		}
-		free(files);
+		if (!left || util_sleep_ms(300, deadline) < 0)
+			break;
 	}
 }
 
@@ -497,7 +524,7 @@ note_add(char *note, size_t size, const char *fmt, ...)
 static int rollback_volume(struct vm_plan *p, struct clone_set *cs, int v, int64_t deadline,
 			   char *note, size_t size)
 {
-	struct ontap_file_op ops[OPS_MAX_DISKS];
+	struct ontap_file_op ops[OPS_MAX_DISKS], del[OPS_MAX_DISKS];
 	int idx[OPS_MAX_DISKS], n, nd = 0, removed = 0;
 	struct ops_volume *ov = &p->vols[v];
 
@@ -507,22 +534,25 @@ static int rollback_volume(struct vm_plan *p, struct clone_set *cs, int v, int64
 	if (ontap_file_clone_wait(ov->oc, ops, n, deadline) < 0)
 		log_info("a clone job of the failed snapshot is still running");
 	clones_look_up(ov, ops, n, deadline);
-	/* made, or still running: delete (a job still running may recreate it: say so) */
-	for (int k = 0; k < n; k++)
-		if (ops[k].rc == 0 || ops[k].maybe)
-			ops[nd++] = ops[k];
-	for (int k = 0; k < nd; k++) {
-		ops[k].src = NULL;
-		ops[k].overwrite = false;
+	/* made, or still unknown: delete (what may still appear is named in the note) */
+	memset(del, 0, sizeof(del));
+	for (int k = 0; k < n; k++) {
+		if (ops[k].rc == 0 || ops[k].maybe) {
+			ops[nd] = ops[k];
+			del[nd++].dst = ops[k].dst;
+		}
 	}
-	if (nd && ontap_file_delete_many(ov->oc, &ov->vol, ops, nd, deadline) < 0)
+	if (nd && ontap_file_delete_many(ov->oc, &ov->vol, del, nd, deadline) < 0)
 		log_info("removing clones failed: %s", err_msg());
 	for (int k = 0; k < nd; k++) {
-		if (ops[k].rc < 0)
-			note_add(note, size, "; could not remove '%s': %s", ops[k].dst, ops[k].err);
+		if (del[k].rc < 0)
+			note_add(note, size, "; could not remove '%s': %s", del[k].dst, del[k].err);
 		else if (ops[k].maybe && ops[k].job[0])
 			note_add(note, size, "; ONTAP job %s may still make '%s': delete it when the job ends",
 				 ops[k].job, ops[k].dst);
+		else if (ops[k].maybe)
+			note_add(note, size, "; the clone to '%s' got no answer: should that file appear, delete it",
+				 ops[k].dst);
 		else
 			removed++;
 	}
@@ -557,10 +587,10 @@ static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, struct clone
 		removed += rollback_volume(p, cs, v, deadline, note, size);
 	ctx->deadline = saved_ctx;
 	util_deadline_set_global(saved);
-	if (removed)
-		log_info("removed %d clone(s) of the failed snapshot", removed);
-	if (!note[0])
-		note_add(note, size, "; its clones were removed");
+	if (!note[0] && removed)
+		note_add(note, size, "; the %d clone(s) made were removed", removed);
+	else if (!note[0])
+		note_add(note, size, "; no clone was made");
 }
 
 /* The cause of a failed create, with what was done about it; rc is the cause's code. */

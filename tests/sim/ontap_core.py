@@ -451,7 +451,8 @@ class Job:
 
 
 class Fault:
-    KINDS = ("status", "latency", "drop", "truncate", "malformed", "job_fail", "slow_job")
+    KINDS = ("status", "latency", "drop", "drop_after", "truncate", "malformed", "job_fail",
+             "slow_job")
 
     def __init__(self, method, path_regex, kind, count, after, kw):
         if kind not in self.KINDS:
@@ -465,10 +466,14 @@ class Fault:
         self.seen = 0
         self.hits = 0
 
-    def take(self, method, path, full):
+    def take(self, method, path, full, raw=b""):
         if self.method not in (None, method):
             return False
         if not (self.regex.search(path) or self.regex.search(full)):
+            return False
+        # match_body: only requests whose body has this (one disk of a parallel batch)
+        mb = self.kw.get("match_body")
+        if mb and not re.search(mb, raw.decode("utf-8", "replace")):
             return False
         self.seen += 1
         if self.seen <= self.after:
@@ -597,8 +602,10 @@ class OntapCore:
 
     def add_fault(self, method, path_regex, kind, count=1, after=0, **kw):
         """Make matching requests misbehave (HACKING.md): kind status (status=503, body),
-        latency (seconds), drop, truncate, malformed, job_fail (code, message), slow_job
-        (seconds).  `count` requests are hit (None = every one) after `after` got through."""
+        latency (seconds), drop (closed before it is carried out), drop_after (carried out,
+        then closed without an answer), truncate, malformed, job_fail (code, message),
+        slow_job (seconds).  match_body=REGEX limits any kind to requests whose body matches
+        (one request of a parallel batch).  `count` requests are hit (None = every one) after `after` got through."""
         with self.lock:
             f = Fault(method, path_regex, kind, count, after, kw)
             self.faults.append(f)
@@ -608,9 +615,9 @@ class OntapCore:
         with self.lock:
             self.faults = []
 
-    def _take_fault(self, method, path, full):
+    def _take_fault(self, method, path, full, raw=b""):
         for f in self.faults:
-            if f.take(method, path, full):
+            if f.take(method, path, full, raw):
                 return f
         return None
 
@@ -780,7 +787,7 @@ class OntapCore:
                "status": None, "headers": headers}
         with self.lock:
             self.requests.append(rec)
-            fault = self._take_fault(method, raw_path, h.path)
+            fault = self._take_fault(method, raw_path, h.path, raw)
         if raw:
             try:
                 rec["body"] = json.loads(raw.decode("utf-8"))
@@ -815,6 +822,16 @@ class OntapCore:
             traceback.print_exc()
             status, body, extra = 500, {"error": {"message": "internal error: %s" % e,
                                                   "code": "65562"}}, {}
+        if kind == "drop_after":
+            # The request was carried out, then the connection went before the answer.  Real
+            # ONTAP does the same: a request it accepted runs to its end whatever happens to
+            # the client's connection (the job model of ../shared/reference/ontap-rest.md
+            # §1.8, and its client rule 6: "never blindly re-POST after a timeout: re-read
+            # the object by name", because the first POST may well have been done).
+            rec["status"] = "dropped"
+            rec["acted"] = status
+            h.close_connection = True
+            return
         rec["status"] = status
         self._send(h, status, body, extra, truncate=(kind == "truncate"))
 
