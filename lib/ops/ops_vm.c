@@ -92,13 +92,91 @@ static int plan_volume(struct ops_ctx *ctx, struct vm_plan *p, const struct conf
 	return 0;
 }
 
+/* Does the drive take part, by kind and by the include/exclude lists? */
+static bool drive_selected(const struct pve_drive *d, const char *const *include,
+			   const char *const *exclude)
+{
+	if (d->is_cdrom || d->is_unused)
+		return false;
+	if (include && !in_list(include, d->key))
+		return false;
+	return !(exclude && in_list(exclude, d->key));
+}
+
+/* A volid "<configured NFS storage>:..." that did not split as PVE splits one. */
+static const struct config_storage *unsplit_storage(const struct config *cfg,
+						    const struct pve_drive *d)
+{
+	const char *colon = d->volid ? strchr(d->volid, ':') : NULL;
+	char id[64];
+
+	if (d->storage || !colon || (size_t)(colon - d->volid) >= sizeof(id))
+		return NULL;
+	snprintf(id, sizeof(id), "%.*s", (int)(colon - d->volid), d->volid);
+	return config_storage_find(cfg, id);
+}
+
+/*
+ * One selected drive: a disk image on a configured NFS storage goes into p->disks (its
+ * volume resolved later); 1 = not ours (skipped, with a note unless quiet). A reference
+ * PVE would not accept on a configured storage is refused unless quiet (listing skips it).
+ */
+static int plan_drive(struct ops_ctx *ctx, struct vm_plan *p, const struct pve_drive *d,
+		      bool quiet, const struct config_storage **st_out)
+{
+	const struct config_storage *st;
+	struct pve_volname vn;
+	struct vm_disk *vd;
+	size_t stem;
+
+	if (is_nvme_volid(ctx->cfg, d->volid)) {
+		p->has_nvme = true;
+		return 1;
+	}
+	st = d->storage ? config_storage_find(ctx->cfg, d->storage) : unsplit_storage(ctx->cfg, d);
+	if (!st || st->protocol != STORAGE_NFS) {
+		if (!quiet)
+			log_info("skipping %s: '%s' is not on a storage configured for pve-ontap",
+				 d->key, d->volid);
+		return 1;
+	}
+	if (!d->volume || pve_volname_parse(d->volume, &vn) == PVE_VOL_INVALID) {
+		if (quiet)
+			return 1;
+		return err_set(POE_FAIL, "%s of VM %d refers to '%s', which PVE does not accept as a volume of storage '%s': %s",
+			       d->key, p->vm->vmid, d->volid, st->id,
+			       d->volume ? vn.why : "no volume name");
+	}
+	if (vn.vtype != PVE_VOL_IMAGES) {
+		if (!quiet)
+			log_info("skipping %s: '%s' is not a disk image", d->key, d->volid);
+		return 1;
+	}
+	if (p->ndisks >= OPS_MAX_DISKS)
+		return err_set(POE_FAIL, "VM %d has more than %d disks", p->vm->vmid, OPS_MAX_DISKS);
+	vd = &p->disks[p->ndisks++];
+	memset(vd, 0, sizeof(*vd));
+	vd->d = d;
+	util_strlcpy(vd->file, vn.name, sizeof(vd->file));
+	util_strlcpy(vd->ext, vn.format, sizeof(vd->ext));
+	stem = strlen(vn.name) - strlen(vn.format) - 1;
+	memcpy(vd->stem, vn.name, stem);
+	vd->stem[stem] = '\0';
+	/* the directory is the owner's (a linked clone's too), whatever the name says */
+	snprintf(vd->dir, sizeof(vd->dir), "images/%s", vn.owner);
+	*st_out = st;
+	return 0;
+}
+
 /*
  * Load the VM config and decide which disks take part. include/exclude filter by key;
- * quiet=true suppresses the "skipping" notes (listing, pruning).
+ * quiet=true suppresses the "skipping" notes and skips references PVE would refuse
+ * (listing, pruning); otherwise such a reference fails the plan, before any request.
  */
 static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 		      const char *const *exclude, bool quiet, struct vm_plan *p)
 {
+	const struct config_storage *sts[OPS_MAX_DISKS];
 	int rc;
 
 	memset(p, 0, sizeof(*p));
@@ -108,60 +186,30 @@ static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 			       ctx->cfg->paths.pve_etc);
 	if (rc < 0)
 		return rc;
+	/* every drive is checked first: a refusal comes before any request */
 	for (int i = 0; i < p->vm->ndrives; i++) {
 		const struct pve_drive *d = &p->vm->drives[i];
-		const struct config_storage *st;
-		struct vm_disk *vd;
-		const char *slash, *dot;
 
-		if (d->is_cdrom || d->is_unused)
+		if (!drive_selected(d, include, exclude))
 			continue;
-		if (include && !in_list(include, d->key))
-			continue;
-		if (exclude && in_list(exclude, d->key))
-			continue;
-		if (is_nvme_volid(ctx->cfg, d->volid)) {
-			p->has_nvme = true;
-			continue;
-		}
-		st = d->storage ? config_storage_find(ctx->cfg, d->storage) : NULL;
-		if (!st || st->protocol != STORAGE_NFS) {
-			if (!quiet)
-				log_info("skipping %s: '%s' is not on a storage configured for pve-ontap",
-					 d->key, d->volid);
-			continue;
-		}
-		if (p->ndisks >= OPS_MAX_DISKS)
-			return err_set(POE_FAIL, "VM %d has more than %d disks", vmid, OPS_MAX_DISKS);
-		vd = &p->disks[p->ndisks];
-		memset(vd, 0, sizeof(*vd));
-		vd->d = d;
-		/* a directory-storage volume is "<vmid>/<file>"; the owner is the directory */
-		slash = d->volume ? strchr(d->volume, '/') : NULL;
-		if (!slash || !util_is_safe_name(slash + 1) ||
-		    (size_t)(slash - d->volume) >= 16) {
-			if (!quiet)
-				log_info("skipping %s: '%s' is not a disk image of a directory storage",
-					 d->key, d->volid);
-			continue;
-		}
-		util_strlcpy(vd->file, slash + 1, sizeof(vd->file));
-		dot = strrchr(vd->file, '.');
-		if (!dot || dot == vd->file || strlen(dot + 1) >= sizeof(vd->ext)) {
-			if (!quiet)
-				log_info("skipping %s: '%s' has no image format extension", d->key,
-					 d->volid);
-			continue;
-		}
-		util_strlcpy(vd->ext, dot + 1, sizeof(vd->ext));
-		memcpy(vd->stem, vd->file, (size_t)(dot - vd->file));
-		vd->stem[dot - vd->file] = '\0';
-		rc = plan_volume(ctx, p, st, &vd->vol);
+		rc = plan_drive(ctx, p, d, quiet, &sts[p->ndisks]);
 		if (rc < 0)
-			return err_prefix(rc, "cannot find the ONTAP volume of %s", d->key);
-		snprintf(vd->dir, sizeof(vd->dir), "%simages/%.*s", vd->vol->subdir,
-			 (int)(slash - d->volume), d->volume);
-		p->ndisks++;
+			return rc;
+	}
+	for (int i = 0; i < p->ndisks; i++) {
+		struct vm_disk *vd = &p->disks[i];
+		char dir[sizeof(vd->dir)];
+
+		rc = plan_volume(ctx, p, sts[i], &vd->vol);
+		if (rc < 0)
+			return err_prefix(rc, "cannot find the ONTAP volume of %s", vd->d->key);
+		util_strlcpy(dir, vd->dir, sizeof(dir));
+		if (strlen(vd->vol->subdir) + strlen(dir) >= sizeof(vd->dir))
+			return err_set(POE_FAIL, "path of %s below export '%s' is too long", vd->d->key,
+				       vd->vol->subdir);
+		memcpy(vd->dir, vd->vol->subdir, strlen(vd->vol->subdir));
+		util_strlcpy(vd->dir + strlen(vd->vol->subdir), dir,
+			     sizeof(vd->dir) - strlen(vd->vol->subdir));
 	}
 	return 0;
 }
