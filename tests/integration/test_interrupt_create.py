@@ -234,3 +234,72 @@ def test_hook_clones_outlive_the_deadline(env, layout, key):
     assert "were removed" in ours[0], ours[0]
     assert "giving up" not in err
     assert_unchanged(env, before, paths, disks)
+
+
+# ------------------------------------------------------------------------------ references
+# Issue 14, item 7: a volume id PVE would refuse is never followed (pve-storage
+# PVE/Storage/Plugin.pm parse_volname and parse_name_dir).
+
+BAD_REFS = {
+    "owner-not-vmid": "ONTAP01:abc/vm-100-disk-9.raw",
+    "dotdot-linked-clone": "ONTAP01:100/../101/vm-101-disk-0.raw",
+    "subdirectory": "ONTAP01:100/sub/vm-100-disk-9.raw",
+    "snapshot-file": "ONTAP01:100/snap-x-vm-100-disk-9.qcow2",
+    "no-format": "ONTAP01:100/vm-100-disk-9",
+}
+
+
+def vm_with_ref(env, key, ref):
+    """The 3-disk VM with the drive `key` replaced by `ref`; returns the image paths."""
+    disks = {k: v for k, v in DISKS.items() if k != key}
+    paths = env.add_vm(100, disks=disks, extra_conf="%s: %s,size=4K\n" % (key, ref))
+    return paths
+
+
+@pytest.mark.parametrize("key", KEYS, ids=["first", "middle", "last"])
+@pytest.mark.parametrize("ref", sorted(BAD_REFS), ids=sorted(BAD_REFS))
+def test_reference_pve_refuses_is_refused_before_any_request(env, key, ref):
+    paths = vm_with_ref(env, key, BAD_REFS[ref])
+    disks = {k: read(p) for k, p in paths.items()}
+    before = picture(env)
+    n = len(env.ontap.requests)
+    r = env.run("vm", "create", "--vm", "100")
+    assert r.returncode == 1, r.stderr
+    errs = error_lines(r.stderr)
+    assert len(errs) == 1, r.stderr
+    assert ("%s of VM 100 refers to '%s'" % (key, BAD_REFS[ref])) in errs[0], errs[0]
+    assert "PVE does not accept" in errs[0], errs[0]
+    assert env.ontap.requests[n:] == []
+    assert_unchanged(env, before, paths, disks)
+
+
+def test_unrelated_cdrom_and_other_content_do_not_block(env):
+    """A cdrom (or a disk of other content) with a reference PVE would refuse is not ours to
+    check: the disks are snapshot."""
+    paths = env.add_vm(100, disks=DISKS, extra_conf=(
+        "ide2: ONTAP01:100/../x.iso,media=cdrom\n"
+        "sata0: ONTAP01:iso/debian.iso\n"))
+    r = env.run("--json", "vm", "create", "--vm", "100")
+    assert r.returncode == 0, r.stderr
+    import json
+    snap = json.loads(r.stdout)
+    assert sorted(d["disk"] for d in snap["disks"]) == KEYS
+    for k, p in paths.items():
+        clone = p[:-len(".raw")] + "-snap-%s.raw" % snap["name"]
+        assert read(clone) == read(p)
+
+
+@pytest.mark.parametrize("rule", ["exclude: [scsi1]", "include: [scsi0, scsi2]"])
+def test_skipped_drive_does_not_block_the_hook(env, rule):
+    paths = vm_with_ref(env, "scsi1", BAD_REFS["owner-not-vmid"])
+    env.write_policy(100, "snapshots:\n  - on: [post-stop]\n    label: daily\n"
+                          "disks:\n  %s\ntimeout: 20s\n" % rule)
+    p = spawn(env, ["100", "post-stop"], hook=True)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "snapshot daily-" in out and "of 2 disks" in out, (out, err)
+    assert "warning" not in err, err
+    for k in ("scsi0", "scsi2"):
+        d = os.path.dirname(paths[k])
+        assert [f for f in os.listdir(d) if f.startswith(os.path.basename(paths[k])[:-4] +
+                                                          "-snap-daily-")], os.listdir(d)
