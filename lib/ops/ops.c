@@ -82,6 +82,7 @@ struct pve_client *ops_pve(struct ops_ctx *ctx)
 
 /* How long a CLI operation waits for the lock held by a hook or another node. */
 #define OPS_LOCK_WAIT_MS 60000
+#define OPS_LOCK_SLICE_MS 500
 
 static int lock_named(struct ops_ctx *ctx, const char *name, struct cluster_lock *l)
 {
@@ -91,7 +92,19 @@ static int lock_named(struct ops_ctx *ctx, const char *name, struct cluster_lock
 	memset(l, 0, sizeof(*l));
 	if (ctx->dry_run)
 		return 0;
-	rc = cluster_lock_acquire(l, ctx->cfg->paths.lock, name, deadline);
+	/* in slices, so that a signal ends the wait (nothing has been done yet) */
+	for (;;) {
+		int64_t slice = util_now_ms() + OPS_LOCK_SLICE_MS;
+
+		rc = cluster_lock_acquire(l, ctx->cfg->paths.lock, name,
+					  slice < deadline ? slice : deadline);
+		if (rc != POE_TIMEOUT || util_deadline_passed(deadline))
+			break;
+		if (ops_interrupted)
+			return err_set(POE_FAIL,
+				       "interrupted by %s while waiting for the lock '%s': nothing was done",
+				       ops_signal_name(ops_interrupted), name);
+	}
 	if (rc == POE_TIMEOUT)
 		return err_set(POE_TIMEOUT,
 			       "another pve-ontap operation (a hook, or a run on another node) holds the lock '%s' in '%s'",
@@ -314,22 +327,35 @@ static void handlers_restore(void)
 		sigaction(run_signals[i], &sigstate.old[i], NULL);
 }
 
+/* Claim the handlers for one user (run or quiesce); installed by whoever comes first. */
+static void handlers_claim(bool *mine, bool other)
+{
+	if (*mine)
+		return;
+	if (!other)
+		handlers_install();
+	*mine = true;
+}
+
+/* Give up one user's claim; the handlers go back when the other holds none. */
+static bool handlers_unclaim(bool *mine, bool other)
+{
+	if (!*mine)
+		return false;
+	*mine = false;
+	if (!other)
+		handlers_restore();
+	return true;
+}
+
 void ops_run_signals_catch(void)
 {
-	if (sigstate.run)
-		return;
-	if (!sigstate.quiesce)
-		handlers_install();
-	sigstate.run = true;
+	handlers_claim(&sigstate.run, sigstate.quiesce);
 }
 
 void ops_run_signals_release(void)
 {
-	if (!sigstate.run)
-		return;
-	sigstate.run = false;
-	if (!sigstate.quiesce)
-		handlers_restore();
+	handlers_unclaim(&sigstate.run, sigstate.quiesce);
 }
 
 int ops_interrupt_signal(void)
@@ -353,21 +379,12 @@ const char *ops_signal_name(int sig)
 
 void ops_signals_catch(void)
 {
-	if (sigstate.quiesce)
-		return;
-	if (!sigstate.run)
-		handlers_install();
-	sigstate.quiesce = true;
+	handlers_claim(&sigstate.quiesce, sigstate.run);
 }
 
 void ops_signals_restore(void)
 {
-	if (!sigstate.quiesce)
-		return;
-	sigstate.quiesce = false;
-	if (!sigstate.run)
-		handlers_restore();
-	if (ops_interrupted)
+	if (handlers_unclaim(&sigstate.quiesce, sigstate.run) && ops_interrupted)
 		log_warn("interrupted: the guest was thawed/resumed before stopping");
 }
 

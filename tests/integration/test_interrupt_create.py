@@ -16,15 +16,16 @@ The outcome checked each time: the simulator's state equal to before (no clone f
 disks' bytes unchanged), no queued job, an empty lock directory, the exit status and the one
 error line."""
 
+import json
 import os
+import re
 import signal
-import subprocess
 import time
 
 import pytest
 
 from certcache import fast_certs  # noqa: F401
-from conftest import binary
+from conftest import spawn, wait_for
 
 pytestmark = pytest.mark.usefixtures("fast_certs")
 
@@ -33,15 +34,6 @@ DISKS = {"scsi0": ("vm-100-disk-0.raw", 16 * 1024), "scsi1": ("vm-100-disk-1.raw
 KEYS = sorted(DISKS)
 HOLD = 2.0            # seconds a latency fault holds one disk's clone request
 CLONE = r"^/api/storage/file/clone$"
-
-
-def wait_for(pred, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def read(path):
@@ -89,21 +81,9 @@ def make_vm(env, layout, status="stopped"):
     return paths, match
 
 
-def spawn(env, argv, hook=False):
-    exe = binary()
-    if not os.access(exe, os.X_OK):
-        pytest.fail("pve-ontap not built (%s); run make" % exe)
-    e = {"PATH": os.path.join(env.T, "bin") + ":/usr/sbin:/usr/bin:/sbin:/bin",
-         "LC_ALL": "C", "PVE_ONTAP_CONFIG": env.config_path}
-    full = [exe] + ([] if hook else ["--config", env.config_path]) + list(argv)
-    return subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=e, cwd=env.T)
-
-
 def held(env, match):
     """Has the clone request for the disk whose destination matches arrived and not yet
     been answered?"""
-    import re
     return any(q["path"] == "/api/storage/file/clone" and q["status"] is None and
                re.search(match, (q["body"] or {}).get("destination_path", ""))
                for q in list(env.ontap.requests))
@@ -177,6 +157,40 @@ def test_storage_create_interrupted_completes_and_says_so(env):
         in errs[0], err
     assert len(env.ontap.snapshots("proxmox_storage01")) == 1
     assert os.listdir(env.paths["lock"]) == []
+
+
+def catches(pid, sig):
+    """Does process pid catch sig (/proc/<pid>/status SigCgt)?"""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
+    except OSError:
+        pass
+    return False
+
+
+def test_signal_ends_the_wait_for_the_lock(env):
+    """Another node holds the VM's lock: a signal ends the wait at once, nothing is done and
+    the other node's lock stays."""
+    make_vm(env, "3disks")
+    held_dir = os.path.join(env.paths["lock"], "pve-ontap-vm-100")
+    os.mkdir(held_dir)
+    with open(os.path.join(held_dir, "owner"), "w") as f:
+        f.write("pve2 4242 %d\n" % int(time.time()))
+    before = env.ontap.state_summary()
+    p = spawn(env, ["vm", "create", "--vm", "100"])
+    # the handler is in place (it is from before the lock is taken on): SigCgt says so
+    assert wait_for(lambda: catches(p.pid, signal.SIGTERM), timeout=20)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 1, err
+    errs = error_lines(err)
+    assert len(errs) == 1 and "interrupted by SIGTERM while waiting for the lock 'vm-100'" \
+        in errs[0], err
+    assert os.listdir(env.paths["lock"]) == ["pve-ontap-vm-100"]
+    assert env.ontap.state_summary() == before
 
 
 # ------------------------------------------------------------------------------ lost replies
@@ -281,7 +295,6 @@ def test_unrelated_cdrom_and_other_content_do_not_block(env):
         "sata0: ONTAP01:iso/debian.iso\n"))
     r = env.run("--json", "vm", "create", "--vm", "100")
     assert r.returncode == 0, r.stderr
-    import json
     snap = json.loads(r.stdout)
     assert sorted(d["disk"] for d in snap["disks"]) == KEYS
     for k, p in paths.items():
