@@ -327,18 +327,58 @@ static bool vm_in_backup(const struct config *cfg, int vmid)
 /* ---- the hook ---- */
 
 /*
- * The share of the timeout kept for undoing a failed snapshot (waiting for clone jobs whose
- * outcome is unknown, removing clones): a quarter, at least 1 s, at most half.
+ * The run's deadlines: the work gets the policy's timeout less a share kept for undoing a
+ * failed snapshot (waiting for clone jobs whose outcome is unknown, removing clones): a
+ * quarter, at least 1 s, at most half. The global deadline is the work's.
  */
-static int64_t hook_cleanup_share_ms(int64_t timeout_ms)
+static void set_deadlines(struct hook *h)
 {
+	int64_t timeout_ms = h->pol->timeout_s * 1000;
 	int64_t share = timeout_ms / 4;
 
 	if (share < 1000)
 		share = 1000;
 	if (share > timeout_ms / 2)
 		share = timeout_ms / 2;
-	return share;
+	h->end = util_now_ms() + timeout_ms;
+	h->deadline = h->end - share;
+	util_deadline_set_global(h->deadline);
+}
+
+/* A migration target (skip_on_migration) or a backup run: say so and take nothing. */
+static bool run_skipped(const struct hook *h)
+{
+	const char *from = getenv("PVE_MIGRATED_FROM");
+
+	if ((h->phase & (POLICY_PRE_START | POLICY_POST_START)) && h->pol->skip_on_migration &&
+	    from && *from) {
+		say(h->vmid, h->phase_name, "skipped: migration from %s (skip_on_migration)", from);
+		return true;
+	}
+	if (vm_in_backup(h->cfg, h->vmid)) {
+		say(h->vmid, h->phase_name, "skipped: backup in progress (lock: backup)");
+		return true;
+	}
+	return false;
+}
+
+/* The one line for a failed run; returns the exit status (non-zero only when blocking). */
+static int report_failure(const struct hook *h, bool blocking, int rc)
+{
+	/* whatever gave up first, the cause is the policy's deadline: say so */
+	if (util_deadline_passed(h->deadline)) {
+		char t[24];
+
+		policy_format_duration(h->pol->timeout_s, t, sizeof(t));
+		rc = err_prefix(POE_TIMEOUT, "timeout of %s reached", t);
+	}
+	if (!blocking) {
+		complain(false, h->vmid, h->phase_name, "%s: %s", h->what, err_msg());
+		return 0;
+	}
+	complain(true, h->vmid, h->phase_name, "%s: %s; the start is aborted (on_error: block)",
+		 h->what, err_msg());
+	return err_exit_status(rc);
 }
 
 int hook_run(const char *config_path, int vmid, const char *phase_name)
@@ -351,9 +391,7 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	bool ctx_ready = false;
 	bool blocking = false;
 	int idx[POLICY_MAX_RULES];
-	char path[4096];
-	char lockname[32];
-	const char *from;
+	char path[4096], lockname[32];
 	int nidx, rc, status = 0;
 
 	/* the task log wants our own summary lines, not every step (pve.md §11.5) */
@@ -401,21 +439,11 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	if (nidx == 0)
 		goto out;
 
-	h.end = util_now_ms() + pol->timeout_s * 1000;
-	h.deadline = h.end - hook_cleanup_share_ms(pol->timeout_s * 1000);
-	util_deadline_set_global(h.deadline);
+	set_deadlines(&h);
 	blocking = h.phase == POLICY_PRE_START && policy_blocks_start(pol);
 
-	from = getenv("PVE_MIGRATED_FROM");
-	if ((h.phase & (POLICY_PRE_START | POLICY_POST_START)) && pol->skip_on_migration &&
-	    from && *from) {
-		say(vmid, phase_name, "skipped: migration from %s (skip_on_migration)", from);
+	if (run_skipped(&h))
 		goto out;
-	}
-	if (vm_in_backup(cfg, vmid)) {
-		say(vmid, phase_name, "skipped: backup in progress (lock: backup)");
-		goto out;
-	}
 
 	watchdog_start(&h, blocking ? err_exit_status(POE_TIMEOUT) : 0);
 	/* PVE ends a hook that outlasts a stop with SIGTERM: undo, release the lock, then go */
@@ -438,22 +466,8 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 			break; /* the next rule would meet the same ONTAP, PVE or deadline */
 	}
 failed:
-	if (rc < 0) {
-		/* whatever gave up first, the cause is the policy's deadline: say so */
-		if (util_deadline_passed(h.deadline)) {
-			char t[24];
-
-			policy_format_duration(pol->timeout_s, t, sizeof(t));
-			rc = err_prefix(POE_TIMEOUT, "timeout of %s reached", t);
-		}
-		if (blocking) {
-			complain(true, vmid, phase_name, "%s: %s; the start is aborted "
-				 "(on_error: block)", h.what, err_msg());
-			status = err_exit_status(rc);
-		} else {
-			complain(false, vmid, phase_name, "%s: %s", h.what, err_msg());
-		}
-	}
+	if (rc < 0)
+		status = report_failure(&h, blocking, rc);
 out:
 	if (ctx_ready)
 		ops_ctx_release(&h.ctx);

@@ -221,7 +221,7 @@ def test_vm_create_reply_lost_after_clone_made(env, layout, key):
 
 # ------------------------------------------------------------------------------ deadlines
 
-HOOK_TIMEOUT = 8      # the work gets 6 s, undoing the last 2 s (hook_cleanup_share_ms)
+HOOK_TIMEOUT = 8      # the work gets 6 s, undoing the last 2 s (hooks/hook.c set_deadlines)
 LATE = 6.8            # seconds: past the work's deadline, within the timeout
 
 
