@@ -609,16 +609,12 @@ static int rollback_volume(struct vm_plan *p, struct clone_set *cs, int v, int64
 
 /*
  * Remove every clone of a failed create that may exist: made, answer lost, or job still
- * running. Runs until ctx->cleanup_deadline (the hook keeps a share of its timeout for
- * this), else a grace period of its own: the run's deadline may be what failed, and half a
- * snapshot must not stay behind. note gets the state to report ("" when all is clean).
+ * running, within ctx->deadline (create_failed() sets it to the cleanup deadline). note
+ * gets the state to report ("" when there was nothing to undo).
  */
 static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, struct clone_set *cs,
 			    char *note, size_t size)
 {
-	int64_t saved = util_deadline_global();
-	int64_t saved_ctx = ctx->deadline;
-	int64_t deadline = ctx->cleanup_deadline;
 	int removed = 0, idx[OPS_MAX_DISKS];
 	bool any = false;
 
@@ -627,14 +623,8 @@ static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, struct clone
 		any |= clones_on(p, cs, v, idx) > 0;
 	if (!any)
 		return;
-	if (!deadline || deadline < util_now_ms() + OPS_CLEANUP_MIN_MS)
-		deadline = util_now_ms() + (deadline ? OPS_CLEANUP_MIN_MS : OPS_CLEANUP_GRACE_MS);
-	util_deadline_set_global(deadline);
-	ctx->deadline = deadline;
 	for (int v = 0; v < p->nvols; v++)
-		removed += rollback_volume(p, cs, v, deadline, note, size);
-	ctx->deadline = saved_ctx;
-	util_deadline_set_global(saved);
+		removed += rollback_volume(p, cs, v, ctx->deadline, note, size);
 	if (!note[0] && removed)
 		note_add(note, size, "; the %d clone(s) made were removed", removed);
 	else if (!note[0])
@@ -645,6 +635,7 @@ static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, struct clone
 static int create_failed(struct ops_ctx *ctx, struct vm_plan *p, struct clone_set *cs,
 			 const struct vm_snapshot *out, bool nvme_done, int rc)
 {
+	int64_t saved, saved_ctx, deadline;
 	char msg[1024], note[1024];
 	int sig = ops_interrupted;
 
@@ -652,10 +643,21 @@ static int create_failed(struct ops_ctx *ctx, struct vm_plan *p, struct clone_se
 		snprintf(msg, sizeof(msg), "interrupted by %s", ops_signal_name(sig));
 	else
 		util_strlcpy(msg, err_msg(), sizeof(msg));
+	/* undoing runs until the cleanup deadline (the hook's timeout), else a grace period of
+	 * its own: the run's deadline may be what failed, and half a snapshot must not stay */
+	saved = util_deadline_global();
+	saved_ctx = ctx->deadline;
+	deadline = ctx->cleanup_deadline;
+	if (!deadline || deadline < util_now_ms() + OPS_CLEANUP_MIN_MS)
+		deadline = util_now_ms() + (deadline ? OPS_CLEANUP_MIN_MS : OPS_CLEANUP_GRACE_MS);
+	util_deadline_set_global(deadline);
+	ctx->deadline = deadline;
 	rollback_clones(ctx, p, cs, note, sizeof(note));
 	if (nvme_done && ops_nvme_vm_snapshot_delete(ctx, p->vm, out->name) < 0)
 		note_add(note, sizeof(note), "; its CG snapshot could not be removed: %s",
 			 err_msg());
+	ctx->deadline = saved_ctx;
+	util_deadline_set_global(saved);
 	if (sig && !note[0])
 		note_add(note, sizeof(note), "; nothing was made");
 	return err_set(sig && rc == 0 ? POE_FAIL : rc, "cannot snapshot VM %d as '%s': %s%s",
