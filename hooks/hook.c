@@ -34,7 +34,8 @@ struct hook {
 	const struct config *cfg;
 	const struct policy *pol;
 	struct ops_ctx ctx;
-	int64_t deadline;
+	int64_t deadline;           /* for the work: the timeout less the cleanup share */
+	int64_t end;                /* the policy's timeout: undoing a failed step ends here */
 	const char *what;           /* the step that failed, for the warning line */
 	struct vm_snapshot *list;   /* our snapshots of the VM, oldest first */
 	int nlist;
@@ -135,7 +136,7 @@ static void watchdog_start(const struct hook *h, int status)
 	char t[24];
 
 	policy_format_duration(h->pol->timeout_s, t, sizeof(t));
-	wd.fire_at = h->deadline + HOOK_WATCHDOG_GRACE_S * 1000LL;
+	wd.fire_at = h->end + HOOK_WATCHDOG_GRACE_S * 1000LL;
 	wd.status = status;
 	wd.disarmed = false;
 	snprintf(wd.msg, sizeof(wd.msg),
@@ -325,6 +326,61 @@ static bool vm_in_backup(const struct config *cfg, int vmid)
 
 /* ---- the hook ---- */
 
+/*
+ * The run's deadlines: the work gets the policy's timeout less a share kept for undoing a
+ * failed snapshot (waiting for clone jobs whose outcome is unknown, removing clones): a
+ * quarter, at least 1 s, at most half. The global deadline is the work's.
+ */
+static void set_deadlines(struct hook *h)
+{
+	int64_t timeout_ms = h->pol->timeout_s * 1000;
+	int64_t share = timeout_ms / 4;
+
+	if (share < 1000)
+		share = 1000;
+	if (share > timeout_ms / 2)
+		share = timeout_ms / 2;
+	h->end = util_now_ms() + timeout_ms;
+	h->deadline = h->end - share;
+	util_deadline_set_global(h->deadline);
+}
+
+/* A migration target (skip_on_migration) or a backup run: say so and take nothing. */
+static bool run_skipped(const struct hook *h)
+{
+	const char *from = getenv("PVE_MIGRATED_FROM");
+
+	if ((h->phase & (POLICY_PRE_START | POLICY_POST_START)) && h->pol->skip_on_migration &&
+	    from && *from) {
+		say(h->vmid, h->phase_name, "skipped: migration from %s (skip_on_migration)", from);
+		return true;
+	}
+	if (vm_in_backup(h->cfg, h->vmid)) {
+		say(h->vmid, h->phase_name, "skipped: backup in progress (lock: backup)");
+		return true;
+	}
+	return false;
+}
+
+/* The one line for a failed run; returns the exit status (non-zero only when blocking). */
+static int report_failure(const struct hook *h, bool blocking, int rc)
+{
+	/* whatever gave up first, the cause is the policy's deadline: say so */
+	if (util_deadline_passed(h->deadline)) {
+		char t[24];
+
+		policy_format_duration(h->pol->timeout_s, t, sizeof(t));
+		rc = err_prefix(POE_TIMEOUT, "timeout of %s reached", t);
+	}
+	if (!blocking) {
+		complain(false, h->vmid, h->phase_name, "%s: %s", h->what, err_msg());
+		return 0;
+	}
+	complain(true, h->vmid, h->phase_name, "%s: %s; the start is aborted (on_error: block)",
+		 h->what, err_msg());
+	return err_exit_status(rc);
+}
+
 int hook_run(const char *config_path, int vmid, const char *phase_name)
 {
 	struct hook h = { .vmid = vmid, .phase_name = phase_name };
@@ -335,9 +391,7 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	bool ctx_ready = false;
 	bool blocking = false;
 	int idx[POLICY_MAX_RULES];
-	char path[4096];
-	char lockname[32];
-	const char *from;
+	char path[4096], lockname[32];
 	int nidx, rc, status = 0;
 
 	/* the task log wants our own summary lines, not every step (pve.md §11.5) */
@@ -385,22 +439,15 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	if (nidx == 0)
 		goto out;
 
-	h.deadline = util_now_ms() + pol->timeout_s * 1000;
-	util_deadline_set_global(h.deadline);
+	set_deadlines(&h);
 	blocking = h.phase == POLICY_PRE_START && policy_blocks_start(pol);
 
-	from = getenv("PVE_MIGRATED_FROM");
-	if ((h.phase & (POLICY_PRE_START | POLICY_POST_START)) && pol->skip_on_migration &&
-	    from && *from) {
-		say(vmid, phase_name, "skipped: migration from %s (skip_on_migration)", from);
+	if (run_skipped(&h))
 		goto out;
-	}
-	if (vm_in_backup(cfg, vmid)) {
-		say(vmid, phase_name, "skipped: backup in progress (lock: backup)");
-		goto out;
-	}
 
 	watchdog_start(&h, blocking ? err_exit_status(POE_TIMEOUT) : 0);
+	/* PVE ends a hook that outlasts a stop with SIGTERM: undo, release the lock, then go */
+	ops_run_signals_catch();
 	snprintf(lockname, sizeof(lockname), "vm-%d", vmid);
 	h.what = "cannot lock the VM";
 	rc = cluster_lock_acquire(&lock, cfg->paths.lock, lockname, h.deadline);
@@ -411,6 +458,7 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	ops_ctx_init(&h.ctx, cfg);
 	ctx_ready = true;
 	h.ctx.deadline = h.deadline;
+	h.ctx.cleanup_deadline = h.end;
 	h.ctx.phase = phase_name;
 	/* the journal fields of what this run logs (log.h): VMID=, PHASE=, LABEL= per rule */
 	log_context_set(vmid, NULL, phase_name);
@@ -421,26 +469,13 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 			break; /* the next rule would meet the same ONTAP, PVE or deadline */
 	}
 failed:
-	if (rc < 0) {
-		/* whatever gave up first, the cause is the policy's deadline: say so */
-		if (util_deadline_passed(h.deadline)) {
-			char t[24];
-
-			policy_format_duration(pol->timeout_s, t, sizeof(t));
-			rc = err_prefix(POE_TIMEOUT, "timeout of %s reached", t);
-		}
-		if (blocking) {
-			complain(true, vmid, phase_name, "%s: %s; the start is aborted "
-				 "(on_error: block)", h.what, err_msg());
-			status = err_exit_status(rc);
-		} else {
-			complain(false, vmid, phase_name, "%s: %s", h.what, err_msg());
-		}
-	}
+	if (rc < 0)
+		status = report_failure(&h, blocking, rc);
 out:
 	if (ctx_ready)
 		ops_ctx_release(&h.ctx);
 	watchdog_stop(&lock);
+	ops_run_signals_release();
 	free(h.list);
 	policy_free(pol);
 	config_free(cfg);
