@@ -34,9 +34,6 @@ struct ops_ctx {
 	/* volumes resolved so far (struct ops_volume, ops_internal.h), one per storage */
 	void *vols;
 	int nvols;
-	/* requests the operation's widest ONTAP round will send (disks on one volume): the
-	 * volume lookup opens that many connections beside it (http_client_warm) */
-	int parallel_hint;
 	/* the VM lock ops_lock_vm() took: released before a quiesced VM is started again,
 	 * since PVE runs its hookscript then, which takes the same lock (DESIGN.md Cluster) */
 	struct cluster_lock *vm_lock;

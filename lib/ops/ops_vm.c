@@ -187,8 +187,6 @@ static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 	if (rc < 0)
 		return rc;
 	/* every drive is checked first: a refusal comes before any request */
-	if (!quiet) /* creating, deleting, restoring: one parallel round per volume */
-		ctx->parallel_hint = p->vm->ndrives; /* an upper bound of its width */
 	for (int i = 0; i < p->vm->ndrives; i++) {
 		const struct pve_drive *d = &p->vm->drives[i];
 
