@@ -558,29 +558,54 @@ out:
 	return rc;
 }
 
-int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep)
+/* Does retention by hand consider this label? Snapshots taken by hand or as a safety net
+ * before a restore are pruned only when asked for by their label. */
+static bool prune_label_matches(const char *have, const char *label)
+{
+	if (label)
+		return !strcmp(have, label);
+	return strcmp(have, "manual") != 0 && strcmp(have, "prerestore") != 0;
+}
+
+/* How many newer snapshots share s's label (list oldest first, so: those after i). */
+static int newer_with_label(const struct vm_snapshot *snaps, int n, int i)
+{
+	int newer = 0;
+
+	for (int j = i + 1; j < n; j++)
+		newer += !strcmp(snaps[j].label, snaps[i].label);
+	return newer;
+}
+
+int ops_vm_snapshot_prune_select(struct ops_ctx *ctx, int vmid, const char *label, int keep,
+				 struct vm_snapshot **pruned, int *npruned)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
 	struct vm_snapshot *snaps = NULL;
-	int n = 0, have = 0, deleted = 0, rc;
+	int n = 0, deleted = 0, rc;
 
+	if (pruned) {
+		*pruned = NULL;
+		*npruned = 0;
+	}
 	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
 	if (rc == 0)
 		rc = list_plan(ctx, p, &snaps, &n);
 	if (rc < 0)
 		goto out;
-	for (int i = 0; i < n; i++)
-		have += !strcmp(snaps[i].label, label);
-	/* oldest first: delete until keep remain */
-	for (int i = 0; i < n && have > keep; i++) {
-		if (strcmp(snaps[i].label, label) != 0)
+	/* oldest first: a snapshot goes when keep newer ones of its label exist */
+	for (int i = 0; i < n; i++) {
+		if (!prune_label_matches(snaps[i].label, label) ||
+		    newer_with_label(snaps, n, i) < keep)
 			continue;
 		rc = delete_snapshot(ctx, p, &snaps[i]);
 		if (rc < 0)
 			goto out;
-		log_info("pruned snapshot '%s' of VM %d (keep %d %s)", snaps[i].name, vmid, keep,
-			 label);
-		have--;
+		log_info("%s snapshot '%s' of VM %d (keep %d %s)",
+			 ctx->dry_run ? "would prune" : "pruned", snaps[i].name, vmid, keep,
+			 snaps[i].label);
+		if (pruned)
+			*ops_snapshot_find_or_add(pruned, npruned, snaps[i].name) = snaps[i];
 		deleted++;
 	}
 	rc = deleted;
@@ -589,6 +614,11 @@ out:
 	plan_release(p);
 	free(p);
 	return rc;
+}
+
+int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep)
+{
+	return ops_vm_snapshot_prune_select(ctx, vmid, label, keep, NULL, NULL);
 }
 
 /* ---- restore ---- */
