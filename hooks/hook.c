@@ -25,6 +25,7 @@
 #include "ops/ops.h"
 #include "policy.h"
 #include "pve/pve.h"
+#include "sched/runstate.h"
 #include "base/util.h"
 
 struct hook {
@@ -58,18 +59,21 @@ say(int vmid, const char *phase, const char *fmt, ...)
 	fflush(stdout);
 }
 
+/*
+ * Through log_msg(): one line, secrets scrubbed, and under systemd (qmeventd's post-stop,
+ * the watcher) the journal's <3>/<4> priority prefix, so a failed run is a warning there.
+ */
 static void __attribute__((format(printf, 4, 5)))
 complain(bool error, int vmid, const char *phase, const char *fmt, ...)
 {
+	char msg[4096];
 	va_list ap;
 
 	fflush(stdout);
-	fprintf(stderr, "pve-ontap: %s: VM %d %s: ", error ? "error" : "warning", vmid, phase);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
+	log_msg(error ? LOG_LVL_ERROR : LOG_LVL_WARN, "VM %d %s: %s", vmid, phase, msg);
 }
 
 /* ---- watchdog ---- */
@@ -247,7 +251,7 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 			policy_format_duration(r->min_interval_s, b, sizeof(b));
 			say(h->vmid, h->phase_name, "skipped %s: newest is %s old (min_interval %s)",
 			    r->label, a, b);
-			goto out;
+			goto out; /* rc 0: no run */
 		}
 	}
 
@@ -279,7 +283,7 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 		    snap->ndisks, snap->ndisks == 1 ? "" : "s", a);
 		complain(false, h->vmid, h->phase_name, "retention of '%s' failed: %s", r->label,
 			 err_msg());
-		rc = 0;
+		rc = 1;
 		goto out;
 	}
 	if (pruned > 0 && pruned == excess) {
@@ -300,10 +304,41 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 	else
 		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s", snap->name,
 		    snap->ndisks, snap->ndisks == 1 ? "" : "s", a);
-	rc = 0;
+	rc = 1;
 out:
 	free(snap);
 	return rc;
+}
+
+/*
+ * A failed run: the rules from `from` on did not get their snapshot. Their run state says
+ * so (status shows them failed until a later run succeeds); labels gets " (label x)" or
+ * " (labels x, y)" for the one warning line.
+ */
+static void record_failure(struct hook *h, const int *idx, int from, int nidx, const char *cause,
+			   char *labels, size_t n)
+{
+	size_t len = (size_t)snprintf(labels, n, " (label%s ", nidx - from > 1 ? "s" : "");
+
+	for (int i = from; i < nidx; i++) {
+		const char *label = h->pol->rules[idx[i]].label;
+
+		if (run_state_record(h->cfg->paths.state, h->vmid, label, (int64_t)time(NULL),
+				     false, cause, 0) < 0)
+			log_warn("%s", err_msg());
+		if (len < n)
+			len += (size_t)snprintf(labels + len, n - len, "%s%s", i > from ? ", " : "",
+						label);
+	}
+	if (len < n)
+		snprintf(labels + len, n - len, ")");
+}
+
+static void record_success(struct hook *h, const char *label)
+{
+	if (run_state_record(h->cfg->paths.state, h->vmid, label, (int64_t)time(NULL), true, NULL,
+			     0) < 0)
+		log_warn("%s", err_msg());
 }
 
 /*
@@ -325,20 +360,81 @@ static bool vm_in_backup(const struct config *cfg, int vmid)
 
 /* ---- the hook ---- */
 
+/* Config and the VM's policy; < 0 when the hook has nothing to do (said why, if it matters). */
+static int load_config_and_policy(const char *config_path, int vmid, const char *phase_name,
+				  struct config **cfg, struct policy **pol)
+{
+	struct buf errors = BUF_INIT(64 * 1024);
+	char path[4096];
+	int rc;
+
+	rc = config_load(config_path, cfg);
+	if (rc < 0) {
+		complain(false, vmid, phase_name, "no usable configuration, nothing done: %s",
+			 err_msg());
+		goto out;
+	}
+	rc = policy_find((*cfg)->paths.policies, vmid, path, sizeof(path));
+	if (rc == POE_NOTFOUND) {
+		log_debug("%s", err_msg());
+		goto out;
+	}
+	if (rc < 0) {
+		complain(false, vmid, phase_name, "nothing done: %s", err_msg());
+		goto out;
+	}
+	rc = policy_load_file(path, pol, &errors);
+	if (rc < 0) {
+		const char *e = buf_cstr(&errors);
+
+		complain(false, vmid, phase_name, "invalid policy '%s', nothing done:", path);
+		fputs(*e ? e : err_msg(), stderr);
+		if (!*e)
+			fputc('\n', stderr);
+	}
+out:
+	buf_release(&errors);
+	return rc;
+}
+
+/* The one warning (or, blocking, error) line of a failed run and its run state; returns the
+ * exit status of the hook. */
+static int report_failure(struct hook *h, int rc, const int *idx, int failed_rule, int nidx,
+			  bool blocking)
+{
+	char cause[RUN_STATE_CAUSE_MAX];
+	char labels[POLICY_MAX_RULES * (POLICY_LABEL_MAX + 2) + 16];
+
+	/* whatever gave up first, the cause is the policy's deadline: say so */
+	if (util_deadline_passed(h->deadline)) {
+		char t[24];
+
+		policy_format_duration(h->pol->timeout_s, t, sizeof(t));
+		rc = err_prefix(POE_TIMEOUT, "timeout of %s reached", t);
+	}
+	util_strlcpy(cause, err_msg(), sizeof(cause)); /* recording may clear it */
+	record_failure(h, idx, failed_rule, nidx, cause, labels, sizeof(labels));
+	if (!blocking) {
+		complain(false, h->vmid, h->phase_name, "%s: %s%s", h->what, cause, labels);
+		return 0;
+	}
+	complain(true, h->vmid, h->phase_name, "%s: %s%s; the start is aborted (on_error: block)",
+		 h->what, cause, labels);
+	return err_exit_status(rc);
+}
+
 int hook_run(const char *config_path, int vmid, const char *phase_name)
 {
 	struct hook h = { .vmid = vmid, .phase_name = phase_name };
 	struct config *cfg = NULL;
 	struct policy *pol = NULL;
-	struct buf errors = BUF_INIT(64 * 1024);
 	struct cluster_lock lock = { .held = 0 };
 	bool ctx_ready = false;
 	bool blocking = false;
 	int idx[POLICY_MAX_RULES];
-	char path[4096];
 	char lockname[32];
 	const char *from;
-	int nidx, rc, status = 0;
+	int nidx, rc, status = 0, failed_rule = 0;
 
 	/* the task log wants our own summary lines, not every step (pve.md §11.5) */
 	if (log_get_level() == LOG_LVL_INFO)
@@ -354,32 +450,9 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 		return 0;
 	}
 
-	rc = config_load(config_path, &cfg);
-	if (rc < 0) {
-		complain(false, vmid, phase_name, "no usable configuration, nothing done: %s",
-			 err_msg());
+	if (load_config_and_policy(config_path, vmid, phase_name, &cfg, &pol) < 0)
 		goto out;
-	}
 	h.cfg = cfg;
-	rc = policy_find(cfg->paths.policies, vmid, path, sizeof(path));
-	if (rc == POE_NOTFOUND) {
-		log_debug("%s", err_msg());
-		goto out;
-	}
-	if (rc < 0) {
-		complain(false, vmid, phase_name, "nothing done: %s", err_msg());
-		goto out;
-	}
-	rc = policy_load_file(path, &pol, &errors);
-	if (rc < 0) {
-		const char *e = buf_cstr(&errors);
-
-		complain(false, vmid, phase_name, "invalid policy '%s', nothing done:", path);
-		fputs(*e ? e : err_msg(), stderr);
-		if (!*e)
-			fputc('\n', stderr);
-		goto out;
-	}
 	h.pol = pol;
 	nidx = policy_rules_for_phase(pol, h.phase, idx);
 	if (nidx == 0)
@@ -412,28 +485,16 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	ctx_ready = true;
 	h.ctx.deadline = h.deadline;
 	h.ctx.phase = phase_name;
-	for (int i = 0; i < nidx; i++) {
-		rc = run_rule(&h, &pol->rules[idx[i]]);
+	for (failed_rule = 0; failed_rule < nidx; failed_rule++) {
+		rc = run_rule(&h, &pol->rules[idx[failed_rule]]);
+		if (rc > 0)
+			record_success(&h, pol->rules[idx[failed_rule]].label);
 		if (rc < 0)
 			break; /* the next rule would meet the same ONTAP, PVE or deadline */
 	}
 failed:
-	if (rc < 0) {
-		/* whatever gave up first, the cause is the policy's deadline: say so */
-		if (util_deadline_passed(h.deadline)) {
-			char t[24];
-
-			policy_format_duration(pol->timeout_s, t, sizeof(t));
-			rc = err_prefix(POE_TIMEOUT, "timeout of %s reached", t);
-		}
-		if (blocking) {
-			complain(true, vmid, phase_name, "%s: %s; the start is aborted "
-				 "(on_error: block)", h.what, err_msg());
-			status = err_exit_status(rc);
-		} else {
-			complain(false, vmid, phase_name, "%s: %s", h.what, err_msg());
-		}
-	}
+	if (rc < 0)
+		status = report_failure(&h, rc, idx, failed_rule, nidx, blocking);
 out:
 	if (ctx_ready)
 		ops_ctx_release(&h.ctx);
@@ -441,7 +502,6 @@ out:
 	free(h.list);
 	policy_free(pol);
 	config_free(cfg);
-	buf_release(&errors);
 	util_deadline_set_global(0);
 	fflush(stdout);
 	return status;
