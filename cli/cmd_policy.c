@@ -229,7 +229,7 @@ static int policy_show(struct cli_ctx *cc, int argc, char **argv)
 		jw_string(&w, "file", p ? path : NULL);
 		jw_string(&w, "source", source);
 		if (p)
-			policy_write_json(p, &w, "policy");
+			policy_write_json(p, (int64_t)time(NULL), &w, "policy");
 		else
 			jw_null(&w, "policy");
 		jw_object_end(&w);
@@ -241,7 +241,7 @@ static int policy_show(struct cli_ctx *cc, int argc, char **argv)
 		printf("# VM %lld: no policy (neither %s/%lld.yaml nor %s/default.yaml exists);\n"
 		       "# the hook does nothing\n", vmid, dir, vmid, dir);
 	} else {
-		rc = policy_write_yaml(p, &out);
+		rc = policy_write_yaml(p, (int64_t)time(NULL), &out);
 		if (rc < 0)
 			goto out;
 		printf("# VM %lld: %s (%s), defaults filled in\n%s", vmid, path,

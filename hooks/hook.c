@@ -261,7 +261,7 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 	/* C has no implicit char ** -> const char *const * conversion */
 	o.include = (const char *const *)h->pol->include;
 	o.exclude = (const char *const *)h->pol->exclude;
-	o.queue_rescan = h->pol->register_clones;
+	o.queue_rescan = policy_rule_registers(h->pol, r);
 	snap = util_xcalloc(1, sizeof(*snap));
 	h->what = "snapshot failed";
 	t0 = util_now_ms();

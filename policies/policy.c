@@ -21,6 +21,7 @@
 #include "base/err.h"
 #include "format/json.h"
 #include "pve/pve.h"
+#include "sched/calendar.h"
 #include "base/util.h"
 #include "format/yamltree.h"
 
@@ -280,12 +281,61 @@ static void rule_quiesce(struct yt_doc *d, const struct yt_node *k, const struct
 		yt_error(d, v, "'quiesce' must be none or freeze, not '%s'", v->value);
 }
 
+/* The column of byte i of scalar v, when v is written as is on one line; else v's own. */
+static int scalar_col(const struct yt_node *v, int i)
+{
+	if (!v->verbatim || i < 0)
+		return v->col;
+	return v->col + (v->plain ? 0 : 1) + i;
+}
+
+static void rule_schedule(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			  void *obj, const struct yt_key *e)
+{
+	struct rule_state *rs = obj;
+	struct cal_event *ev = NULL;
+	char msg[256];
+	int col = 0;
+
+	(void)k;
+	(void)e;
+	if (cal_parse(v->value, &ev, msg, sizeof(msg), &col) < 0) {
+		yt_errors_add(&d->errs, v->line, scalar_col(v, col), "bad schedule '%s': %s",
+			      v->value, msg);
+		return;
+	}
+	/* independent of today's date, so a policy does not turn invalid as time passes */
+	if (!cal_ever(ev)) {
+		yt_error(d, v, "schedule '%s' never fires (no date matches it)", v->value);
+		cal_free(ev);
+		return;
+	}
+	rs->r.schedule = util_xstrdup(v->value);
+	rs->r.cal = ev;
+}
+
+static void rule_register(struct yt_doc *d, const struct yt_node *k, const struct yt_node *v,
+			  void *obj, const struct yt_key *e)
+{
+	struct rule_state *rs = obj;
+	bool b = false;
+
+	(void)e;
+	if (parse_bool(v->value, &b)) {
+		yt_error(d, v, "'%s' must be true or false, not '%s'", k->value, v->value);
+		return;
+	}
+	rs->r.register_clones = b ? 1 : 0;
+}
+
 static const struct yt_key rule_keys[] = {
 	{ "on", YT_SEQ, rule_on, 0 },
+	{ "schedule", YT_SCALAR, rule_schedule, 0 },
 	{ "label", YT_SCALAR, rule_label, 0 },
 	{ "keep", YT_SCALAR, rule_keep, 0 },
 	{ "min_interval", YT_SCALAR, rule_min_interval, 0 },
 	{ "quiesce", YT_SCALAR, rule_quiesce, 0 },
+	{ "register", YT_SCALAR, rule_register, 0 },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -300,7 +350,8 @@ static void top_snapshots(struct yt_doc *d, const struct yt_node *k, const struc
 	p->rules = util_xcalloc(v->n ? v->n : 1, sizeof(*p->rules));
 	for (int i = 0; i < v->n; i++) {
 		const struct yt_node *it = v->kids[i];
-		struct rule_state rs = { .r = { .keep = POLICY_KEEP_DEFAULT } };
+		struct rule_state rs = { .r = { .keep = POLICY_KEEP_DEFAULT,
+						.register_clones = -1 } };
 
 		if (it->bad)
 			continue;
@@ -309,14 +360,16 @@ static void top_snapshots(struct yt_doc *d, const struct yt_node *k, const struc
 				 yt_type_name(d, it->type));
 			continue;
 		}
+		/* a limit, not a slowdown: the hook and the scheduler look at every rule */
 		if (p->nrules == POLICY_MAX_RULES) {
-			yt_error(d, it, "more than %d snapshot rules", POLICY_MAX_RULES);
+			yt_error(d, it, "more than %d snapshot rules (the limit of one policy); "
+					"found %d", POLICY_MAX_RULES, v->n);
 			break;
 		}
 		yt_walk_map(d, it, rule_keys, &rs, "a snapshot rule");
 		/* a key that is there but wrong has had its error already */
-		if (!map_has(it, "on"))
-			yt_error(d, it, "snapshot rule without 'on' (the phases it fires on)");
+		if (!map_has(it, "on") && !map_has(it, "schedule"))
+			yt_error(d, it, "snapshot rule without 'on' or 'schedule' (when it fires)");
 		if (!map_has(it, "label"))
 			yt_error(d, it, "snapshot rule without 'label'");
 		for (int j = 0; rs.label && j < p->nrules; j++) {
@@ -480,6 +533,10 @@ void policy_free(struct policy *p)
 	if (!p)
 		return;
 	free(p->file);
+	for (int i = 0; p->rules && i < p->nrules; i++) {
+		free(p->rules[i].schedule);
+		cal_free(p->rules[i].cal);
+	}
 	free(p->rules);
 	strv_free(p->include);
 	strv_free(p->exclude);
@@ -635,6 +692,13 @@ int policy_rules_for_phase(const struct policy *p, unsigned phase, int *idx)
 	return n;
 }
 
+bool policy_rule_registers(const struct policy *p, const struct policy_rule *r)
+{
+	if (r && r->register_clones >= 0)
+		return r->register_clones;
+	return p && p->register_clones;
+}
+
 bool policy_blocks_start(const struct policy *p)
 {
 	return p && p->on_error == POLICY_ON_ERROR_BLOCK;
@@ -665,17 +729,24 @@ static void yaml_strv(struct buf *b, const char *key, char **v)
 	buf_puts(b, "]\n");
 }
 
-int policy_write_yaml(const struct policy *p, struct buf *b)
+/* Local time of t as "2026-12-02 19:00:00 CET", "never" for -1. */
+static void format_due_local(int64_t t, char *out, size_t n)
 {
-	char d[24];
-	int rc;
+	time_t tt = (time_t)t;
+	struct tm tm;
 
-	/* labels, phases and disk keys are validated tokens: nothing needs quoting */
-	buf_puts(b, p->nrules ? "snapshots:\n" : "snapshots: []\n");
-	for (int i = 0; i < p->nrules; i++) {
-		const struct policy_rule *r = &p->rules[i];
-		bool first = true;
+	if (t < 0 || !localtime_r(&tt, &tm) || !strftime(out, n, "%Y-%m-%d %H:%M:%S %Z", &tm))
+		snprintf(out, n, "never");
+}
 
+/* The `on` and `schedule` lines of a rule, the first one as the sequence item. */
+static void yaml_rule_when(struct buf *b, const struct policy_rule *r, int64_t now)
+{
+	const char *lead = "  - ";
+	char due[64];
+	bool first = true;
+
+	if (r->phases) {
 		buf_puts(b, "  - on: [");
 		for (int j = 0; j < NPHASES; j++) {
 			if (!(r->phases & phases[j].bit))
@@ -684,10 +755,32 @@ int policy_write_yaml(const struct policy *p, struct buf *b)
 			first = false;
 		}
 		buf_puts(b, "]\n");
+		lead = "    ";
+	}
+	if (r->schedule) {
+		/* a validated calendar event holds no quote or backslash */
+		format_due_local(cal_next(r->cal, now), due, sizeof(due));
+		buf_printf(b, "%sschedule: \"%s\"    # next due: %s\n", lead, r->schedule, due);
+	}
+}
+
+int policy_write_yaml(const struct policy *p, int64_t now, struct buf *b)
+{
+	char d[24];
+	int rc;
+
+	/* labels, phases and disk keys are validated tokens: nothing needs quoting */
+	buf_puts(b, p->nrules ? "snapshots:\n" : "snapshots: []\n");
+	for (int i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		yaml_rule_when(b, r, now);
 		buf_printf(b, "    label: %s\n    keep: %d\n", r->label, r->keep);
 		policy_format_duration(r->min_interval_s, d, sizeof(d));
 		buf_printf(b, "    min_interval: %s\n    quiesce: %s\n", d,
 			   quiesce_name(r->quiesce));
+		buf_printf(b, "    register: %s\n",
+			   policy_rule_registers(p, r) ? "true" : "false");
 	}
 	if (!p->include && !p->exclude) {
 		buf_puts(b, "disks: {}    # every disk on a configured storage\n");
@@ -718,7 +811,23 @@ static void json_strv(struct json_writer *w, const char *key, char **v)
 	jw_array_end(w);
 }
 
-void policy_write_json(const struct policy *p, struct json_writer *w, const char *key)
+/* A rule's "schedule" and "next_due" members. */
+static void json_rule_schedule(struct json_writer *w, const struct policy_rule *r, int64_t now)
+{
+	int64_t next = r->cal ? cal_next(r->cal, now) : -1;
+	char iso[21];
+
+	jw_string(w, "schedule", r->schedule);
+	if (next < 0) {
+		jw_null(w, "next_due");
+		return;
+	}
+	util_iso8601((time_t)next, iso);
+	jw_string(w, "next_due", iso);
+}
+
+void policy_write_json(const struct policy *p, int64_t now, struct json_writer *w,
+		       const char *key)
 {
 	char d[24];
 
@@ -734,12 +843,14 @@ void policy_write_json(const struct policy *p, struct json_writer *w, const char
 			if (r->phases & phases[j].bit)
 				jw_string(w, NULL, phases[j].name);
 		jw_array_end(w);
+		json_rule_schedule(w, r, now);
 		jw_string(w, "label", r->label);
 		jw_int(w, "keep", r->keep);
 		policy_format_duration(r->min_interval_s, d, sizeof(d));
 		jw_string(w, "min_interval", d);
 		jw_int(w, "min_interval_seconds", r->min_interval_s);
 		jw_string(w, "quiesce", quiesce_name(r->quiesce));
+		jw_bool(w, "register", policy_rule_registers(p, r));
 		jw_object_end(w);
 	}
 	jw_array_end(w);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 struct buf;
+struct cal_event;
 struct json_writer;
 
 /*
@@ -44,12 +45,16 @@ enum policy_quiesce {
 #define POLICY_TIMEOUT_DEFAULT_S 30
 #define POLICY_TIMEOUT_MAX_S 3600
 
+/* A rule fires on hook phases (`on`), on a schedule (`schedule`), or both. */
 struct policy_rule {
-	unsigned phases;                    /* enum policy_phase bits, at least one */
+	unsigned phases;                    /* enum policy_phase bits; 0: scheduled only */
 	char label[POLICY_LABEL_MAX + 1];   /* [a-z0-9_]{1,32}, unique within the policy */
 	int keep;                           /* 1..1000, default 7 */
 	int64_t min_interval_s;             /* 0 = none */
 	enum policy_quiesce quiesce;        /* default none */
+	char *schedule;                     /* PVE calendar event as written; NULL: none */
+	struct cal_event *cal;              /* schedule parsed (sched/calendar.h); NULL: none */
+	int register_clones;                /* per-rule "register": -1 inherit, 0 no, 1 yes */
 };
 
 struct policy {
@@ -94,6 +99,8 @@ int policy_find(const char *dir, int vmid, char *path_out, size_t n);
 /* Rules that fire on phase (one bit): fills idx (capacity POLICY_MAX_RULES) with indexes
  * into p->rules, returns their count. */
 int policy_rules_for_phase(const struct policy *p, unsigned phase, int *idx);
+/* Does a run of rule r register its NFS clones (the rule's `register`, else the policy's)? */
+bool policy_rule_registers(const struct policy *p, const struct policy_rule *r);
 /* Does a failed pre-start run abort the start? */
 bool policy_blocks_start(const struct policy *p);
 
@@ -102,10 +109,13 @@ void policy_format_duration(int64_t seconds, char *out, size_t n);
 
 /*
  * The effective policy with every default filled in, as YAML that policy_parse() accepts,
- * appended to out.
+ * appended to out; a scheduled rule gets a comment with its next due time after now (Unix
+ * seconds, local time).
  */
-int policy_write_yaml(const struct policy *p, struct buf *out);
-/* The effective policy as a JSON object (member key, or NULL inside an array/at the top). */
-void policy_write_json(const struct policy *p, struct json_writer *w, const char *key);
+int policy_write_yaml(const struct policy *p, int64_t now, struct buf *out);
+/* The effective policy as a JSON object (member key, or NULL inside an array/at the top);
+ * a scheduled rule has "next_due" (UTC ISO-8601 after now, null when it never fires again). */
+void policy_write_json(const struct policy *p, int64_t now, struct json_writer *w,
+		       const char *key);
 
 #endif

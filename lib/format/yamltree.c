@@ -111,6 +111,21 @@ static struct yt_node *node_new(enum yt_type type, const yaml_mark_t *m)
 	return y;
 }
 
+/* Is the scalar's source its value, byte for byte, on one line (plus its two quotes)? */
+static bool scalar_is_verbatim(const yaml_event_t *ev)
+{
+	yaml_scalar_style_t st = ev->data.scalar.style;
+	size_t quotes = st == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+				st == YAML_DOUBLE_QUOTED_SCALAR_STYLE
+			? 2
+			: 0;
+
+	if (st != YAML_PLAIN_SCALAR_STYLE && !quotes)
+		return false; /* block scalars: | and > */
+	return ev->start_mark.line == ev->end_mark.line &&
+	       ev->end_mark.index - ev->start_mark.index == ev->data.scalar.length + quotes;
+}
+
 static void node_add(struct yt_node *parent, struct yt_node *kid)
 {
 	if (parent->n == parent->cap) {
@@ -272,6 +287,7 @@ int yt_build(struct yt_doc *d, const char *text, size_t len, struct yt_node **ro
 			node = node_new(YT_SCALAR, &ev.start_mark);
 			node->value = util_xstrdup((const char *)ev.data.scalar.value);
 			node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+			node->verbatim = scalar_is_verbatim(&ev);
 			/* an embedded NUL would cut the value short: refuse it */
 			if (strlen(node->value) != ev.data.scalar.length) {
 				node->bad = true;

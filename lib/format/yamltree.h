@@ -24,6 +24,8 @@ struct yt_node {
 	int line, col;          /* 1-based */
 	bool bad;               /* an alias or a too-deep subtree: already reported, skip */
 	bool plain;             /* scalar without quotes */
+	bool verbatim;          /* scalar written on one line without escapes or folding:
+				 * value[i] is at column col + i (col + 1 + i when quoted) */
 	char *value;            /* scalar text ("" for a bad placeholder) */
 	struct yt_node **kids;  /* sequence items; mapping keys and values alternating */
 	int n, cap;

@@ -755,7 +755,8 @@ static int64_t gap_end(const struct cal_event *ev, int64_t n)
 	return hi + o;
 }
 
-int64_t cal_next(const struct cal_event *ev, int64_t after)
+/* cal_next() looking `years` years ahead of the year after `after`. */
+static int64_t next_within(const struct cal_event *ev, int64_t after, int years)
 {
 	struct civil c;
 	long off;
@@ -773,9 +774,9 @@ int64_t cal_next(const struct cal_event *ev, int64_t after)
 	civil_of(after + off + 1, &c);
 	if (c.y > CAL_YEAR_MAX)
 		return -1;
-	ylimit = c.y + CAL_HORIZON_YEARS;
+	ylimit = c.y + years;
 	/* every round either returns or moves c forward past a gap (at most two per year) */
-	for (int round = 0; round < 4 * CAL_HORIZON_YEARS + 16; round++) {
+	for (int round = 0; round < 4 * years + 16; round++) {
 		int64_t t[2], n;
 		int k;
 
@@ -791,6 +792,18 @@ int64_t cal_next(const struct cal_event *ev, int64_t after)
 		civil_of(k == 0 ? gap_end(ev, n) : n + 1, &c);
 	}
 	return -1;
+}
+
+int64_t cal_next(const struct cal_event *ev, int64_t after)
+{
+	return next_within(ev, after, CAL_HORIZON_YEARS);
+}
+
+bool cal_ever(const struct cal_event *ev)
+{
+	/* from 1970-01-01 00:00:00 UTC (so that any time found is > 0, never the -1 of
+	 * "none") to the end of the last year of the format */
+	return next_within(ev, 0, CAL_YEAR_MAX - 1969) > 0;
 }
 
 int64_t cal_period(const struct cal_event *ev, int64_t now)

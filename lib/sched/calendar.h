@@ -10,6 +10,7 @@
  * (TZ), and next-due computation is correct across DST transitions. Pure: no I/O.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,14 @@ void cal_free(struct cal_event *ev);
  * (the event's next 200 years at most, bounded work).
  */
 int64_t cal_next(const struct cal_event *ev, int64_t after);
+
+/*
+ * Does the event match any time from 1970-01-01 00:00:01 UTC to the end of the last year of
+ * the format (2199)? False for
+ * an impossible date ("*-02-30", "2021-02-29") or only years before 1970; independent of
+ * the current time, so a one-shot date in the past stays valid.
+ */
+bool cal_ever(const struct cal_event *ev);
 
 /* A typical period of the event in seconds (next-after-next minus next, from `now`), for
  * "late" in `status`; -1 when it does not repeat. */

@@ -32,7 +32,7 @@ CONFIG_KEYS = [
     "snapshot_reserve", "portals", "pve_etc", "policies", "queue", "state", "lock", "mnt",
     "dev", "sysfs", "qm", "nvme", "hostnqn", "snippets", "reconcile",
 ]
-POLICY_KEYS = ["snapshots", "on", "label", "keep", "min_interval", "quiesce", "disks",
+POLICY_KEYS = ["snapshots", "on", "schedule", "label", "keep", "min_interval", "quiesce", "disks",
                "include", "exclude", "register", "on_error", "timeout", "skip_on_migration"]
 
 

@@ -385,6 +385,26 @@ def test_rescan_job_per_snapshot_and_config_untouched(env):
     assert len(env.queue_jobs()) == 2
 
 
+def test_rule_register_overrides_the_policy(env):
+    """A rule's own `register` wins over the policy-wide one (DESIGN.md Policies)."""
+    make_vm(env)
+    env.write_policy(100, "snapshots:\n  - on: [post-stop]\n    label: quiet\n"
+                          "    register: false\n  - on: [post-stop]\n    label: loud\n"
+                          "register: true\n")
+    r = hook(env, 100, "post-stop")
+    assert r.returncode == 0, r.stderr
+    # one rescan job per registering snapshot: only 'loud' registers
+    assert [(j["vmid"], j["action"]) for j in env.queue_jobs()] == [(100, "rescan")]
+
+    time.sleep(1.1)
+    env.write_policy(100, "snapshots:\n  - on: [post-stop]\n    label: loud\n"
+                          "    register: yes\n  - on: [post-stop]\n    label: quiet\n"
+                          "register: false\n")
+    r = hook(env, 100, "post-stop")
+    assert r.returncode == 0, r.stderr
+    assert [(j["vmid"], j["action"]) for j in env.queue_jobs()] == [(100, "rescan")] * 2
+
+
 # ---------------------------------------------------------------- failures
 
 

@@ -36,8 +36,8 @@ BAD_ERRORS = [
     "%s:2:20: unknown phase 'pre-migrate' (expected pre-start, post-start, pre-stop or "
     "post-stop)",
     "%s:3:12: bad label 'Daily' (1 to 32 of a-z, 0-9 and _)",
-    "%s:4:5: unknown key 'kep' in a snapshot rule (expected one of: on, label, keep, "
-    "min_interval, quiesce)",
+    "%s:4:5: unknown key 'kep' in a snapshot rule (expected one of: on, schedule, label, "
+    "keep, min_interval, quiesce, register)",
     "%s:7:11: 'keep' must be an integer from 1 to 1000, not '0'",
     "%s:8:10: bad duration 'soon' for 'timeout' (a number with s, m, h or d, e.g. 12h)",
     "%s:9:1: unknown key 'extra' (expected one of: snapshots, disks, register, on_error, "
@@ -67,11 +67,13 @@ class Tree:
             f.write(text)
         return path
 
-    def run(self, *args, config=True):
+    def run(self, *args, config=True, tz=None):
         exe = binary()
         if not os.access(exe, os.X_OK):
             pytest.fail("pve-ontap not built (%s); run make" % exe)
         env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+        if tz:
+            env["TZ"] = tz
         argv = [exe] + (["--config", self.config] if config else []) + [str(a) for a in args]
         return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               env=env, timeout=60, cwd=self.root)
@@ -86,7 +88,7 @@ def tree(tmp_path):
 def test_examples_exist():
     names = {os.path.basename(p) for p in EXAMPLES}
     assert {"nightly-keep7-freeze.yaml", "boot.yaml", "offline-poststop.yaml",
-            "block-start.yaml"} <= names
+            "block-start.yaml", "hourly-workdays-scheduled.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
@@ -108,7 +110,12 @@ def test_examples_mean_what_their_names_say(tree):
              and p["snapshots"][0]["keep"] == 3),
             ("offline-poststop.yaml", lambda p: p["snapshots"][0]["on"] == ["post-stop"]),
             ("block-start.yaml", lambda p: p["snapshots"][0]["on"] == ["pre-start"]
-             and p["on_error"] == "block")):
+             and p["on_error"] == "block"),
+            ("hourly-workdays-scheduled.yaml",
+             lambda p: p["snapshots"][0]["schedule"] == "mon..fri 8..18:00"
+             and p["snapshots"][0]["on"] == [] and p["snapshots"][0]["register"] is False
+             and p["snapshots"][1]["schedule"] == "02:30"
+             and p["snapshots"][1]["on"] == ["pre-stop"] and p["snapshots"][1]["register"])):
         with open(ex[name]) as f:
             tree.write("100.yaml", f.read())
         r = tree.run("--json", "policy", "show", "--vm", "100")
@@ -217,9 +224,10 @@ def test_show_json_and_fallback_to_default(tree):
     assert doc["vmid"] == 100 and doc["source"] == "vm"
     assert doc["file"] == os.path.join(tree.policies, "100.yaml")
     pol = doc["policy"]
-    assert pol["snapshots"] == [{"on": ["pre-stop"], "label": "daily", "keep": 7,
+    assert pol["snapshots"] == [{"on": ["pre-stop"], "schedule": None, "next_due": None,
+                                 "label": "daily", "keep": 7,
                                  "min_interval": "12h", "min_interval_seconds": 43200,
-                                 "quiesce": "freeze"}]
+                                 "quiesce": "freeze", "register": True}]
     assert pol["disks"] == {"include": None, "exclude": None}
     assert pol["register"] is True and pol["on_error"] == "warn"
     assert pol["timeout_seconds"] == 30 and pol["skip_on_migration"] is True
@@ -255,3 +263,69 @@ def test_show_usage_errors(tree):
     assert r.returncode == 2
     r = tree.run("policy", "show", "--vm", "12")
     assert r.returncode == 2
+
+
+SCHEDULED = """\
+snapshots:
+  - schedule: "2199-12-31 23:00"
+    label: last
+    register: false
+  - on: [post-start]
+    schedule: '*-02-29 12:00'
+    label: leap
+"""
+
+
+def test_show_schedule_and_next_due(tree):
+    """The schedule and its next due time in local time (TZ), a valid policy again."""
+    tree.write("100.yaml", SCHEDULED)
+    r = tree.run("policy", "show", "--vm", "100", tz="Europe/Berlin")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert '  - schedule: "2199-12-31 23:00"    # next due: 2199-12-31 23:00:00 CET' in lines
+    assert "  - on: [post-start]" in lines
+    assert "    register: false" in lines
+    shown = tree.write("shown.yaml", r.stdout, directory=tree.root)
+    assert tree.run("policy", "check", shown, config=False).returncode == 0
+
+    r = tree.run("--json", "policy", "show", "--vm", "100", tz="Europe/Berlin")
+    assert r.returncode == 0, r.stderr
+    rules = json.loads(r.stdout)["policy"]["snapshots"]
+    assert [(x["schedule"], x["on"], x["register"]) for x in rules] == [
+        ("2199-12-31 23:00", [], False), ("*-02-29 12:00", ["post-start"], True)]
+    assert rules[0]["next_due"] == "2199-12-31T22:00:00Z"      # 23:00 CET is 22:00 UTC
+    assert rules[1]["next_due"].endswith("-02-29T11:00:00Z")
+
+
+def test_check_bad_schedules(tree):
+    """Every bad calendar event as file:line:col, the column inside the string."""
+    path = tree.write("100.yaml", """\
+snapshots:
+  - schedule: "mon..fri 02:61"
+    label: a
+  - schedule: feb 30
+    label: b
+  - schedule: "*-02-30"
+    label: c
+  - label: d
+    keep: 2
+""")
+    r = tree.run("policy", "check", path, config=False)
+    assert r.returncode == 3
+    assert r.stderr.splitlines()[:4] == [
+        "%s:2:28: bad schedule 'mon..fri 02:61': minute 61 out of range 0..59" % path,
+        "%s:4:15: bad schedule 'feb 30': unknown weekday 'feb'" % path,
+        "%s:6:15: schedule '*-02-30' never fires (no date matches it)" % path,
+        "%s:8:5: snapshot rule without 'on' or 'schedule' (when it fires)" % path]
+
+
+def test_check_thousand_rules_refused(tree):
+    """A policy with a thousand rules: one clear error, not a thousand, and no crash."""
+    text = "snapshots:\n" + "".join("  - {schedule: '*/5', label: r%d}\n" % i
+                                     for i in range(1000))
+    path = tree.write("100.yaml", text)
+    r = tree.run("policy", "check", path, config=False)
+    assert r.returncode == 3
+    assert r.stderr.splitlines() == [
+        "%s:66:5: more than 64 snapshot rules (the limit of one policy); found 1000" % path,
+        "pve-ontap: error: 1 of 1 policy file is invalid"]

@@ -17,6 +17,7 @@
 #include "base/err.h"
 #include "format/json.h"
 #include "policy.h"
+#include "sched/calendar.h"
 #include "base/util.h"
 
 /* Parse text that must fail; returns the error lines (caller frees). */
@@ -162,7 +163,7 @@ static void test_unknown_keys(void **state)
 		      "disks:\n"
 		      "  inlcude: [scsi0]\n",
 		      "p.yaml:4:5: unknown key 'kep' in a snapshot rule (expected one of: on, "
-		      "label, keep, min_interval, quiesce)\n"
+		      "schedule, label, keep, min_interval, quiesce, register)\n"
 		      "p.yaml:5:1: unknown key 'bogus' (expected one of: snapshots, disks, "
 		      "register, on_error, timeout, skip_on_migration)\n"
 		      "p.yaml:7:3: unknown key 'inlcude' in 'disks' (expected one of: include, "
@@ -196,9 +197,9 @@ static void test_wrong_types(void **state)
 		      "  - keep: 3\n"
 		      "  - on:\n"
 		      "    label: x\n",
-		      "p.yaml:2:5: snapshot rule without 'on' (the phases it fires on)\n"
+		      "p.yaml:2:5: snapshot rule without 'on' or 'schedule' (when it fires)\n"
 		      "p.yaml:2:5: snapshot rule without 'label'\n"
-		      "p.yaml:3:5: snapshot rule without 'on' (the phases it fires on)\n");
+		      "p.yaml:3:5: snapshot rule without 'on' or 'schedule' (when it fires)\n");
 	assert_errors("{[a]: 1}\n", "p.yaml:1:2: a key must be a scalar, not a sequence\n");
 }
 
@@ -543,7 +544,7 @@ static void test_write_yaml_round_trip(void **state)
 
 	(void)state;
 	p = parse_ok(full);
-	assert_int_equal(policy_write_yaml(p, &out), 0);
+	assert_int_equal(policy_write_yaml(p, 0, &out), 0);
 	assert_string_equal(buf_cstr(&out),
 			    "snapshots:\n"
 			    "  - on: [pre-stop]\n"
@@ -551,11 +552,13 @@ static void test_write_yaml_round_trip(void **state)
 			    "    keep: 7\n"
 			    "    min_interval: 12h\n"
 			    "    quiesce: freeze\n"
+			    "    register: false\n"
 			    "  - on: [pre-start, post-start]\n"
 			    "    label: boot\n"
 			    "    keep: 3\n"
 			    "    min_interval: 0s\n"
 			    "    quiesce: none\n"
+			    "    register: false\n"
 			    "disks:\n"
 			    "  include: [scsi0, virtio1]\n"
 			    "  exclude: [efidisk0]\n"
@@ -572,7 +575,7 @@ static void test_write_yaml_round_trip(void **state)
 
 	buf_reset(&out);
 	p = parse_ok("");
-	assert_int_equal(policy_write_yaml(p, &out), 0);
+	assert_int_equal(policy_write_yaml(p, 0, &out), 0);
 	q = parse_ok(buf_cstr(&out));
 	assert_int_equal(q->nrules, 0);
 	assert_null(q->include);
@@ -581,10 +584,21 @@ static void test_write_yaml_round_trip(void **state)
 	buf_release(&out);
 }
 
+/* The policy as JSON in out, parsed into d (caller frees both). */
+static void policy_json(const struct policy *p, int64_t now, struct buf *out,
+			struct json_doc *d)
+{
+	struct json_writer w;
+
+	jw_init(&w, out, 0);
+	policy_write_json(p, now, &w, NULL);
+	assert_int_equal(jw_finish(&w), 0);
+	assert_int_equal(json_parse(d, out->data, out->len, 0), 0);
+}
+
 static void test_write_json(void **state)
 {
 	struct buf out = BUF_INIT(1 << 20);
-	struct json_writer w;
 	struct json_doc d;
 	struct policy *p;
 	char s[64];
@@ -592,10 +606,7 @@ static void test_write_json(void **state)
 
 	(void)state;
 	p = parse_ok(full);
-	jw_init(&w, &out, 0);
-	policy_write_json(p, &w, NULL);
-	assert_int_equal(jw_finish(&w), 0);
-	assert_int_equal(json_parse(&d, out.data, out.len, 0), 0);
+	policy_json(p, 0, &out, &d);
 	assert_int_equal(json_get_str(&d, 0, "snapshots.0.label", s, sizeof(s)), 0);
 	assert_string_equal(s, "daily");
 	assert_int_equal(json_get_str(&d, 0, "snapshots.1.on.1", s, sizeof(s)), 0);
@@ -608,6 +619,178 @@ static void test_write_json(void **state)
 	assert_string_equal(s, "block");
 	assert_int_equal(json_get_int(&d, 0, "timeout_seconds", &v), 0);
 	assert_int_equal(v, 120);
+	json_free(&d);
+	policy_free(p);
+	buf_release(&out);
+}
+
+/* ---- schedules (issue 16) ---- */
+
+static const char scheduled[] =
+	"snapshots:\n"
+	"  - schedule: \"*:00\"\n"
+	"    label: hourly\n"
+	"    keep: 24\n"
+	"    register: false\n"
+	"  - on: [pre-stop]\n"
+	"    schedule: 'mon..fri 02:30'\n"
+	"    label: nightly\n"
+	"  - on: [post-start]\n"
+	"    label: boot\n"
+	"    register: yes\n"
+	"register: true\n";
+
+static void test_schedule_rules(void **state)
+{
+	struct policy *p;
+	int idx[POLICY_MAX_RULES];
+	const int64_t now = 1796212800; /* 2026-12-02 12:00:00 UTC, a Wednesday */
+
+	(void)state;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	p = parse_ok(scheduled);
+	assert_int_equal(p->nrules, 3);
+	/* a scheduled-only rule fires on no phase */
+	assert_int_equal(p->rules[0].phases, 0);
+	assert_string_equal(p->rules[0].schedule, "*:00");
+	assert_non_null(p->rules[0].cal);
+	assert_int_equal(cal_next(p->rules[0].cal, now), now + 3600);
+	assert_int_equal(p->rules[1].phases, POLICY_PRE_STOP);
+	assert_string_equal(p->rules[1].schedule, "mon..fri 02:30");
+	assert_int_equal(cal_next(p->rules[1].cal, now), now + 14 * 3600 + 1800);
+	assert_null(p->rules[2].schedule);
+	assert_null(p->rules[2].cal);
+	/* register per rule: -1 inherits the policy's */
+	assert_int_equal(p->rules[0].register_clones, 0);
+	assert_int_equal(p->rules[1].register_clones, -1);
+	assert_int_equal(p->rules[2].register_clones, 1);
+	assert_false(policy_rule_registers(p, &p->rules[0]));
+	assert_true(policy_rule_registers(p, &p->rules[1]));
+	p->register_clones = false;
+	assert_false(policy_rule_registers(p, &p->rules[1]));
+	assert_true(policy_rule_registers(p, &p->rules[2]));
+	assert_int_equal(policy_rules_for_phase(p, POLICY_PRE_STOP, idx), 1);
+	assert_int_equal(idx[0], 1);
+	assert_int_equal(policy_rules_for_phase(p, POLICY_POST_START, idx), 1);
+	assert_int_equal(idx[0], 2);
+	policy_free(p);
+}
+
+static void test_schedule_errors(void **state)
+{
+	(void)state;
+	/* the column points into the string, inside quotes or not */
+	assert_errors("snapshots:\n"
+		      "  - schedule: \"mon..fri 25:00\"\n"
+		      "    label: a\n"
+		      "  - schedule: mon..fri 02:6x\n"
+		      "    label: b\n"
+		      "  - schedule: 'feb 30'\n"
+		      "    label: c\n",
+		      "p.yaml:2:25: bad schedule 'mon..fri 25:00': hour 25 out of range 0..23\n"
+		      "p.yaml:4:28: bad schedule 'mon..fri 02:6x': unexpected 'x' after time\n"
+		      "p.yaml:6:16: bad schedule 'feb 30': unknown weekday 'feb'\n");
+	/* a schedule that never fires; one written over two lines is pointed at its start */
+	assert_errors("snapshots:\n"
+		      "  - schedule: \"*-02-30\"\n"
+		      "    label: a\n"
+		      "  - schedule: \"2021-02-29\n"
+		      "      12:00x\"\n"
+		      "    label: b\n"
+		      "  - schedule: \"\"\n"
+		      "    label: c\n"
+		      "  - schedule: [daily]\n"
+		      "    label: d\n"
+		      "  - schedule: daily\n"
+		      "    register: maybe\n"
+		      "    label: e\n",
+		      "p.yaml:2:15: schedule '*-02-30' never fires (no date matches it)\n"
+		      "p.yaml:4:15: bad schedule '2021-02-29 12:00x': unexpected 'x' after time\n"
+		      "p.yaml:7:16: bad schedule '': empty calendar event\n"
+		      "p.yaml:9:15: 'schedule' must be a scalar, not a sequence\n"
+		      "p.yaml:12:15: 'register' must be true or false, not 'maybe'\n");
+	/* a past one-shot date is valid: the policy does not turn invalid as time passes */
+	policy_free(parse_ok("snapshots:\n  - schedule: 2015-10-21\n    label: once\n"));
+}
+
+/* A policy with a thousand rules is refused at once with one message; 64 load. */
+static void test_rule_limit(void **state)
+{
+	struct buf text = BUF_INIT(1 << 20);
+	struct policy *p;
+	char *got;
+
+	(void)state;
+	buf_puts(&text, "snapshots:\n");
+	for (int i = 0; i < POLICY_MAX_RULES; i++)
+		buf_printf(&text, "  - {schedule: '*/5', label: r%d}\n", i);
+	p = parse_ok(buf_cstr(&text));
+	assert_int_equal(p->nrules, POLICY_MAX_RULES);
+	policy_free(p);
+	for (int i = POLICY_MAX_RULES; i < 1000; i++)
+		buf_printf(&text, "  - {schedule: '*/5', label: r%d}\n", i);
+	got = errors_of(buf_cstr(&text));
+	assert_string_equal(got, "p.yaml:66:5: more than 64 snapshot rules (the limit of one "
+				 "policy); found 1000\n");
+	free(got);
+	buf_release(&text);
+}
+
+static void test_write_schedule(void **state)
+{
+	struct buf out = BUF_INIT(1 << 20);
+	struct json_doc d;
+	struct policy *p, *q;
+	const int64_t now = 1796212800; /* 2026-12-02 12:00:00 UTC */
+	char s[64];
+	bool b;
+
+	(void)state;
+	setenv("TZ", "UTC", 1);
+	tzset();
+	p = parse_ok(scheduled);
+	assert_int_equal(policy_write_yaml(p, now, &out), 0);
+	assert_string_equal(buf_cstr(&out),
+			    "snapshots:\n"
+			    "  - schedule: \"*:00\"    # next due: 2026-12-02 13:00:00 UTC\n"
+			    "    label: hourly\n"
+			    "    keep: 24\n"
+			    "    min_interval: 0s\n"
+			    "    quiesce: none\n"
+			    "    register: false\n"
+			    "  - on: [pre-stop]\n"
+			    "    schedule: \"mon..fri 02:30\"    # next due: 2026-12-03 02:30:00 UTC\n"
+			    "    label: nightly\n"
+			    "    keep: 7\n"
+			    "    min_interval: 0s\n"
+			    "    quiesce: none\n"
+			    "    register: true\n"
+			    "  - on: [post-start]\n"
+			    "    label: boot\n"
+			    "    keep: 7\n"
+			    "    min_interval: 0s\n"
+			    "    quiesce: none\n"
+			    "    register: true\n"
+			    "disks: {}    # every disk on a configured storage\n"
+			    "register: true\n"
+			    "on_error: warn\n"
+			    "timeout: 30s\n"
+			    "skip_on_migration: true\n");
+	q = parse_ok(buf_cstr(&out));
+	assert_string_equal(q->rules[1].schedule, "mon..fri 02:30");
+	policy_free(q);
+
+	buf_reset(&out);
+	policy_json(p, now, &out, &d);
+	assert_int_equal(json_get_str(&d, 0, "snapshots.0.schedule", s, sizeof(s)), 0);
+	assert_string_equal(s, "*:00");
+	assert_int_equal(json_get_str(&d, 0, "snapshots.0.next_due", s, sizeof(s)), 0);
+	assert_string_equal(s, "2026-12-02T13:00:00Z");
+	assert_int_equal(json_get_bool(&d, 0, "snapshots.0.register", &b), 0);
+	assert_false(b);
+	assert_int_equal(json_get_str(&d, 0, "snapshots.1.next_due", s, sizeof(s)), 0);
+	assert_string_equal(s, "2026-12-03T02:30:00Z");
 	json_free(&d);
 	policy_free(p);
 	buf_release(&out);
@@ -651,6 +834,10 @@ int main(void)
 		cmocka_unit_test(test_write_yaml_round_trip),
 		cmocka_unit_test(test_write_json),
 		cmocka_unit_test(test_format_duration),
+		cmocka_unit_test(test_schedule_rules),
+		cmocka_unit_test(test_schedule_errors),
+		cmocka_unit_test(test_rule_limit),
+		cmocka_unit_test(test_write_schedule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
