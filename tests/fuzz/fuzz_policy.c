@@ -27,10 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned ph = 1; ph && policy_phase_name(ph); ph <<= 1)
 		policy_rules_for_phase(p, ph, idx);
 	policy_blocks_start(p);
-	policy_write_yaml(p, &out);
+	policy_write_yaml(p, 1796212800, &out); /* 2026-12-02 12:00 UTC */
 	buf_reset(&out);
 	jw_init(&w, &out, 1);
-	policy_write_json(p, &w, NULL);
+	policy_write_json(p, 1796212800, &w, NULL);
 	jw_finish(&w);
 out:
 	policy_free(p);
