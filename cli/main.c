@@ -32,6 +32,7 @@ static const struct cli_object *const objects[] = {
 	&cli_obj_storage,
 	&cli_obj_nvme,
 	&cli_obj_policy,
+	&cli_obj_status,
 	&cli_obj_watch,
 	&cli_obj_install_hook,
 	&cli_obj_doctor,
@@ -292,6 +293,19 @@ static int run_hook(const char *config_path, const char *vmid_s, const char *pha
 	return hook_run(config_path, (int)vmid, phase);
 }
 
+/* "sched-run VMID LABEL SLOT": the watcher's child for one scheduled run (HACKING.md). */
+static int run_scheduled(const char *config_path, char **argv)
+{
+	int64_t vmid, slot;
+
+	if (util_parse_int(argv[0], 100, 999999999, &vmid) < 0 ||
+	    util_parse_int(argv[2], 1, INT64_MAX, &slot) < 0) {
+		fprintf(stderr, PROG ": sched-run: bad VM id or slot\n");
+		return 2;
+	}
+	return hook_run_scheduled(config_path, (int)vmid, argv[1], slot);
+}
+
 static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const struct cli_object *obj = NULL;
@@ -417,6 +431,14 @@ int main(int argc, char **argv)
 		}
 		return run_hook(ctx.config_path ? ctx.config_path : getenv("PVE_ONTAP_CONFIG"),
 				argv[i + 1], argv[i + 2]);
+	}
+	if (!strcmp(argv[i], "sched-run")) {
+		if (argc - i != 4) {
+			rc = err_set(POE_USAGE, "usage: " PROG " sched-run VMID LABEL SLOT");
+			goto out;
+		}
+		return run_scheduled(ctx.config_path ? ctx.config_path :
+				     getenv("PVE_ONTAP_CONFIG"), argv + i + 1);
 	}
 	rc = dispatch(&ctx, argc - i, argv + i);
 out:

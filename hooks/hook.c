@@ -25,6 +25,7 @@
 #include "ops/ops.h"
 #include "policy.h"
 #include "pve/pve.h"
+#include "sched/clock.h"
 #include "sched/runstate.h"
 #include "base/util.h"
 
@@ -40,7 +41,14 @@ struct hook {
 	struct vm_snapshot *list;   /* our snapshots of the VM, oldest first */
 	int nlist;
 	bool listed;
+	int64_t slot;               /* scheduled run: the slot it is for (0: a hook run) */
 };
+
+/* "now" for min_interval and names: a scheduled run uses the schedule's clock */
+static int64_t hook_now(const struct hook *h)
+{
+	return h->slot ? sched_now() : (int64_t)time(NULL);
+}
 
 /*
  * Status lines go to stdout, warnings to stderr; both end up in the task log (or the
@@ -217,6 +225,8 @@ static enum quiesce rule_quiesce(const struct hook *h, const struct policy_rule 
 {
 	if (r->quiesce != POLICY_QUIESCE_FREEZE)
 		return QUIESCE_NONE;
+	if (h->slot)
+		return QUIESCE_FREEZE; /* scheduled runs are for running VMs only */
 	return (h->phase & (POLICY_POST_START | POLICY_PRE_STOP)) ? QUIESCE_FREEZE : QUIESCE_NONE;
 }
 
@@ -244,7 +254,7 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 			newest = s;
 	}
 	if (r->min_interval_s > 0 && newest) {
-		int64_t age = (int64_t)(time(NULL) - newest->created);
+		int64_t age = hook_now(h) - (int64_t)newest->created;
 
 		if (age < r->min_interval_s) {
 			format_age(age, a, sizeof(a));
@@ -262,6 +272,7 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 	o.include = (const char *const *)h->pol->include;
 	o.exclude = (const char *const *)h->pol->exclude;
 	o.queue_rescan = policy_rule_registers(h->pol, r);
+	o.when = h->slot ? (time_t)hook_now(h) : 0;
 	snap = util_xcalloc(1, sizeof(*snap));
 	h->what = "snapshot failed";
 	t0 = util_now_ms();
@@ -323,8 +334,8 @@ static void record_failure(struct hook *h, const int *idx, int from, int nidx, c
 	for (int i = from; i < nidx; i++) {
 		const char *label = h->pol->rules[idx[i]].label;
 
-		if (run_state_record(h->cfg->paths.state, h->vmid, label, (int64_t)time(NULL),
-				     false, cause, 0) < 0)
+		if (run_state_record(h->cfg->paths.state, h->vmid, label, hook_now(h), false,
+				     cause, h->slot) < 0)
 			log_warn("%s", err_msg());
 		if (len < n)
 			len += (size_t)snprintf(labels + len, n - len, "%s%s", i > from ? ", " : "",
@@ -336,8 +347,8 @@ static void record_failure(struct hook *h, const int *idx, int from, int nidx, c
 
 static void record_success(struct hook *h, const char *label)
 {
-	if (run_state_record(h->cfg->paths.state, h->vmid, label, (int64_t)time(NULL), true, NULL,
-			     0) < 0)
+	if (run_state_record(h->cfg->paths.state, h->vmid, label, hook_now(h), true, NULL,
+			     h->slot) < 0)
 		log_warn("%s", err_msg());
 }
 
@@ -498,6 +509,147 @@ failed:
 out:
 	if (ctx_ready)
 		ops_ctx_release(&h.ctx);
+	watchdog_stop(&lock);
+	free(h.list);
+	policy_free(pol);
+	config_free(cfg);
+	util_deadline_set_global(0);
+	fflush(stdout);
+	return status;
+}
+
+/* ---- scheduled runs (the watcher's children) ---- */
+
+/* The rule with label that has a schedule, or NULL (the policy changed since). */
+static const struct policy_rule *scheduled_rule(const struct policy *p, const char *label)
+{
+	for (int i = 0; i < p->nrules; i++)
+		if (p->rules[i].cal && !strcmp(p->rules[i].label, label))
+			return &p->rules[i];
+	return NULL;
+}
+
+/* Mark slot handled without counting a run (it was done elsewhere, or the VM is stopped). */
+static void slot_handled(const struct hook *h, const char *label)
+{
+	struct run_state st;
+
+	if (run_state_load(h->cfg->paths.state, h->vmid, label, &st) == 0 && st.slot < h->slot) {
+		st.slot = h->slot;
+		if (run_state_save(h->cfg->paths.state, h->vmid, label, &st) < 0)
+			log_warn("%s", err_msg());
+	}
+}
+
+/*
+ * Under the VM's lock: is the slot done already, by this node (run state) or by another
+ * node's watcher that had the VM before a migration, or shares its state (ONTAP: a snapshot
+ * of the label made at or after the slot)? Returns 1 when done, 0 when not, < 0 on error.
+ */
+static int slot_done(struct hook *h, const char *label)
+{
+	struct run_state st;
+	int rc;
+
+	if (run_state_load(h->cfg->paths.state, h->vmid, label, &st) == 0 && st.slot >= h->slot)
+		return 1;
+	rc = ensure_list(h);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < h->nlist; i++)
+		if (!strcmp(h->list[i].label, label) && (int64_t)h->list[i].created >= h->slot)
+			return 1;
+	return 0;
+}
+
+/* Is the VM running on this node? Stopped VMs' disks do not change: no scheduled run. */
+static int vm_running(struct hook *h, bool *running)
+{
+	struct pve_client *pc = ops_pve(&h->ctx);
+	struct pve_vm_status st;
+	char node[128];
+	int rc;
+
+	h->what = "cannot read the VM status";
+	if (!pc)
+		return err_code() ? err_code() : POE_API;
+	rc = pve_vm_node(pc, h->vmid, node, sizeof(node), h->deadline);
+	if (rc == 0)
+		rc = pve_vm_status(pc, node, h->vmid, &st, h->deadline);
+	if (rc == 0)
+		*running = !strcmp(st.status, "running");
+	return rc;
+}
+
+/* The part under the lock: slot check, VM state, the rule. */
+static int scheduled_locked(struct hook *h, const struct policy_rule *r)
+{
+	bool running = false;
+	int rc;
+
+	h->what = "cannot list snapshots";
+	rc = slot_done(h, r->label);
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		log_info("VM %d schedule %s: slot already done", h->vmid, r->label);
+		slot_handled(h, r->label);
+		return 0;
+	}
+	rc = vm_running(h, &running);
+	if (rc < 0)
+		return rc;
+	if (!running) {
+		log_info("VM %d schedule %s: skipped: the VM is not running", h->vmid, r->label);
+		slot_handled(h, r->label);
+		return 0;
+	}
+	rc = run_rule(h, r);
+	if (rc > 0)
+		record_success(h, r->label);
+	return rc < 0 ? rc : 0;
+}
+
+int hook_run_scheduled(const char *config_path, int vmid, const char *label, int64_t slot)
+{
+	struct hook h = { .vmid = vmid, .phase_name = "schedule", .slot = slot };
+	struct config *cfg = NULL;
+	struct policy *pol = NULL;
+	struct cluster_lock lock = { .held = 0 };
+	const struct policy_rule *r;
+	char lockname[32];
+	int idx[1], rc, status = 0;
+
+	rc = load_config_and_policy(config_path, vmid, "schedule", &cfg, &pol);
+	if (rc < 0) {
+		status = rc == POE_NOTFOUND ? 0 : err_exit_status(rc);
+		goto out;
+	}
+	h.cfg = cfg;
+	h.pol = pol;
+	r = scheduled_rule(pol, label);
+	if (!r)
+		goto out; /* the rule went away with a policy change: nothing to do */
+	idx[0] = (int)(r - pol->rules);
+	h.deadline = util_now_ms() + pol->timeout_s * 1000;
+	util_deadline_set_global(h.deadline);
+	watchdog_start(&h, err_exit_status(POE_TIMEOUT));
+	ops_ctx_init(&h.ctx, cfg);
+	h.ctx.deadline = h.deadline;
+	h.ctx.phase = "schedule";
+	snprintf(lockname, sizeof(lockname), "vm-%d", vmid);
+	h.what = "cannot lock the VM";
+	rc = cluster_lock_acquire(&lock, cfg->paths.lock, lockname, h.deadline);
+	if (rc == 0) {
+		watchdog_guard_lock(&lock);
+		rc = scheduled_locked(&h, r);
+	}
+	if (rc < 0) {
+		report_failure(&h, rc, idx, 0, 1, false);
+		status = err_exit_status(rc);
+	}
+	ops_ctx_release(&h.ctx);
+out:
 	watchdog_stop(&lock);
 	free(h.list);
 	policy_free(pol);

@@ -70,6 +70,7 @@ struct vm_snapshot_opts {
 	const char *const *include;  /* disk keys, NULL = every disk on a configured storage */
 	const char *const *exclude;
 	bool queue_rescan;           /* register clones in PVE through the watcher */
+	time_t when;                 /* the name's time (a scheduled run's clock), 0 = now */
 };
 
 struct vm_snapshot_disk {

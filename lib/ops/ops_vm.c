@@ -433,7 +433,7 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 			     o->vmid);
 		goto out;
 	}
-	out->created = time(NULL);
+	out->created = o->when ? o->when : time(NULL);
 	ops_snapshot_name(label, out->created, out->name, sizeof(out->name));
 	util_strlcpy(out->label, label, sizeof(out->label));
 	snprintf(comment, sizeof(comment), "pve-ontap vm=%d label=%s phase=%s", o->vmid, label,
