@@ -139,6 +139,14 @@ def next_slot(clock):
     return (int(clock.now()) // 60 + 1) * 60
 
 
+def hup_and_wait(w):
+    """SIGHUP, then wait until the watcher has reloaded (the same loop round runs what is
+    due before it sleeps again)."""
+    n = w.log().count("configuration reloaded")
+    w.hup()
+    assert wait_for(lambda: w.log().count("configuration reloaded") > n), w.log()
+
+
 def status(env, clock, *args, offset=0):
     e = {"PVE_ONTAP_TEST_NOW_OFFSET": str(clock.offset + offset)}
     r = env.run("--json", "status", *args, extra_env=e)
@@ -365,3 +373,32 @@ def test_status_and_metrics_ok_then_failed_and_late(env, sched):
     r = env.run("status", extra_env={"PVE_ONTAP_TEST_NOW_OFFSET": str(clock.offset)})
     assert r.returncode == 0 and re.search(r"^100 +minutely +minutely-%s .* ok$" % TS,
                                            r.stdout, re.M), r.stdout
+
+
+def test_clock_jumps_give_one_run_never_a_storm(env, sched):
+    clock, start = sched
+    setup_vm(env, 100)
+    env.write_policy(100, POLICY.replace("keep: 2", "keep: 100"))
+    clock.before_minute()
+    w = start()
+    first_slot = next_slot(clock)
+    assert wait_for(lambda: runstate(env, 100, "minutely").get("runs_ok") == "1"), w.log()
+    # forward by an hour: sixty slots passed, one run, for the latest
+    clock.set(clock.offset + 3600)
+    w.hup()
+    assert wait_for(lambda: runstate(env, 100, "minutely").get("runs_ok") == "2"), w.log()
+    assert int(runstate(env, 100, "minutely")["slot"]) == first_slot + 3600
+    # back by two hours: the slots up to the last one done are not run again
+    clock.set(clock.offset - 7200)
+    hup_and_wait(w)
+    # the next slot by the new clock comes and goes: nothing runs
+    clock.set(clock.offset + 60)
+    hup_and_wait(w)
+    assert w.stop() == 0
+    # the watcher logs every start before it goes back to sleep: two, not more
+    assert w.log().count("schedule minutely: run for slot") == 2, w.log()
+    assert runstate(env, 100, "minutely")["runs_ok"] == "2"
+    assert len(snaps(env)) == 2
+    clones = [q for q in env.ontap.requests
+              if q["method"] == "POST" and q["path"] == "/api/storage/file/clone"]
+    assert len(clones) == 2
