@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +432,91 @@ static void test_dst_new_york(void **state)
 	set_tz("UTC");
 }
 
+/* ---- DST against brute force -------------------------------------------------------- */
+
+/* Wall-clock predicates written in C for a few events, as an oracle independent of the
+ * parser and of the field search. */
+static bool p_0230(const struct tm *t) { return t->tm_hour == 2 && t->tm_min == 30; }
+static bool p_x30(const struct tm *t) { return t->tm_min == 30; }
+static bool p_q15(const struct tm *t) { return t->tm_min % 15 == 0; }
+static bool p_hourly(const struct tm *t) { return t->tm_min == 0; }
+static bool p_daily(const struct tm *t) { return t->tm_hour == 0 && t->tm_min == 0; }
+static bool p_0130(const struct tm *t) { return t->tm_hour == 1 && t->tm_min == 30; }
+static bool p_even(const struct tm *t) { return t->tm_hour % 2 == 0 && t->tm_min == 0; }
+static bool p_sun(const struct tm *t) { return t->tm_wday == 0 && t->tm_hour < 4 && t->tm_min == 45; }
+static bool p_2to3(const struct tm *t) { return (t->tm_hour == 2 || t->tm_hour == 3) && t->tm_min % 7 == 0; }
+
+static int64_t wall_seconds(int64_t t, struct tm *tm)
+{
+	time_t tt = (time_t)t;
+
+	assert_non_null(localtime_r(&tt, tm));
+	return t + tm->tm_gmtoff;
+}
+
+/* The first whole minute t > after whose wall time is later than after's and matches:
+ * what "strictly after, each wall time once" means, found minute by minute. */
+static int64_t brute_next(bool (*pred)(const struct tm *), int64_t after, int64_t span)
+{
+	struct tm tm;
+	int64_t w0 = wall_seconds(after, &tm);
+
+	for (int64_t t = (after / 60 + 1) * 60; t <= after + span; t += 60)
+		if (wall_seconds(t, &tm) > w0 && pred(&tm))
+			return t;
+	return -2;
+}
+
+/* Around every transition of 2026 in zones with whole-hour, half-hour (Lord Howe) and
+ * midnight (Havana) shifts, cal_next agrees with the brute force. */
+static void test_dst_against_brute_force(void **state)
+{
+	static const char *const zones[] = { "Europe/Berlin", "America/New_York",
+					     "Australia/Lord_Howe", "America/Havana" };
+	static const struct {
+		const char *spec;
+		bool (*pred)(const struct tm *);
+	} ev[] = {
+		{ "02:30", p_0230 },  { "*:30", p_x30 },      { "*/15", p_q15 },
+		{ "hourly", p_hourly }, { "daily", p_daily },  { "01:30", p_0130 },
+		{ "0/2:00", p_even }, { "sun 0..3:45", p_sun }, { "2..3:*/7", p_2to3 },
+	};
+	const int64_t y2026 = utc(2026, 1, 1, 0, 0, 0);
+	int transitions = 0;
+
+	(void)state;
+	for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+		struct tm tm;
+		long prev;
+
+		set_tz(zones[z]);
+		wall_seconds(y2026, &tm);
+		prev = tm.tm_gmtoff;
+		for (int64_t h = y2026; h < y2026 + 365 * DAY; h += 1800) {
+			wall_seconds(h, &tm);
+			if (tm.tm_gmtoff == prev)
+				continue;
+			prev = tm.tm_gmtoff;
+			transitions++;
+			for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+				struct cal_event *e = parse_ok(ev[i].spec);
+
+				for (int64_t a = h - 20 * HOUR; a < h + 8 * HOUR; a += 53 * MIN + 7) {
+					int64_t want = brute_next(ev[i].pred, a, 8 * DAY);
+
+					if (cal_next(e, a) != want)
+						fprintf(stderr, "%s '%s' after %lld\n", zones[z],
+							ev[i].spec, (long long)a);
+					assert_int_equal(cal_next(e, a), want);
+				}
+				cal_free(e);
+			}
+		}
+	}
+	assert_int_equal(transitions, 8); /* two a year in each zone */
+	set_tz("UTC");
+}
+
 /* ---- errors ------------------------------------------------------------------------ */
 
 static void test_errors(void **state)
@@ -482,6 +568,7 @@ int main(void)
 		cmocka_unit_test(test_period),
 		cmocka_unit_test(test_dst_berlin),
 		cmocka_unit_test(test_dst_new_york),
+		cmocka_unit_test(test_dst_against_brute_force),
 		cmocka_unit_test(test_errors),
 	};
 
