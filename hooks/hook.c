@@ -587,6 +587,12 @@ static int scheduled_locked(struct hook *h, const struct policy_rule *r)
 	bool running = false;
 	int rc;
 
+	/* migrated away since the watcher looked: the new node's watcher has it now */
+	if (!pve_vm_is_local(h->cfg->paths.pve_etc, h->vmid)) {
+		log_info("VM %d schedule %s: skipped: its config is no longer on this node",
+			 h->vmid, r->label);
+		return 0;
+	}
 	h->what = "cannot list snapshots";
 	rc = slot_done(h, r->label);
 	if (rc < 0)

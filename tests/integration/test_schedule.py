@@ -16,21 +16,16 @@ import pytest
 import yaml
 
 from conftest import binary
+from test_watcher import wait_for as _wait_for
+
+
+def wait_for(cond, timeout=20.0):
+    return _wait_for(cond, timeout=timeout, step=0.02)
 
 DISKS = {"scsi0": ("vm-100-disk-0.raw", 4096)}
 POLICY = ("snapshots:\n  - schedule: \"*/1\"\n    label: minutely\n    keep: 2\n"
           "    quiesce: freeze\n")
 TS = r"\d{8}T\d{6}Z"
-
-
-def wait_for(cond, timeout=20.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
 
 
 class Clock:
@@ -137,6 +132,11 @@ def minutes(names):
 
 def next_slot(clock):
     return (int(clock.now()) // 60 + 1) * 60
+
+
+def clone_posts(env):
+    return len([q for q in env.ontap.requests
+                if q["method"] == "POST" and q["path"] == "/api/storage/file/clone"])
 
 
 def hup_and_wait(w):
@@ -315,9 +315,7 @@ def test_two_watchers_never_run_one_slot_twice(env, sched):
     runs = [int(runstate(env, 100, "minutely", d).get("runs_ok", 0))
             for d in (env.paths["state"], cfg2["paths"]["state"])]
     assert sum(runs) == 3
-    clones = [q for q in env.ontap.requests
-              if q["method"] == "POST" and q["path"] == "/api/storage/file/clone"]
-    assert len(clones) == 3
+    assert clone_posts(env) == 3
 
 
 def test_status_and_metrics_ok_then_failed_and_late(env, sched):
@@ -399,6 +397,4 @@ def test_clock_jumps_give_one_run_never_a_storm(env, sched):
     assert w.log().count("schedule minutely: run for slot") == 2, w.log()
     assert runstate(env, 100, "minutely")["runs_ok"] == "2"
     assert len(snaps(env)) == 2
-    clones = [q for q in env.ontap.requests
-              if q["method"] == "POST" and q["path"] == "/api/storage/file/clone"]
-    assert len(clones) == 2
+    assert clone_posts(env) == 2
