@@ -196,7 +196,8 @@ static void format_age(int64_t s, char *out, size_t n)
 	if (s < 0)
 		s = 0;
 	if (s >= 86400)
-		snprintf(out, n, "%lldd%lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+		snprintf(out, n, "%lldd%lldh", (long long)(s / 86400),
+			 (long long)(s % 86400 / 3600));
 	else if (s >= 3600)
 		snprintf(out, n, "%lldh%lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
 	else if (s >= 60)
@@ -356,7 +357,7 @@ out:
 
 const struct cli_object cli_obj_status = {
 	.name = "status",
-	.summary = "policy compliance of this node's VMs: newest snapshot, next due, ok/late/failed/never",
+	.summary = "policy compliance of this node's VMs: newest snapshot, next due, state",
 	.verbs = NULL,
 	.fn = cmd_status,
 	.flags = CLI_NEEDS_CONFIG,

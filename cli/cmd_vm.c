@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* pve-ontap vm create|list|delete|restore|prune: VM snapshots (NFS file clones, NVMe CG snapshots). */
+/* pve-ontap vm create|list|delete|restore|prune: VM snapshots (NFS file clones, NVMe CG
+ * snapshots). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,8 +64,8 @@ static void disk_summary(const struct vm_snapshot *s, char *out, size_t n)
 static void print_pruned(int vmid, const struct vm_snapshot *pruned, int npruned, bool dry)
 {
 	for (int i = 0; i < npruned; i++)
-		printf("%s snapshot '%s' of VM %d\n", dry ? "would delete" : "deleted", pruned[i].name,
-		       vmid);
+		printf("%s snapshot '%s' of VM %d\n", dry ? "would delete" : "deleted",
+		       pruned[i].name, vmid);
 }
 
 static int check_keep(const char *cmd, long long keep, long long min, bool label_ok)
@@ -87,7 +88,7 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		{ "label", CLI_OPT_STR, &label, false, "L",
 		  "label (a-z, 0-9, _; default manual): part of the name" },
 		{ "keep", CLI_OPT_INT, &keep, false, "N",
-		  "then delete the oldest snapshots of this label beyond the newest N (needs --label)" },
+		  "then delete the oldest of this label beyond the newest N (needs --label)" },
 		{ "quiesce", CLI_OPT_STR, &quiesce, false, "MODE",
 		  "none (default), freeze (guest agent fsfreeze), suspend (to disk), shutdown" },
 		{ "suspend", CLI_OPT_FLAG, &suspend, false, NULL, "same as --quiesce suspend" },
@@ -103,8 +104,9 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		       "Snapshot every disk of a VM on a configured storage: one ONTAP file clone per\n"
 		       "NFS disk (all in parallel, next to the disk in images/<vmid>/), one consistency-\n"
 		       "group snapshot for its NVMe disks. If any disk fails, what was made is removed.\n"
-		       "A rescan job makes the clones visible in PVE through the watcher. With --keep N\n"
-		       "the newest N snapshots of the label survive and older ones of it are deleted.",
+		       "A rescan job makes the clones visible in PVE through the watcher.\n"
+		       "With --keep N the newest N snapshots of the label survive and older ones\n"
+		       "of it are deleted.",
 		       NULL, NULL);
 	if (rc)
 		return rc;
@@ -290,7 +292,8 @@ static int vm_prune(struct cli_ctx *cc, int argc, char **argv)
 	long long vmid = 0, keep = 0;
 	const struct cli_opt opts[] = {
 		{ "vm", CLI_OPT_INT, &vmid, true, "ID", "the VM" },
-		{ "keep", CLI_OPT_INT, &keep, true, "N", "newest snapshots per label that survive" },
+		{ "keep", CLI_OPT_INT, &keep, true, "N",
+		  "newest snapshots per label that survive" },
 		{ "label", CLI_OPT_STR, &label, false, "L",
 		  "only this label (default: every label except manual and prerestore)" },
 		{ .name = NULL },
@@ -301,10 +304,11 @@ static int vm_prune(struct cli_ctx *cc, int argc, char **argv)
 	int n = 0, rc;
 
 	rc = cli_parse("vm prune", argc, argv, opts,
-		       "Retention by hand: per label, keep the newest N pve-ontap snapshots of the VM and\n"
-		       "delete older ones (every disk's clone, CG snapshots). Names that pve-ontap did not\n"
-		       "make are never touched; 'manual' and 'prerestore' only with --label. With\n"
-		       "--dry-run it prints what would be deleted and deletes nothing.",
+		       "Retention by hand: per label, keep the newest N pve-ontap snapshots of\n"
+		       "the VM and delete older ones (every disk's clone, CG snapshots). Names\n"
+		       "that pve-ontap did not make are never touched; 'manual' and 'prerestore'\n"
+		       "only with --label. With --dry-run it prints what would be deleted and\n"
+		       "deletes nothing.",
 		       NULL, NULL);
 	if (rc == 0)
 		rc = check_keep("vm prune", keep, 0, true);
@@ -312,8 +316,8 @@ static int vm_prune(struct cli_ctx *cc, int argc, char **argv)
 		return rc;
 	rc = cli_run_begin_vm(&run, cc, (int)vmid);
 	if (rc == 0)
-		n = rc = ops_vm_snapshot_prune_select(&run.ctx, (int)vmid, label, (int)keep, &pruned,
-						     &n);
+		n = rc = ops_vm_snapshot_prune_select(&run.ctx, (int)vmid, label, (int)keep,
+						      &pruned, &n);
 	if (rc >= 0 && cc->json) {
 		cli_json_begin(&j);
 		jw_object_begin(&j.w, NULL);

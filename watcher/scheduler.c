@@ -94,8 +94,8 @@ static struct ws_policy *policy_cached(struct ws_sched *s, const char *path)
 		p = &s->pols[i];
 		if (strcmp(p->path, path) != 0)
 			continue;
-		if (p->mtime.tv_sec != st.st_mtim.tv_sec || p->mtime.tv_nsec != st.st_mtim.tv_nsec ||
-		    p->size != st.st_size) {
+		if (p->mtime.tv_sec != st.st_mtim.tv_sec ||
+		    p->mtime.tv_nsec != st.st_mtim.tv_nsec || p->size != st.st_size) {
 			policy_free(p->pol);
 			p->pol = NULL;
 			goto load;
@@ -321,7 +321,8 @@ static void child_ended(struct ws_sched *s, const struct config *cfg, struct ws_
 		return; /* it recorded (and logged) its failure itself */
 	err_clear();
 	if (WIFSIGNALED(status))
-		snprintf(cause, sizeof(cause), "scheduled run killed by signal %d", WTERMSIG(status));
+		snprintf(cause, sizeof(cause), "scheduled run killed by signal %d",
+			 WTERMSIG(status));
 	else
 		snprintf(cause, sizeof(cause), "scheduled run ended with exit status %d",
 			 WEXITSTATUS(status));
@@ -472,7 +473,8 @@ int ws_setup(struct watcher *w)
 		s = w->sched = util_xcalloc(1, sizeof(*s));
 		len = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
 		if (len <= 0 || (size_t)len >= sizeof(s->exe) - 1)
-			return err_set(POE_FAIL, "cannot find our own executable for scheduled runs");
+			return err_set(POE_FAIL,
+				       "cannot find our own executable for scheduled runs");
 		s->exe[len] = '\0';
 		s->last_pending = -1;
 	}

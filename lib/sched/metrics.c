@@ -52,7 +52,8 @@ int metrics_format(struct buf *out, const struct metrics_row *rows, int n, int j
 	static const char last[] = "pve_ontap_snapshot_last_success_timestamp_seconds";
 	static const char runs[] = "pve_ontap_snapshot_runs_total";
 	int rc = family(out, last, "gauge",
-			"Unix time of the last successful snapshot run on this node, per VM and label.");
+			"Unix time of the last successful snapshot run on this node, "
+			"per VM and label.");
 
 	for (int i = 0; i < n && rc == 0; i++) {
 		if (!rows[i].last_success)
@@ -65,7 +66,8 @@ int metrics_format(struct buf *out, const struct metrics_row *rows, int n, int j
 	}
 	if (rc == 0)
 		rc = family(out, runs, "counter",
-			    "Snapshot runs (hook and scheduled) on this node, per VM, label and result.");
+			    "Snapshot runs (hook and scheduled) on this node, "
+			    "per VM, label and result.");
 	for (int i = 0; i < n && rc == 0; i++) {
 		for (int k = 0; k < 2 && rc == 0; k++) {
 			rc = buf_puts(out, runs);

@@ -107,8 +107,10 @@ int run_state_save(const char *state_dir, int vmid, const char *label, const str
 
 	rc = util_mkdir_p(dir, 0700);
 	if (rc == 0)
-		rc = buf_printf(&b, "last_run=%" PRId64 "\nresult=%s\ncause=%s\nlast_success=%" PRId64
-				"\nslot=%" PRId64 "\nruns_ok=%" PRIu64 "\nruns_failed=%" PRIu64 "\n",
+		rc = buf_printf(&b,
+				"last_run=%" PRId64 "\nresult=%s\ncause=%s\nlast_success=%" PRId64
+				"\nslot=%" PRId64 "\nruns_ok=%" PRIu64 "\nruns_failed=%" PRIu64
+				"\n",
 				st->last_run, st->failed ? "failed" : "ok", st->cause,
 				st->last_success, st->slot, st->runs_ok, st->runs_failed);
 	if (rc == 0)

@@ -398,3 +398,18 @@ def test_clock_jumps_give_one_run_never_a_storm(env, sched):
     assert runstate(env, 100, "minutely")["runs_ok"] == "2"
     assert len(snaps(env)) == 2
     assert clone_posts(env) == 2
+
+
+def test_sighup_reads_new_schedules(env, sched):
+    clock, start = sched
+    setup_vm(env, 100)
+    env.write_policy(100, "snapshots:\n  - on: [pre-stop]\n    label: minutely\n")
+    clock.before_minute(lead=30)
+    w = start()
+    # a scheduled rule appears; the slot is two seconds away once the watcher has it
+    env.write_policy(100, POLICY)
+    clock.set(clock.offset + 28)
+    slot = next_slot(clock)
+    hup_and_wait(w)
+    assert wait_for(lambda: slot_name(slot) in minutes(snaps(env))), w.log()
+    assert w.log().count("schedule minutely: run for slot") == 1

@@ -38,8 +38,10 @@ static void test_format(void **state)
 		"# TYPE pve_ontap_snapshot_runs_total counter\n"
 		"pve_ontap_snapshot_runs_total{vmid=\"100\",label=\"hourly\",result=\"ok\"} 3\n"
 		"pve_ontap_snapshot_runs_total{vmid=\"100\",label=\"hourly\",result=\"failed\"} 1\n"
-		"pve_ontap_snapshot_runs_total{vmid=\"101\",label=\"a\\\"b\\\\c\\nd\",result=\"ok\"} 0\n"
-		"pve_ontap_snapshot_runs_total{vmid=\"101\",label=\"a\\\"b\\\\c\\nd\",result=\"failed\"} 2\n"
+		"pve_ontap_snapshot_runs_total{vmid=\"101\",label=\"a\\\"b\\\\c\\nd\","
+		"result=\"ok\"} 0\n"
+		"pve_ontap_snapshot_runs_total{vmid=\"101\",label=\"a\\\"b\\\\c\\nd\","
+		"result=\"failed\"} 2\n"
 		"# HELP pve_ontap_watcher_jobs_pending Jobs in the watcher's queue not yet done.\n"
 		"# TYPE pve_ontap_watcher_jobs_pending gauge\n"
 		"pve_ontap_watcher_jobs_pending 5\n");
