@@ -6,11 +6,13 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include "config/config.h"
 #include "base/err.h"
 #include "base/exec.h"
+#include "host/nvmehost.h"
 #include "net/http.h"
 #include "format/json.h"
 #include "base/log.h"
@@ -46,11 +49,15 @@ static const char doctor_help[] =
 	"  - the configuration loads, and its file permissions;\n"
 	"  - the PVE node files (storage.cfg, qm) and the policies (as 'policy check');\n"
 	"  - the hookscripts of this node's VMs exist and are this binary (not an old copy);\n"
+	"  - NVMe disks of this node's VMs have shared=1 (PVE migrates no raw path without);\n"
 	"  - the PVE API: reachable, TLS, credentials, version;\n"
 	"  - each ONTAP cluster: reachable, TLS, credentials, version (9.10.1 or later;\n"
 	"    9.12.1 recommended for NVMe pools: consistency-group membership changes);\n"
 	"  - each NFS storage maps to an ONTAP volume; each NVMe pool's SVM and subsystem\n"
 	"    exist;\n"
+	"  - with NVMe pools: LVM's global_filter (paths.lvm_conf) rejects the namespaces'\n"
+	"    by-id links (the line to set is printed), and no volume or consistency group\n"
+	"    of a VM that no longer exists is left on ONTAP;\n"
 	"  - the watcher runs (systemctl is-active " WATCH_UNIT "), and the job queue is\n"
 	"    writable and drained.\n"
 	"Lines start with 'ok', 'warn' or 'FAIL'. Nothing is changed (a temporary file is\n"
@@ -322,6 +329,98 @@ static void check_hookscripts(struct doctor *d, const struct config *cfg)
 	if (nhooked && !nstale && !nbad)
 		report(d, V_OK, "hookscripts: %d VM%s on this node run this pve-ontap", nhooked,
 		       nhooked == 1 ? "" : "s");
+}
+
+/* Does a drive's option string ("discard=on,shared=1,size=1G") set shared to true? */
+static bool drive_is_shared(const char *options)
+{
+	const char *p = options;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+
+		if (n > 7 && !strncmp(p, "shared=", 7)) {
+			const char *v = p + 7;
+			size_t vl = n - 7;
+
+			/* a PVE boolean: 1, on, yes, true */
+			return (vl == 1 && *v == '1') || (vl == 2 && !strncasecmp(v, "on", 2)) ||
+			       (vl == 3 && !strncasecmp(v, "yes", 3)) ||
+			       (vl == 4 && !strncasecmp(v, "true", 4));
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+/* An NVMe namespace as a drive path: 1 the by-id link, 2 a kernel name /dev/nvmeXnY, else 0. */
+static int nvme_path_kind(const struct config *cfg, const char *volid)
+{
+	char uuid[NVMEHOST_UUID_LEN + 1];
+
+	if (!volid || volid[0] != '/')
+		return 0;
+	if (nvmehost_volid_uuid(cfg, volid, uuid))
+		return 1;
+	return nvmehost_is_head(strrchr(volid, '/') + 1) ? 2 : 0;
+}
+
+/*
+ * NVMe disks of this node's VMs need shared=1: QemuMigrate.pm refuses any drive path
+ * starting with '/' without it ("local file/device"), live or offline; a kernel name
+ * (/dev/nvme0n1) differs per node and per connect and must be the by-id link instead.
+ */
+static void check_nvme_shared(struct doctor *d, const struct config *cfg)
+{
+	char *dir = util_xasprintf("%s/qemu-server", cfg->paths.pve_etc);
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	int ndisks = 0, nbad = 0;
+
+	free(dir);
+	if (!dh)
+		return; /* reported with the node files */
+	while ((de = readdir(dh))) {
+		struct pve_vmconf *vm = NULL;
+		int64_t vmid;
+		char num[16];
+		const char *dot = strrchr(de->d_name, '.');
+
+		if (!dot || strcmp(dot, ".conf") || (size_t)(dot - de->d_name) >= sizeof(num))
+			continue;
+		memcpy(num, de->d_name, (size_t)(dot - de->d_name));
+		num[dot - de->d_name] = '\0';
+		if (util_parse_int(num, 100, 999999999, &vmid) < 0 ||
+		    pve_vmconf_load(cfg->paths.pve_etc, (int)vmid, &vm) < 0) {
+			err_clear();
+			continue;
+		}
+		for (int i = 0; i < vm->ndrives; i++) {
+			const struct pve_drive *dr = &vm->drives[i];
+			int kind = nvme_path_kind(cfg, dr->volid);
+
+			if (!kind)
+				continue;
+			ndisks++;
+			if (kind == 1 && drive_is_shared(dr->options))
+				continue;
+			nbad++;
+			report(d, V_WARN, "VM %lld: NVMe disk %s '%s' %s: PVE will not migrate the VM "
+			       "(QemuMigrate: local file/device); qm set %lld --%s "
+			       "/dev/disk/by-id/nvme-uuid.<uuid>,shared=1 (and its other options)",
+			       (long long)vmid, dr->key, dr->volid,
+			       kind == 1 ? "lacks shared=1"
+					 : "is a kernel name, which changes per node and connect",
+			       (long long)vmid, dr->key);
+		}
+		pve_vmconf_free(vm);
+	}
+	closedir(dh);
+	if (ndisks && !nbad)
+		report(d, V_OK, "NVMe disks: %d on this node's VMs, each by-id with shared=1",
+		       ndisks);
 }
 
 /* ---- endpoints: reachable, TLS, credentials, version ---- */
@@ -650,6 +749,188 @@ static void check_storages(struct doctor *d, const struct config *cfg, const boo
 	ops_ctx_release(&ctx);
 }
 
+/* ---- NVMe host: LVM filter, orphaned objects ---- */
+
+/* The reject rule for guest namespaces as it goes into lvm.conf (no backslash escape). */
+#define LVM_REJECT "\"r|/dev/disk/by-id/nvme-uuid.*|\""
+/* Names one namespace has on a host: its by-id link and its kernel name. */
+#define LVM_SAMPLE_BYID "/dev/disk/by-id/nvme-uuid.00000000-0000-0000-0000-000000000000"
+#define LVM_SAMPLE_KERNEL "/dev/nvme0n1"
+#define LVM_CONF_MAX (4 << 20)
+
+static bool have_nvme_pools(const struct config *cfg)
+{
+	for (int i = 0; i < cfg->nstorages; i++)
+		if (cfg->storages[i].protocol == STORAGE_NVME)
+			return true;
+	return false;
+}
+
+/*
+ * The value of devices/global_filter: the text from '[' to ']' (NULL when not set), in the
+ * devices { } section, comments ('#' to the end of the line) skipped.
+ */
+static char *lvm_global_filter(const char *text)
+{
+	const char *p = text;
+	int depth = 0;
+	bool in_devices = false;
+
+	while (*p) {
+		if (*p == '#') {
+			p += strcspn(p, "\n");
+		} else if (*p == '"') {
+			const char *q = strchr(p + 1, '"');
+
+			p = q ? q + 1 : p + strlen(p);
+		} else if (*p == '{') {
+			depth++;
+			p++;
+		} else if (*p == '}') {
+			if (--depth <= 0)
+				in_devices = false;
+			p++;
+		} else if (depth == 0 && !strncmp(p, "devices", 7) && (p == text || !isalnum((unsigned char)p[-1]))) {
+			p += 7;
+			p += strspn(p, " \t\r\n");
+			in_devices = *p == '{';
+		} else if (depth == 1 && in_devices && !strncmp(p, "global_filter", 13) &&
+			   !isalnum((unsigned char)p[13]) && p[13] != '_' &&
+			   (p == text || isspace((unsigned char)p[-1]))) {
+			const char *open = strchr(p, '['), *close = open ? strchr(open, ']') : NULL;
+
+			if (!open || !close)
+				return NULL;
+			return strndup(open + 1, (size_t)(close - open - 1));
+		} else {
+			p++;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * How LVM's filter list decides one device name: 'a' or 'r' of the first pattern that
+ * matches, 0 when none does (lvm.conf(5), devices/filter: "a|regex|" or "r|regex|", any
+ * delimiter), each tried as a POSIX extended regex.
+ */
+static int lvm_decide(const char *filter, const char *name)
+{
+	const char *p = filter;
+
+	while ((p = strchr(p, '"'))) {
+		const char *end = strchr(p + 1, '"');
+		char kind, delim, *re;
+		regex_t rx;
+		int hit;
+
+		if (!end)
+			break;
+		if (end - p < 4) {
+			p = end + 1;
+			continue;
+		}
+		kind = p[1];
+		delim = p[2];
+		if ((kind != 'a' && kind != 'r') || end[-1] != delim) {
+			p = end + 1;
+			continue;
+		}
+		re = strndup(p + 3, (size_t)(end - 1 - (p + 3)));
+		hit = re && regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) == 0;
+		if (hit) {
+			hit = regexec(&rx, name, 0, NULL, 0) == 0;
+			regfree(&rx);
+		}
+		free(re);
+		if (hit)
+			return kind;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/*
+ * The host must not activate the guests' LVM inside their namespaces (DESIGN.md "Storage
+ * kinds"). LVM accepts a device when any of its names matches an 'a' pattern first, and
+ * rejects it when its names match 'r' patterns first, names matching nothing not counting
+ * (lvm.conf(5)); PVE's own global_filter rejects only zd and rbd devices (pve-manager
+ * postinst). So the by-id link must be rejected and the kernel name must not be accepted.
+ */
+static void check_lvm_filter(struct doctor *d, const struct config *cfg)
+{
+	const char *path = cfg->paths.lvm_conf;
+	struct buf text = BUF_INIT(LVM_CONF_MAX);
+	char *filter = NULL;
+	int byid, kernel;
+
+	if (!have_nvme_pools(cfg) || !path)
+		return;
+	if (buf_read_file(&text, path) < 0) {
+		report(d, V_WARN, "LVM: cannot read '%s' (paths.lvm_conf): %s", path, err_msg());
+		goto out;
+	}
+	filter = lvm_global_filter(buf_cstr(&text));
+	byid = filter ? lvm_decide(filter, LVM_SAMPLE_BYID) : 0;
+	kernel = filter ? lvm_decide(filter, LVM_SAMPLE_KERNEL) : 0;
+	if (byid == 'r' && kernel != 'a') {
+		report(d, V_OK, "LVM: global_filter in '%s' rejects the NVMe namespaces' by-id links",
+		       path);
+	} else if (!filter) {
+		report(d, V_FAIL, "LVM: '%s' sets no global_filter, so this node scans (and may "
+		       "activate) the LVM of guests on NVMe namespaces: add in its devices { } "
+		       "section: global_filter=[" LVM_REJECT "]", path);
+	} else {
+		char *trimmed = filter + strspn(filter, " \t\r\n");
+		size_t len = strlen(trimmed);
+
+		while (len && isspace((unsigned char)trimmed[len - 1]))
+			trimmed[--len] = '\0';
+		report(d, V_FAIL, "LVM: global_filter in '%s' does not reject the NVMe namespaces' "
+		       "by-id links (/dev/disk/by-id/nvme-uuid.*)%s: make it, in its devices { } "
+		       "section: global_filter=[" LVM_REJECT "%s%s]", path,
+		       byid == 'r' ? ", and accepts their kernel names (/dev/nvme*)" : "",
+		       len ? "," : "", trimmed);
+	}
+out:
+	free(filter);
+	buf_release(&text);
+}
+
+/* Volumes and CGs of destroyed VMs (qm destroy leaves raw-path disks' objects behind). */
+static void check_nvme_orphans(struct doctor *d, const struct config *cfg,
+			       const bool *cluster_ok)
+{
+	struct nvme_orphan *o = NULL;
+	struct ops_ctx ctx;
+	int n = 0, rc;
+
+	if (!have_nvme_pools(cfg))
+		return;
+	for (int i = 0; i < cfg->nstorages; i++) {
+		const struct config_storage *st = &cfg->storages[i];
+		int ci = (int)(st->ontap - cfg->ontap);
+
+		if (st->protocol == STORAGE_NVME && st->ontap && ci >= 0 && ci < cfg->nontap &&
+		    !cluster_ok[ci])
+			return; /* reported above */
+	}
+	ops_ctx_init(&ctx, cfg);
+	ctx.deadline = util_now_ms() + CHECK_TIMEOUT_MS;
+	rc = ops_nvme_orphans(&ctx, NULL, &o, &n);
+	ops_ctx_release(&ctx);
+	if (rc < 0)
+		report(d, V_WARN, "NVMe orphans: %s", err_msg());
+	else if (n == 0)
+		report(d, V_OK, "NVMe pools: no volume or consistency group of a deleted VM");
+	for (int i = 0; rc == 0 && i < n; i++)
+		report(d, V_WARN, "NVMe pool '%s': %s '%s' belongs to VM %d, which has no config "
+		       "on any node ('qm destroy' leaves raw-path disks): delete it on ONTAP when "
+		       "it is not needed ('pve-ontap nvme list --orphans')", o[i].pool,
+		       o[i].kind, o[i].name, o[i].vmid);
+	free(o);
+}
+
 /* ---- watcher and queue ---- */
 
 static void check_watcher(struct doctor *d)
@@ -794,6 +1075,7 @@ static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv)
 	check_node_files(&d, cfg);
 	check_policies(&d, cfg);
 	check_hookscripts(&d, cfg);
+	check_nvme_shared(&d, cfg);
 	check_pve(&d, cfg);
 	cluster_ok = util_xcalloc((size_t)cfg->nontap + 1, sizeof(bool));
 	if (cfg->nontap == 0)
@@ -801,6 +1083,8 @@ static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv)
 	for (int i = 0; i < cfg->nontap; i++)
 		cluster_ok[i] = check_ontap(&d, cfg, &cfg->ontap[i]);
 	check_storages(&d, cfg, cluster_ok);
+	check_lvm_filter(&d, cfg);
+	check_nvme_orphans(&d, cfg, cluster_ok);
 	check_watcher(&d);
 	check_queue(&d, cfg);
 out:

@@ -119,7 +119,7 @@ out:
 static int install_file(int src_fd, const char *dir, const char *dst, off_t *size)
 {
 	char *tmp = util_xasprintf("%s/." HOOK_NAME ".XXXXXX", dir);
-	char buf[65536];
+	char buf[8192]; /* frames stay under -Wstack-usage (Makefile) */
 	off_t total = 0;
 	int fd = -1, dfd = -1, rc = POE_FAIL;
 
@@ -243,6 +243,40 @@ out:
 	return rc;
 }
 
+/* What install-hook did, as a person or a script (--json) reads it. */
+static void print_result(const struct cli_ctx *ctx, long long vmid, const char *dst,
+			 const char *volid, const char *storage, bool shared, off_t size)
+{
+	if (ctx->json) {
+		struct buf out = BUF_INIT(1 << 16);
+		struct json_writer w;
+
+		jw_init(&w, &out, 1);
+		jw_object_begin(&w, NULL);
+		jw_int(&w, "vmid", vmid);
+		jw_string(&w, "path", dst);
+		jw_string(&w, "hookscript", volid);
+		jw_bool(&w, "shared", shared);
+		jw_object_end(&w);
+		if (jw_finish(&w) == 0)
+			printf("%s\n", buf_cstr(&out));
+		buf_release(&out);
+	} else {
+		printf("installed %s (%lld bytes, mode 0755)\n", dst, (long long)size);
+		printf("set hookscript of VM %lld: qm set %lld --hookscript %s\n", vmid, vmid,
+		       volid);
+		printf("note: only root@pam may set a hookscript (as root with qm, not with an "
+		       "API token)\n");
+		if (shared)
+			printf("note: storage '%s' is shared: every node runs this copy\n", storage);
+		else
+			printf("note: storage '%s' is local to this node: in a cluster, run "
+			       "install-hook (or install the package) on every node VM %lld may "
+			       "start or migrate to, or use a shared storage with --snippets\n",
+			       storage, vmid);
+	}
+}
+
 static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *storage = "local";
@@ -325,34 +359,7 @@ static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 
-	if (ctx->json) {
-		struct buf out = BUF_INIT(1 << 16);
-		struct json_writer w;
-
-		jw_init(&w, &out, 1);
-		jw_object_begin(&w, NULL);
-		jw_int(&w, "vmid", vmid);
-		jw_string(&w, "path", dst);
-		jw_string(&w, "hookscript", volid);
-		jw_bool(&w, "shared", shared);
-		jw_object_end(&w);
-		if (jw_finish(&w) == 0)
-			printf("%s\n", buf_cstr(&out));
-		buf_release(&out);
-	} else {
-		printf("installed %s (%lld bytes, mode 0755)\n", dst, (long long)size);
-		printf("set hookscript of VM %lld: qm set %lld --hookscript %s\n", vmid, vmid,
-		       volid);
-		printf("note: only root@pam may set a hookscript (as root with qm, not with an "
-		       "API token)\n");
-		if (shared)
-			printf("note: storage '%s' is shared: every node runs this copy\n", storage);
-		else
-			printf("note: storage '%s' is local to this node: in a cluster, run "
-			       "install-hook (or install the package) on every node VM %lld may "
-			       "start or migrate to, or use a shared storage with --snippets\n",
-			       storage, vmid);
-	}
+	print_result(ctx, vmid, dst, volid, storage, shared, size);
 	rc = 0;
 out:
 	if (src >= 0)

@@ -207,13 +207,54 @@ static int nvme_resize(struct cli_ctx *cc, int argc, char **argv)
 	return 0;
 }
 
+/* nvme list --orphans: volumes and CGs of VMs that no longer exist. */
+static int list_orphans(struct cli_ctx *cc, const char *pool)
+{
+	struct nvme_orphan *o = NULL;
+	struct cli_json j;
+	struct cli_run r;
+	int n = 0, rc;
+
+	cli_run_begin(&r, cc);
+	rc = ops_nvme_orphans(&r.ctx, pool, &o, &n);
+	cli_run_end(&r, cc);
+	if (rc < 0)
+		return rc;
+	if (cc->json) {
+		cli_json_begin(&j);
+		jw_array_begin(&j.w, NULL);
+		for (int i = 0; i < n; i++) {
+			jw_object_begin(&j.w, NULL);
+			jw_string(&j.w, "pool", o[i].pool);
+			jw_string(&j.w, "kind", o[i].kind);
+			jw_string(&j.w, "name", o[i].name);
+			jw_int(&j.w, "vmid", o[i].vmid);
+			if (o[i].disk >= 0)
+				jw_int(&j.w, "disk", o[i].disk);
+			jw_bool(&j.w, "clone", o[i].is_clone);
+			jw_object_end(&j.w);
+		}
+		jw_array_end(&j.w);
+		rc = cli_json_end(&j);
+	} else {
+		printf("%-10s %-18s %-10s %s\n", "POOL", "KIND", "VMID", "NAME");
+		for (int i = 0; i < n; i++)
+			printf("%-10s %-18s %-10d %s\n", o[i].pool, o[i].kind, o[i].vmid, o[i].name);
+	}
+	free(o);
+	return rc;
+}
+
 static int nvme_list(struct cli_ctx *cc, int argc, char **argv)
 {
 	const char *pool = NULL;
 	long long vmid = 0;
+	bool orphans = false;
 	const struct cli_opt opts[] = {
 		{ "vm", CLI_OPT_INT, &vmid, false, "ID", "only this VM's namespaces" },
 		{ "storage", CLI_OPT_STR, &pool, false, "POOL", "only this pool" },
+		{ "orphans", CLI_OPT_FLAG, &orphans, false, NULL,
+		  "volumes and consistency groups of VMs that no longer exist" },
 		{ .name = NULL },
 	};
 	struct nvme_disk_info *d = NULL;
@@ -223,10 +264,17 @@ static int nvme_list(struct cli_ctx *cc, int argc, char **argv)
 	rc = cli_parse("nvme list", argc, argv, opts,
 		       "List the namespaces of pve-ontap's VM disks and recovery clones: pool, VM, disk,\n"
 		       "volume, uuid, size, used, whether mapped, and the local block device when this\n"
-		       "node is connected.",
+		       "node is connected.\n"
+		       "--orphans lists instead the volumes <prefix>vm_<vmid>_disk_<n> and consistency\n"
+		       "groups <prefix>cg_vm_<vmid> of VMs that have no config on any node: PVE's\n"
+		       "'qm destroy' leaves the ONTAP objects of raw-path disks behind.",
 		       NULL, NULL);
 	if (rc)
 		return rc;
+	if (orphans && vmid)
+		return cli_usage_error("nvme list", "--orphans and --vm exclude each other");
+	if (orphans)
+		return list_orphans(cc, pool);
 	cli_run_begin(&r, cc);
 	rc = ops_nvme_list(&r.ctx, (int)vmid, pool, &d, &n);
 	cli_run_end(&r, cc);
@@ -365,7 +413,7 @@ static const struct cli_verb nvme_verbs[] = {
 	  NULL },
 	{ "resize", nvme_resize, CLI_NEEDS_CONFIG,
 	  "--vm ID --disk N --size SIZE [--storage POOL]", NULL },
-	{ "list", nvme_list, CLI_NEEDS_CONFIG, "[--vm ID] [--storage POOL]", NULL },
+	{ "list", nvme_list, CLI_NEEDS_CONFIG, "[--vm ID] [--storage POOL] [--orphans]", NULL },
 	{ "clone", nvme_clone, CLI_NEEDS_CONFIG, "--vm ID --snapshot NAME", NULL },
 	{ "connect", nvme_connect, CLI_NEEDS_CONFIG, "--storage POOL", NULL },
 	{ "resolve", nvme_resolve, CLI_NEEDS_CONFIG, "--uuid UUID", NULL },

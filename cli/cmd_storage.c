@@ -253,22 +253,26 @@ static int st_mount(struct cli_ctx *cc, int argc, char **argv)
 static int st_unmount(struct cli_ctx *cc, int argc, char **argv)
 {
 	const char *id = NULL;
+	bool force = false;
 	const struct cli_opt opts[] = {
 		{ "storage", CLI_OPT_STR, &id, true, "NEWID", "storage made by 'storage mount'" },
+		{ "force", CLI_OPT_FLAG, &force, false, NULL,
+		  "even while VM configs refer to volumes on it" },
 		{ .name = NULL },
 	};
 	char clone[208] = "";
 	struct cli_run c;
 	int rc = cli_parse("storage unmount", argc, argv, opts,
 			   "Remove a storage made by 'storage mount': the PVE storage, the NFS mount on\n"
-			   "this node, the junction, then the FlexClone. Refuses anything else.",
+			   "this node, the junction, then the FlexClone. Refuses anything else, and\n"
+			   "refuses while a VM config refers to a volume on it (unless --force).",
 			   NULL, NULL);
 
 	if (rc)
 		return rc;
 	rc = cli_run_begin_storage(&c, cc, id);
 	if (rc == 0)
-		rc = ops_storage_unmount(&c.ctx, id, clone, sizeof(clone));
+		rc = ops_storage_unmount(&c.ctx, id, force, clone, sizeof(clone));
 	cli_run_end(&c, cc);
 	if (rc == 0 && !cc->dry_run)
 		printf("unmounted storage '%s' and deleted FlexClone '%s'\n", id, clone);
@@ -283,7 +287,7 @@ static const struct cli_verb storage_verbs[] = {
 	{ "restore", st_restore, CLI_NEEDS_CONFIG, "--storage ID --snapshot NAME --yes [--force]",
 	  NULL },
 	{ "mount", st_mount, CLI_NEEDS_CONFIG, "--storage ID --snapshot NAME [--as NEWID]", NULL },
-	{ "unmount", st_unmount, CLI_NEEDS_CONFIG, "--storage NEWID", NULL },
+	{ "unmount", st_unmount, CLI_NEEDS_CONFIG, "--storage NEWID [--force]", NULL },
 	{ .name = NULL },
 };
 

@@ -47,6 +47,12 @@ static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s,
 		jw_object_end(w);
 	}
 	jw_array_end(w);
+	/* current disks without a copy (a clone deleted with its unusedN entry, a later disk) */
+	jw_bool(w, "complete", s->nmissing == 0);
+	jw_array_begin(w, "missing");
+	for (int i = 0; i < s->nmissing; i++)
+		jw_string(w, NULL, s->missing[i]);
+	jw_array_end(w);
 	if (pruned)
 		pruned_json(w, pruned, npruned);
 	jw_object_end(w);
@@ -59,6 +65,11 @@ static void disk_summary(const struct vm_snapshot *s, char *out, size_t n)
 	out[0] = '\0';
 	for (int i = 0; i < s->ndisks && len < n; i++)
 		len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "," : "", s->disks[i].disk);
+	for (int i = 0; i < s->nmissing && len < n; i++)
+		len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "," : " (incomplete, missing: ",
+					s->missing[i]);
+	if (s->nmissing && len < n)
+		snprintf(out + len, n - len, ")");
 }
 
 static void print_pruned(int vmid, const struct vm_snapshot *pruned, int npruned, bool dry)
@@ -104,7 +115,7 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		       "Snapshot every disk of a VM on a configured storage: one ONTAP file clone per\n"
 		       "NFS disk (all in parallel, next to the disk in images/<vmid>/), one consistency-\n"
 		       "group snapshot for its NVMe disks. If any disk fails, what was made is removed.\n"
-		       "A rescan job makes the clones visible in PVE through the watcher.\n"
+		       "Register jobs make the clones visible in PVE (unusedN) through the watcher.\n"
 		       "With --keep N the newest N snapshots of the label survive and older ones\n"
 		       "of it are deleted.",
 		       NULL, NULL);
@@ -166,7 +177,9 @@ static int vm_list(struct cli_ctx *cc, int argc, char **argv)
 
 	rc = cli_parse("vm list", argc, argv, opts,
 		       "List the pve-ontap snapshots of a VM, oldest first, with the disks each covers.\n"
-		       "Only names made by pve-ontap (<label>-<YYYYMMDDTHHMMSSZ>) are listed.",
+		       "Only names made by pve-ontap (<label>-<YYYYMMDDTHHMMSSZ>) are listed. A snapshot\n"
+		       "without a copy of a current disk is incomplete (the missing disks are named):\n"
+		       "removing a clone's Unused Disk in PVE (qm set --delete unusedN) deletes the file.",
 		       NULL, NULL);
 	if (rc)
 		return rc;
@@ -187,7 +200,8 @@ static int vm_list(struct cli_ctx *cc, int argc, char **argv)
 	} else {
 		printf("%-40s %-20s %s\n", "NAME", "CREATED", "DISKS");
 		for (int i = 0; i < n; i++) {
-			char iso[21], disks[512];
+			/* every key (< 16) of both lists with its comma, and the words around */
+			char iso[21], disks[OPS_MAX_DISKS * 2 * 17 + 64];
 
 			util_iso8601(snaps[i].created, iso);
 			disk_summary(&snaps[i], disks, sizeof(disks));
@@ -235,7 +249,7 @@ static int vm_restore(struct cli_ctx *cc, int argc, char **argv)
 		{ "snapshot", CLI_OPT_STR, &name, true, "NAME", "snapshot name from 'vm list'" },
 		{ "yes", CLI_OPT_FLAG, &yes, false, NULL, "really overwrite the disks" },
 		{ "force", CLI_OPT_FLAG, &force, false, NULL,
-		  "restore although the snapshot lacks a current disk or newer CG snapshots are lost" },
+		  "go on despite missing disks, newer CG snapshots or a stale PVE lock" },
 		{ .name = NULL },
 	};
 	struct cli_run run;
@@ -244,8 +258,10 @@ static int vm_restore(struct cli_ctx *cc, int argc, char **argv)
 
 	rc = cli_parse("vm restore", argc, argv, opts,
 		       "Bring a stopped VM's disks back to a snapshot: each disk's clone is cloned back\n"
-		       "over the disk. A safety snapshot labelled 'prerestore' is taken first, and if a\n"
-		       "disk fails the disks already restored are put back from it.",
+		       "over the disk. A safety snapshot labelled 'prerestore' is taken first, and if any\n"
+		       "disk fails every NFS disk is put back from it. A VM locked by PVE is refused\n"
+		       "(--force overrides a stale lock, never 'suspended'); so is an incomplete\n"
+		       "snapshot (--force restores the disks it has).",
 		       NULL, NULL);
 	if (rc)
 		return rc;

@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential clang pkg-config libcurl4-openssl-dev libjsmn-dev libinotifytools0-dev
-libyaml-dev libssl-dev libcmocka-dev python3 python3-pytest python3-yaml openssl valgrind"
+libyaml-dev libssl-dev libcmocka-dev python3 python3-pytest python3-pytest-xdist python3-yaml openssl valgrind"
 
 missing=""
 for p in $PKGS; do

@@ -7,7 +7,7 @@ starts the ONTAP and PVE simulators in-process on loopback, and walks through wh
 administrator does: doctor, install-hook, a policy, VM stops and starts through the PVE API
 (the hook takes the snapshots and applies retention), a manual snapshot, a restore that
 brings the bytes back, a storage snapshot mounted as a new storage and unmounted, and the
-watcher's rescan that makes the clones visible in PVE. Every command is printed with what
+watcher registering each clone so that it shows in PVE. Every command is printed with what
 a user would see; every step's outcome is checked. Exit status 0 only if all were right.
 """
 

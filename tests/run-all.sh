@@ -57,8 +57,17 @@ fi
 
 if [ "$mode" != unit ]; then
 	xml=$(mktemp)
+	# The integration tests mostly wait on simulators and child processes: four workers
+	# (python3-pytest-xdist, install/deps.sh) keep two cores busy. PVE_ONTAP_TEST_JOBS=1
+	# runs them one after the other.
+	jobs=${PVE_ONTAP_TEST_JOBS:-4}
+	xdist=""
+	if [ "$jobs" -gt 1 ] && /usr/bin/python3 -c "import xdist" 2>/dev/null; then
+		xdist="-n $jobs"
+	fi
+	# shellcheck disable=SC2086
 	PVE_ONTAP_BIN="$bin" PVE_ONTAP_BUILDDIR="$builddir" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		--junitxml="$xml" tests/layers tests/sim tests/fakes tests/integration
+		$xdist --junitxml="$xml" tests/layers tests/sim tests/fakes tests/integration
 	rc=$?
 	counts=$(/usr/bin/python3 - "$xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
@@ -75,6 +84,7 @@ print(t - f - s, f, s)
 PY
 )
 	rm -f "$xml"
+	# shellcheck disable=SC2086 # three numbers, split on purpose
 	set -- $counts
 	passed=$((passed + $1))
 	failed=$((failed + $2))

@@ -332,10 +332,79 @@ bool wq_volid_is_namespace(const struct config *cfg, const char *volid, const ch
 	return !strcasecmp(u, uuid);
 }
 
+/* The VM's config, or false (logged: the caller retries). */
+static bool load_conf(const struct config *cfg, int vmid, struct pve_vmconf **conf)
+{
+	if (pve_vmconf_load(cfg->paths.pve_etc, vmid, conf) == 0)
+		return true;
+	log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
+	err_clear();
+	return false;
+}
+
+enum wq_file wq_volume_file(const struct config *cfg, const char *storage, const char *volume)
+{
+	struct pve_storagecfg *sc = NULL;
+	const struct pve_storage *ps;
+	enum wq_file res = WQ_FILE_UNKNOWN;
+	struct stat st;
+	char *images = NULL, *path = NULL;
+
+	if (!storage || !volume || !util_is_safe_relpath(volume))
+		return WQ_FILE_UNKNOWN;
+	if (pve_storagecfg_load(cfg->paths.pve_etc, cfg->paths.mnt, &sc) < 0) {
+		log_warn("cannot read storage.cfg: %s", err_msg());
+		err_clear();
+		return WQ_FILE_UNKNOWN;
+	}
+	ps = pve_storagecfg_find(sc, storage);
+	if (!ps || !ps->path || ps->path[0] != '/')
+		goto out;
+	images = util_xasprintf("%s/images", ps->path);
+	path = util_xasprintf("%s/%s", images, volume);
+	if (stat(images, &st) < 0 || !S_ISDIR(st.st_mode))
+		goto out;
+	if (lstat(path, &st) == 0)
+		res = WQ_FILE_THERE;
+	else if (errno == ENOENT)
+		res = WQ_FILE_GONE;
+out:
+	free(images);
+	free(path);
+	pve_storagecfg_free(sc);
+	return res;
+}
+
+/*
+ * May the watcher delete this unusedN entry? Deleting unusedN deletes its file (qemu-server
+ * API2/Qemu.pm: the m/^unused/ branch of the delete path calls try_deallocate_drive ->
+ * vdisk_free), so only an entry whose file is gone goes, whatever the job said. Checked
+ * right before the qm call; *unknown is set when that cannot be told (storage not mounted).
+ */
+static bool unused_file_gone(const struct config *cfg, int vmid, const struct pve_drive *d,
+			     bool *unknown)
+{
+	switch (wq_volume_file(cfg, d->storage, d->volume)) {
+	case WQ_FILE_GONE:
+		return true;
+	case WQ_FILE_THERE:
+		log_info("VM %d: %s refers to '%s', whose file is still there: left alone (deleting "
+			 "the entry would delete the file)", vmid, d->key, d->volid);
+		return false;
+	case WQ_FILE_UNKNOWN:
+		break;
+	}
+	log_warn("VM %d: cannot tell whether the file of %s '%s' is gone (storage not mounted?): "
+		 "left alone for now", vmid, d->key, d->volid);
+	*unknown = true;
+	return false;
+}
+
 /*
  * Drop config entries of volid. A volume id of ours names unusedN entries (the clone file
  * went away); an NVMe namespace ("nvme delete") is a raw path in any drive key (scsiN,
- * virtioN, ..., unusedN), spelt by-id or as the kernel's device name.
+ * virtioN, ..., unusedN), spelt by-id or as the kernel's device name (PVE frees no raw path:
+ * vm_is_volid_owner() is false for it).
  */
 static enum watch_result do_unused_remove(const struct config *cfg, int vmid, const char *volid)
 {
@@ -343,15 +412,11 @@ static enum watch_result do_unused_remove(const struct config *cfg, int vmid, co
 	struct buf keys = BUF_INIT(4096);
 	char uuid[NVMEHOST_UUID_LEN + 1];
 	enum watch_result res;
-	bool nvme;
+	bool nvme, unknown = false;
 	char id[16];
-	int rc;
 
 	nvme = nvmehost_volid_uuid(cfg, volid, uuid);
-	rc = pve_vmconf_load(cfg->paths.pve_etc, vmid, &conf);
-	if (rc < 0) {
-		log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
-		err_clear();
+	if (!load_conf(cfg, vmid, &conf)) {
 		res = WR_RETRY;
 		goto out;
 	}
@@ -362,14 +427,16 @@ static enum watch_result do_unused_remove(const struct config *cfg, int vmid, co
 		if (nvme)
 			match = wq_volid_is_namespace(cfg, d->volid, uuid);
 		else
-			match = d->is_unused && d->volid && !strcmp(d->volid, volid);
+			match = d->is_unused && d->volid && !strcmp(d->volid, volid) &&
+				unused_file_gone(cfg, vmid, d, &unknown);
 		if (match)
 			buf_printf(&keys, "%s%s", keys.len ? "," : "", d->key);
 	}
 	if (!keys.len) {
-		log_info("VM %d: no %s refers to '%s', nothing to remove", vmid,
-			 nvme ? "drive" : "unused entry", volid);
-		res = WR_OK;
+		if (!unknown)
+			log_info("VM %d: no %s to remove for '%s'", vmid,
+				 nvme ? "drive" : "unused entry", volid);
+		res = unknown ? WR_FAIL : WR_OK;
 		goto out;
 	}
 	snprintf(id, sizeof(id), "%d", vmid);
@@ -381,6 +448,81 @@ static enum watch_result do_unused_remove(const struct config *cfg, int vmid, co
 	}
 out:
 	buf_release(&keys);
+	pve_vmconf_free(conf);
+	return res;
+}
+
+/* qemu-server MAX_UNUSED_DISKS: unused0 .. unused255 */
+#define PVE_MAX_UNUSED 256
+
+/*
+ * register: volid becomes the VM's lowest free unusedN (what qemu-server's add_unused_volume
+ * picks in "qm rescan", for this one volume), "qm set N --unusedK <volid>". Nothing to do when
+ * the config refers to it already or its file is gone.
+ */
+static enum watch_result do_register(const struct config *cfg, int vmid, const char *volid)
+{
+	struct pve_vmconf *conf = NULL;
+	const char *colon = strchr(volid, ':');
+	bool *used = util_xcalloc(PVE_MAX_UNUSED, sizeof(*used));
+	enum watch_result res;
+	char storage[128], key[32], id[16];
+	int slot = -1;
+
+	if (!colon || (size_t)(colon - volid) >= sizeof(storage)) {
+		res = WR_FAIL;
+		goto out;
+	}
+	memcpy(storage, volid, (size_t)(colon - volid));
+	storage[colon - volid] = '\0';
+	if (!load_conf(cfg, vmid, &conf)) {
+		res = WR_RETRY;
+		goto out;
+	}
+	for (int i = 0; i < conf->ndrives; i++) {
+		const struct pve_drive *d = &conf->drives[i];
+		int n;
+
+		if (d->volid && !strcmp(d->volid, volid)) {
+			log_info("VM %d: '%s' is in its config already (%s)", vmid, volid, d->key);
+			res = WR_OK;
+			goto out;
+		}
+		if (d->is_unused && sscanf(d->key, "unused%d", &n) == 1 && n >= 0 &&
+		    n < PVE_MAX_UNUSED)
+			used[n] = true;
+	}
+	switch (wq_volume_file(cfg, storage, colon + 1)) {
+	case WQ_FILE_THERE:
+		break;
+	case WQ_FILE_GONE:
+		log_info("VM %d: the file of '%s' is gone: nothing to register", vmid, volid);
+		res = WR_OK;
+		goto out;
+	case WQ_FILE_UNKNOWN:
+		log_warn("VM %d: cannot tell whether '%s' is there (storage not mounted?)", vmid,
+			 volid);
+		res = WR_FAIL;
+		goto out;
+	}
+	for (int i = 0; i < PVE_MAX_UNUSED && slot < 0; i++)
+		if (!used[i])
+			slot = i;
+	if (slot < 0) {
+		log_warn("VM %d: no free unusedN entry for '%s' (all %d taken)", vmid, volid,
+			 PVE_MAX_UNUSED);
+		res = WR_FAIL;
+		goto out;
+	}
+	snprintf(key, sizeof(key), "--unused%d", slot);
+	snprintf(id, sizeof(id), "%d", vmid);
+	{
+		const char *argv[] = { cfg->paths.qm, "set", id, key, volid, NULL };
+
+		res = run_qm(vmid, argv);
+	}
+out:
+	free(used);
 	pve_vmconf_free(conf);
 	return res;
 }
@@ -402,7 +544,7 @@ enum watch_result wq_nvme_attach(const struct config *cfg, int vmid, const char 
 {
 	struct pve_vmconf *conf = NULL;
 	enum watch_result res;
-	char dev[PATH_MAX];
+	char dev[PATH_MAX], value[PATH_MAX + 16];
 	char key[16], id[16];
 	bool used[31] = { false };
 	int slot = -1;
@@ -416,10 +558,7 @@ enum watch_result wq_nvme_attach(const struct config *cfg, int vmid, const char 
 		res = WR_NODEV;
 		goto out;
 	}
-	rc = pve_vmconf_load(cfg->paths.pve_etc, vmid, &conf);
-	if (rc < 0) {
-		log_warn("VM %d: cannot read its config: %s", vmid, err_msg());
-		err_clear();
+	if (!load_conf(cfg, vmid, &conf)) {
 		res = WR_RETRY;
 		goto out;
 	}
@@ -448,8 +587,10 @@ enum watch_result wq_nvme_attach(const struct config *cfg, int vmid, const char 
 	}
 	snprintf(key, sizeof(key), "--scsi%d", slot);
 	snprintf(id, sizeof(id), "%d", vmid);
+	/* shared=1: QemuMigrate.pm refuses a drive path starting with '/' without it */
+	snprintf(value, sizeof(value), "%s,shared=1", dev);  /* fits: dev < PATH_MAX */
 	{
-		const char *argv[] = { cfg->paths.qm, "set", id, key, dev, NULL };
+		const char *argv[] = { cfg->paths.qm, "set", id, key, value, NULL };
 
 		res = run_qm(vmid, argv);
 	}
@@ -467,6 +608,8 @@ enum watch_result wq_run_action(const struct config *cfg, const struct queue_job
 		return do_unused_remove(cfg, job->vmid, job->arg);
 	case QUEUE_NVME_ATTACH:
 		return wq_nvme_attach(cfg, job->vmid, job->arg);
+	case QUEUE_REGISTER:
+		return do_register(cfg, job->vmid, job->arg);
 	}
 	return WR_FAIL;
 }

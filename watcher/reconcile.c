@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * NFS image directories of the configured storages (DESIGN.md "Watcher"): clone files of
- * ours that the VM config does not reference ask for "qm rescan --vmid N", and unusedN
- * entries of ours whose file is gone are removed. inotify sees only what passes through
+ * NFS image directories of the configured storages (DESIGN.md "Watcher"): each clone file of
+ * ours that the VM config does not reference is registered by itself (a register job: "qm set
+ * N --unusedK <volid>"; never "qm rescan", which would add every FlexClone mount's images
+ * too), and unusedN entries of ours whose file is gone are removed. inotify sees only what passes through
  * this node's kernel (reference/pve.md §9), so the same checks also run every
  * watch.reconcile_s seconds with a plain readdir.
  */
@@ -215,10 +216,26 @@ static bool drive_refers_to(const struct pve_drive *d, const char *storage, int 
 	return !strcmp(d->volume, vol);
 }
 
+/* Queue a register job for the clone file name in storage n of VM vmid. */
+static void queue_register(struct watcher *w, const struct watch_nfs *n, int vmid,
+			   const char *name)
+{
+	struct queue_job job = { .vmid = vmid, .action = QUEUE_REGISTER };
+	int len = snprintf(job.arg, sizeof(job.arg), "%s:%d/%s", n->id, vmid, name);
+
+	if (len < 0 || (size_t)len >= sizeof(job.arg)) {
+		log_warn("VM %d: volume id of '%s' on '%s' is too long to register", vmid, name,
+			 n->id);
+		return;
+	}
+	log_info("VM %d: clone '%s' is not in its config: registering it", vmid, job.arg);
+	wq_add(w, &job);
+}
+
 /*
- * Clone files of ours in images/<vmid>/ that the VM config does not reference -> rescan.
- * The set of such files is remembered: when a rescan left the same set unreferenced (qm
- * refused, "Too many unused volumes"), the next look does not ask again.
+ * Clone files of ours in images/<vmid>/ that the VM config does not reference -> one register
+ * job each. The set of such files is remembered: when registering left the same set
+ * unreferenced (qm refused, "Too many unused volumes"), the next look does not ask again.
  */
 static void scan_vmdir(struct watcher *w, int nfs, int vmid)
 {
@@ -226,8 +243,9 @@ static void scan_vmdir(struct watcher *w, int nfs, int vmid)
 	struct pve_vmconf *conf = NULL;
 	struct watch_sig *sig;
 	struct dirent *de;
+	char **names = NULL;
 	uint64_t h = 0;
-	int count = 0;
+	int count = 0, cap = 0;
 	char *path = NULL;
 	DIR *d = NULL;
 
@@ -248,7 +266,7 @@ static void scan_vmdir(struct watcher *w, int nfs, int vmid)
 
 		if (watch_clone_name_vmid(de->d_name) != vmid)
 			continue;
-		/* qm rescan skips empty files (reference/pve.md §5.1): wait for the data */
+		/* an empty file is a clone still being made (qm rescan skips them too) */
 		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode) ||
 		    st.st_size == 0)
 			continue;
@@ -257,7 +275,11 @@ static void scan_vmdir(struct watcher *w, int nfs, int vmid)
 		if (referenced)
 			continue;
 		h += name_hash(de->d_name);
-		count++;
+		if (count == cap) {
+			cap = cap ? cap * 2 : 16;
+			names = util_xrealloc(names, sizeof(*names) * (size_t)cap);
+		}
+		names[count++] = util_xstrdup(de->d_name);
 	}
 	sig = sig_find(w, nfs, vmid);
 	if (!count) {
@@ -266,7 +288,7 @@ static void scan_vmdir(struct watcher *w, int nfs, int vmid)
 		goto out;
 	}
 	if (sig && sig->sig == h) {
-		log_debug("VM %d: %d clone file(s) on '%s' still unreferenced after a rescan",
+		log_debug("VM %d: %d clone file(s) on '%s' still unreferenced after registering",
 			  vmid, count, n->id);
 		goto out;
 	}
@@ -277,13 +299,12 @@ static void scan_vmdir(struct watcher *w, int nfs, int vmid)
 		sig->vmid = vmid;
 	}
 	sig->sig = h;
-	log_info("VM %d: %d clone file(s) on '%s' not in its config: rescan", vmid, count, n->id);
-	{
-		struct queue_job job = { .vmid = vmid, .action = QUEUE_RESCAN };
-
-		wq_add(w, &job);
-	}
+	for (int i = 0; i < count; i++)
+		queue_register(w, n, vmid, names[i]);
 out:
+	for (int i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
 	if (d)
 		closedir(d);
 	free(path);

@@ -107,7 +107,7 @@ struct watch_dev {
 	int64_t next_try_ms;
 };
 
-/* Last set of unreferenced clone files that made the reconcile ask for a rescan. */
+/* Last set of unreferenced clone files that the reconcile asked to register. */
 struct watch_sig {
 	int nfs;
 	int vmid;
@@ -194,7 +194,7 @@ bool wq_idle(const struct watcher *w);
 void wq_release(struct watcher *w);
 /* Run one action (called on a worker thread: touches nothing but cfg, the VM and qm). */
 enum watch_result wq_run_action(const struct config *cfg, const struct queue_job *job);
-/* Attach the namespace uuid to the VM (nvme-attach). */
+/* Attach the namespace uuid to the VM (nvme-attach) as "<by-id link>,shared=1". */
 enum watch_result wq_nvme_attach(const struct config *cfg, int vmid, const char *uuid);
 /*
  * Does the drive value volid (a VM config's path, without options) name namespace uuid?
@@ -202,6 +202,14 @@ enum watch_result wq_nvme_attach(const struct config *cfg, int vmid, const char 
  * (or below paths.dev) through sysfs.
  */
 bool wq_volid_is_namespace(const struct config *cfg, const char *volid, const char *uuid);
+
+enum wq_file { WQ_FILE_GONE, WQ_FILE_THERE, WQ_FILE_UNKNOWN };
+/*
+ * Is the file of volume "<vmid>/<file>" on PVE storage id there? UNKNOWN when the storage
+ * is not in storage.cfg, has no directory, or its images/ directory is missing (not
+ * mounted: a missing file then says nothing).
+ */
+enum wq_file wq_volume_file(const struct config *cfg, const char *storage, const char *volume);
 
 /* workers.c: a small pool of threads that run wq_run_action(); all signals blocked there */
 #define WQ_WORKERS 4
@@ -261,10 +269,9 @@ int64_t wd_next_due(const struct watcher *w);
 /* Frees the ONTAP clients (they borrow the config); pending devices stay. */
 void wd_release(struct watcher *w);
 /*
- * The block device of a namespace: <dev>/disk/by-id/nvme-uuid.<uuid> when the link
- * exists, else <dev>/<nvmeXnY> as nvmehost_resolve() finds it (sysfs uuid or nguid,
- * nvme netapp ontapdevices, nvme list). POE_NOTFOUND when no device has that uuid.
- * Runs nvme-cli: called on worker threads, or at most once per new device.
+ * The block device of a namespace as a VM config names it: <dev>/disk/by-id/nvme-uuid.<uuid>,
+ * never a kernel name. POE_NOTFOUND while that udev link is missing (the message says
+ * whether the kernel shows the device already).
  */
 int wd_device_for_uuid(const struct config *cfg, const char *uuid, char *path, size_t n);
 

@@ -65,6 +65,7 @@ bool watch_jobs_same(const struct queue_job *a, const struct queue_job *b)
 	case QUEUE_RESCAN:
 		return true;
 	case QUEUE_UNUSED_REMOVE:
+	case QUEUE_REGISTER:
 		return !strcmp(a->arg, b->arg);
 	case QUEUE_NVME_ATTACH:
 		return !strcasecmp(a->arg, b->arg);

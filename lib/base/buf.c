@@ -140,7 +140,7 @@ char *buf_detach(struct buf *b)
 
 int buf_read_file(struct buf *b, const char *path)
 {
-	char chunk[65536];
+	char chunk[8192]; /* frames stay under -Wstack-usage (Makefile) */
 	struct stat st;
 	int fd = -1;
 	int rc = 0;

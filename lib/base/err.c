@@ -76,3 +76,16 @@ int err_exit_status(int rc)
 		return -POE_FAIL;
 	return -rc;
 }
+
+void err_save(struct err_saved *s)
+{
+	s->code = err_last_code;
+	snprintf(s->msg, sizeof(s->msg), "%s", err_buf);
+}
+
+int err_restore(const struct err_saved *s)
+{
+	snprintf(err_buf, sizeof(err_buf), "%s", s->msg);
+	err_last_code = s->code;
+	return s->code;
+}

@@ -39,6 +39,18 @@ int err_code(void);
 /* Forget the stored message. */
 void err_clear(void);
 
+/*
+ * The message and code of a failure, kept while cleanup code runs (which may fail and set
+ * its own): err_save() after the failure, cleanup, then `return err_restore(&saved);`.
+ */
+struct err_saved {
+	int code;
+	char msg[1024];
+};
+void err_save(struct err_saved *s);
+/* Put the saved message back as the current one; returns its code. */
+int err_restore(const struct err_saved *s);
+
 /* Exit status of DESIGN.md for a return code: 0 for rc >= 0, else -rc (1..6). */
 int err_exit_status(int rc);
 

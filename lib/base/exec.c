@@ -119,7 +119,7 @@ fail:
 /* Read what is available from *fd into b (capped); closes *fd on EOF or error. */
 static void drain(int *fd, struct buf *b, bool *truncated)
 {
-	char chunk[65536];
+	char chunk[8192]; /* frames stay under -Wstack-usage (Makefile) */
 	ssize_t n = read(*fd, chunk, sizeof(chunk));
 
 	if (n < 0) {
@@ -158,146 +158,56 @@ static void set_exit_code(struct exec_result *r, int status)
 		r->exit_code = 128 + WTERMSIG(status);
 }
 
-int exec_run(const char *const argv[], int64_t deadline_ms, struct exec_result *r)
-{
-	int64_t deadline = util_deadline_min(deadline_ms);
-	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, st_p[2] = { -1, -1 };
-	bool out_trunc = false, err_trunc = false, reaped = false;
-	int64_t kill_at = 0, drain_until = 0;
-	struct buf cmd = BUF_INIT(4096);
-	int devnull = -1, status = 0, child_errno = 0;
-	pid_t pid = -1;
-	ssize_t n;
-	int rc = 0;
+/* One child being supervised by exec_run(). */
+struct child {
+	const char *const *argv;
+	struct exec_result *r;
+	int64_t deadline;
+	pid_t pid;
+	int out, err;          /* read ends, -1 once at EOF */
+	bool reaped;
+	int status;
+	bool out_trunc, err_trunc;
+	int64_t kill_at, drain_until;
+};
 
-	r->exit_code = -1;
-	r->timed_out = 0;
-	buf_reset(&r->out);
-	buf_reset(&r->err);
-	if (!argv || !argv[0] || argv[0][0] != '/') {
-		rc = err_set(POE_FAIL, "cannot run '%s': not an absolute path",
-			     argv && argv[0] ? argv[0] : "");
-		goto out;
-	}
-	if (deadline && util_now_ms() >= deadline) {
-		rc = err_set(POE_TIMEOUT, "cannot run '%s': deadline expired", argv[0]);
-		goto out;
-	}
+/* fork and execve argv with stdin /dev/null; 0, or POE_FAIL with a message (nothing left). */
+static int spawn(struct child *ch)
+{
+	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, st_p[2] = { -1, -1 };
+	int devnull, child_errno = 0, rc = 0;
+	ssize_t n;
+
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0 || pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0 ||
 	    pipe2(st_p, O_CLOEXEC) < 0) {
-		rc = err_set(POE_FAIL, "cannot run '%s': %s", argv[0], strerror(errno));
+		rc = err_set(POE_FAIL, "cannot run '%s': %s", ch->argv[0], strerror(errno));
 		goto out;
 	}
-	pid = fork();
-	if (pid < 0) {
-		rc = err_set(POE_FAIL, "cannot run '%s': fork: %s", argv[0], strerror(errno));
+	ch->pid = fork();
+	if (ch->pid < 0) {
+		rc = err_set(POE_FAIL, "cannot run '%s': fork: %s", ch->argv[0], strerror(errno));
 		goto out;
 	}
-	if (pid == 0)
-		child_exec(argv, devnull, out_p[1], err_p[1], st_p[1]);
-
-	close_fd(&devnull);
-	close_fd(&out_p[1]);
-	close_fd(&err_p[1]);
+	if (ch->pid == 0)
+		child_exec(ch->argv, devnull, out_p[1], err_p[1], st_p[1]);
 	close_fd(&st_p[1]);
 	/* EOF: execve succeeded; an int: the errno of the failed execve (or dup2). */
 	do {
 		n = read(st_p[0], &child_errno, sizeof(child_errno));
 	} while (n < 0 && errno == EINTR);
-	close_fd(&st_p[0]);
 	if (n == (ssize_t)sizeof(child_errno)) {
-		wait_child(pid, 0, &status);
-		reaped = true;
-		rc = err_set(POE_FAIL, "cannot run '%s': %s", argv[0], strerror(child_errno));
+		wait_child(ch->pid, 0, &ch->status);
+		ch->reaped = true;
+		rc = err_set(POE_FAIL, "cannot run '%s': %s", ch->argv[0], strerror(child_errno));
 		goto out;
 	}
-	fcntl(out_p[0], F_SETFL, O_NONBLOCK);
-	fcntl(err_p[0], F_SETFL, O_NONBLOCK);
-
-	while (!reaped || out_p[0] >= 0 || err_p[0] >= 0) {
-		struct pollfd pfd[2] = {
-			{ .fd = out_p[0], .events = POLLIN },
-			{ .fd = err_p[0], .events = POLLIN },
-		};
-		int64_t now = util_now_ms();
-		int64_t wait = EXEC_POLL_MS;
-
-		if (!reaped && wait_child(pid, WNOHANG, &status) == pid) {
-			reaped = true;
-			drain_until = now + EXEC_DRAIN_MS;
-		}
-		/* exited and both pipes read to the end: nothing left to wait for */
-		if (reaped && out_p[0] < 0 && err_p[0] < 0)
-			break;
-		if (reaped && now >= drain_until)
-			break;
-		if (!reaped && deadline && now >= deadline && !r->timed_out) {
-			r->timed_out = 1;
-			kill(-pid, SIGTERM);
-			kill(pid, SIGTERM);
-			kill_at = now + EXEC_KILL_GRACE_MS;
-		}
-		if (!reaped && kill_at && now >= kill_at) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			kill_at = 0;
-		}
-		/* Pipes closed (usually: the child is exiting): look for its exit sooner. */
-		if (!reaped && out_p[0] < 0 && err_p[0] < 0)
-			wait = 5;
-		if (!reaped && deadline && !r->timed_out && deadline - now < wait)
-			wait = deadline - now;
-		if (!reaped && kill_at && kill_at - now < wait)
-			wait = kill_at - now;
-		if (reaped && drain_until - now < wait)
-			wait = drain_until - now;
-		if (wait < 0)
-			wait = 0;
-		if (poll(pfd, 2, (int)wait) < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = err_set(POE_FAIL, "cannot run '%s': poll: %s", argv[0],
-				     strerror(errno));
-			break;
-		}
-		if (out_p[0] >= 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-			drain(&out_p[0], &r->out, &out_trunc);
-		if (err_p[0] >= 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
-			drain(&err_p[0], &r->err, &err_trunc);
-	}
-	if (!reaped) {
-		/* Only after a poll failure: do not leave the child running or a zombie. */
-		if (rc < 0) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-		}
-		if (wait_child(pid, 0, &status) == pid)
-			reaped = true;
-	}
-	if (reaped)
-		set_exit_code(r, status);
-	if (rc < 0)
-		goto out;
-	if (out_trunc || err_trunc) {
-		const char *which = out_trunc && err_trunc ? "stdout and stderr"
-				    : out_trunc		   ? "stdout"
-							   : "stderr";
-
-		/* The result has no field for it, so the cut is reported here. */
-		exec_format_argv(argv, &cmd);
-		log_warn("output of '%s' exceeded %d bytes on %s; the rest was discarded",
-			 buf_cstr(&cmd), EXEC_OUTPUT_MAX, which);
-	}
-	if (r->timed_out) {
-		buf_reset(&cmd);
-		exec_format_argv(argv, &cmd);
-		rc = err_set(POE_TIMEOUT, "command '%s' did not finish before the deadline",
-			     buf_cstr(&cmd));
-	}
+	ch->out = out_p[0];
+	ch->err = err_p[0];
+	out_p[0] = err_p[0] = -1;
+	fcntl(ch->out, F_SETFL, O_NONBLOCK);
+	fcntl(ch->err, F_SETFL, O_NONBLOCK);
 out:
-	if (pid > 0 && !reaped && wait_child(pid, 0, &status) == pid)
-		set_exit_code(r, status);
 	close_fd(&devnull);
 	close_fd(&out_p[0]);
 	close_fd(&out_p[1]);
@@ -305,7 +215,133 @@ out:
 	close_fd(&err_p[1]);
 	close_fd(&st_p[0]);
 	close_fd(&st_p[1]);
+	return rc;
+}
+
+static void kill_child(pid_t pid, int sig)
+{
+	kill(-pid, sig);
+	kill(pid, sig);
+}
+
+/*
+ * One step of the supervision: reap, enforce the deadline (SIGTERM, then SIGKILL after the
+ * grace), and how long poll() may wait. false when there is nothing left to wait for.
+ */
+static bool supervise(struct child *ch, int64_t now, int64_t *wait)
+{
+	*wait = EXEC_POLL_MS;
+	if (!ch->reaped && wait_child(ch->pid, WNOHANG, &ch->status) == ch->pid) {
+		ch->reaped = true;
+		ch->drain_until = now + EXEC_DRAIN_MS;
+	}
+	/* exited and both pipes read to the end, or the drain time is over */
+	if (ch->reaped && ((ch->out < 0 && ch->err < 0) || now >= ch->drain_until))
+		return false;
+	if (!ch->reaped && ch->deadline && now >= ch->deadline && !ch->r->timed_out) {
+		ch->r->timed_out = 1;
+		kill_child(ch->pid, SIGTERM);
+		ch->kill_at = now + EXEC_KILL_GRACE_MS;
+	}
+	if (!ch->reaped && ch->kill_at && now >= ch->kill_at) {
+		kill_child(ch->pid, SIGKILL);
+		ch->kill_at = 0;
+	}
+	/* Pipes closed (usually: the child is exiting): look for its exit sooner. */
+	if (!ch->reaped && ch->out < 0 && ch->err < 0)
+		*wait = 5;
+	if (!ch->reaped && ch->deadline && !ch->r->timed_out && ch->deadline - now < *wait)
+		*wait = ch->deadline - now;
+	if (!ch->reaped && ch->kill_at && ch->kill_at - now < *wait)
+		*wait = ch->kill_at - now;
+	if (ch->reaped && ch->drain_until - now < *wait)
+		*wait = ch->drain_until - now;
+	if (*wait < 0)
+		*wait = 0;
+	return true;
+}
+
+/* Read the child's output until it exited and the pipes are drained; 0 or POE_FAIL. */
+static int collect(struct child *ch)
+{
+	int64_t wait;
+
+	while (supervise(ch, util_now_ms(), &wait)) {
+		struct pollfd pfd[2] = {
+			{ .fd = ch->out, .events = POLLIN },
+			{ .fd = ch->err, .events = POLLIN },
+		};
+
+		if (poll(pfd, 2, (int)wait) < 0) {
+			if (errno == EINTR)
+				continue;
+			/* do not leave the child running or a zombie */
+			if (!ch->reaped)
+				kill_child(ch->pid, SIGKILL);
+			return err_set(POE_FAIL, "cannot run '%s': poll: %s", ch->argv[0],
+				       strerror(errno));
+		}
+		if (ch->out >= 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			drain(&ch->out, &ch->r->out, &ch->out_trunc);
+		if (ch->err >= 0 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			drain(&ch->err, &ch->r->err, &ch->err_trunc);
+	}
+	return 0;
+}
+
+/* What the caller learns beyond the exit code: output cut, deadline missed. */
+static int report(const struct child *ch)
+{
+	struct buf cmd = BUF_INIT(4096);
+	int rc = 0;
+
+	if (ch->out_trunc || ch->err_trunc) {
+		const char *which = ch->out_trunc && ch->err_trunc ? "stdout and stderr"
+				    : ch->out_trunc		       ? "stdout"
+								       : "stderr";
+
+		/* The result has no field for it, so the cut is reported here. */
+		exec_format_argv(ch->argv, &cmd);
+		log_warn("output of '%s' exceeded %d bytes on %s; the rest was discarded",
+			 buf_cstr(&cmd), EXEC_OUTPUT_MAX, which);
+	}
+	if (ch->r->timed_out) {
+		buf_reset(&cmd);
+		exec_format_argv(ch->argv, &cmd);
+		rc = err_set(POE_TIMEOUT, "command '%s' did not finish before the deadline",
+			     buf_cstr(&cmd));
+	}
 	buf_release(&cmd);
+	return rc;
+}
+
+int exec_run(const char *const argv[], int64_t deadline_ms, struct exec_result *r)
+{
+	struct child ch = { .argv = argv, .r = r, .deadline = util_deadline_min(deadline_ms),
+			    .pid = -1, .out = -1, .err = -1 };
+	int rc;
+
+	r->exit_code = -1;
+	r->timed_out = 0;
+	buf_reset(&r->out);
+	buf_reset(&r->err);
+	if (!argv || !argv[0] || argv[0][0] != '/')
+		return err_set(POE_FAIL, "cannot run '%s': not an absolute path",
+			       argv && argv[0] ? argv[0] : "");
+	if (ch.deadline && util_now_ms() >= ch.deadline)
+		return err_set(POE_TIMEOUT, "cannot run '%s': deadline expired", argv[0]);
+	rc = spawn(&ch);
+	if (rc < 0)
+		return rc; /* the exit code stays -1: the program never ran */
+	rc = collect(&ch);
+	if (!ch.reaped && wait_child(ch.pid, 0, &ch.status) == ch.pid)
+		ch.reaped = true;
+	if (ch.reaped)
+		set_exit_code(r, ch.status);
+	close_fd(&ch.out);
+	close_fd(&ch.err);
+	if (rc == 0)
+		rc = report(&ch);
 	return rc;
 }
 

@@ -194,6 +194,10 @@ void yt_problem_default(struct yt_doc *d, const struct yt_problem *p)
 struct builder {
 	struct yt_doc *d;
 	bool failed;
+	struct yt_node **stack; /* open collections, d->max_depth deep */
+	int depth;
+	int skip;               /* open collections below the depth limit (recover) */
+	int ndocs;
 };
 
 static void say(struct builder *b, const struct yt_problem *p)
@@ -237,113 +241,132 @@ static void refuse_syntax(struct builder *b, const yaml_parser_t *ps)
 	b->failed = true;
 }
 
+static struct yt_node *on_scalar(struct builder *b, const yaml_event_t *ev)
+{
+	struct yt_node *node;
+
+	if (ev->data.scalar.anchor &&
+	    refuse(b, YT_ANCHOR, &ev->start_mark, ev->data.scalar.anchor))
+		return NULL;
+	if (b->skip)
+		return NULL;
+	node = node_new(YT_SCALAR, &ev->start_mark);
+	node->value = util_xstrdup((const char *)ev->data.scalar.value);
+	node->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	node->verbatim = scalar_is_verbatim(ev);
+	/* an embedded NUL would cut the value short: refuse it */
+	if (strlen(node->value) != ev->data.scalar.length) {
+		node->bad = true;
+		refuse(b, YT_NUL, &ev->start_mark, NULL);
+	} else if (b->d->max_scalar && ev->data.scalar.length > b->d->max_scalar) {
+		node->bad = true;
+		refuse(b, YT_TOO_LONG, &ev->start_mark, NULL);
+	}
+	return node;
+}
+
+/* A mapping or sequence opens; *push when it becomes the new innermost collection. */
+static struct yt_node *on_collection(struct builder *b, const yaml_event_t *ev, bool *push)
+{
+	bool map = ev->type == YAML_MAPPING_START_EVENT;
+	const yaml_char_t *anchor = map ? ev->data.mapping_start.anchor
+					: ev->data.sequence_start.anchor;
+	struct yt_node *node;
+
+	if (anchor && refuse(b, YT_ANCHOR, &ev->start_mark, anchor))
+		return NULL;
+	if (b->skip) {
+		b->skip++;
+		return NULL;
+	}
+	node = node_new(map ? YT_MAP : YT_SEQ, &ev->start_mark);
+	if (b->depth == b->d->max_depth) {
+		node->bad = true;
+		b->skip = 1;
+		refuse(b, YT_TOO_DEEP, &ev->start_mark, NULL);
+	} else {
+		*push = true;
+	}
+	return node;
+}
+
+/* One parser event; the new node (to attach) or NULL; *done at the stream's end. */
+static struct yt_node *on_event(struct builder *b, const yaml_event_t *ev, bool *push, bool *done)
+{
+	struct yt_node *node = NULL;
+
+	switch (ev->type) {
+	case YAML_STREAM_END_EVENT:
+		*done = true;
+		break;
+	case YAML_DOCUMENT_START_EVENT:
+		if (++b->ndocs > 1)
+			refuse(b, YT_SECOND_DOC, &ev->start_mark, NULL);
+		break;
+	case YAML_ALIAS_EVENT:
+		if (b->skip)
+			break;
+		node = node_new(YT_SCALAR, &ev->start_mark);
+		node->bad = true;
+		node->value = util_xstrdup("");
+		refuse(b, YT_ALIAS, &ev->start_mark, ev->data.alias.anchor);
+		break;
+	case YAML_SCALAR_EVENT:
+		node = on_scalar(b, ev);
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		node = on_collection(b, ev, push);
+		break;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		if (b->skip)
+			b->skip--;
+		else if (b->depth > 0)
+			b->depth--;
+		break;
+	default:
+		break;
+	}
+	return node;
+}
+
 int yt_build(struct yt_doc *d, const char *text, size_t len, struct yt_node **root)
 {
 	struct builder b = { .d = d };
-	struct yt_node **stack = NULL;
 	yaml_parser_t ps;
 	yaml_event_t ev;
-	int depth = 0;
-	int skip = 0;           /* open collections below the depth limit (recover) */
-	int ndocs = 0;
 	bool done = false;
 
 	*root = NULL;
 	if (!yaml_parser_initialize(&ps))
 		return err_set(POE_FAIL, "cannot initialise the YAML parser");
 	yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
-	stack = util_xcalloc((size_t)(d->max_depth > 0 ? d->max_depth : 1), sizeof(*stack));
+	b.stack = util_xcalloc((size_t)(d->max_depth > 0 ? d->max_depth : 1), sizeof(*b.stack));
 
 	while (!done && !b.failed) {
-		struct yt_node *node = NULL;
+		struct yt_node *node;
 		bool push = false;
 
 		if (!yaml_parser_parse(&ps, &ev)) {
 			refuse_syntax(&b, &ps);
 			break;
 		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++ndocs > 1)
-				refuse(&b, YT_SECOND_DOC, &ev.start_mark, NULL);
-			break;
-		case YAML_ALIAS_EVENT:
-			if (skip)
-				break;
-			node = node_new(YT_SCALAR, &ev.start_mark);
-			node->bad = true;
-			node->value = util_xstrdup("");
-			refuse(&b, YT_ALIAS, &ev.start_mark, ev.data.alias.anchor);
-			break;
-		case YAML_SCALAR_EVENT:
-			if (ev.data.scalar.anchor &&
-			    refuse(&b, YT_ANCHOR, &ev.start_mark, ev.data.scalar.anchor))
-				break;
-			if (skip)
-				break;
-			node = node_new(YT_SCALAR, &ev.start_mark);
-			node->value = util_xstrdup((const char *)ev.data.scalar.value);
-			node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-			node->verbatim = scalar_is_verbatim(&ev);
-			/* an embedded NUL would cut the value short: refuse it */
-			if (strlen(node->value) != ev.data.scalar.length) {
-				node->bad = true;
-				refuse(&b, YT_NUL, &ev.start_mark, NULL);
-			} else if (d->max_scalar && ev.data.scalar.length > d->max_scalar) {
-				node->bad = true;
-				refuse(&b, YT_TOO_LONG, &ev.start_mark, NULL);
-			}
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT: {
-			const yaml_char_t *anchor = ev.type == YAML_MAPPING_START_EVENT
-							    ? ev.data.mapping_start.anchor
-							    : ev.data.sequence_start.anchor;
-
-			if (anchor && refuse(&b, YT_ANCHOR, &ev.start_mark, anchor))
-				break;
-			if (skip) {
-				skip++;
-				break;
-			}
-			node = node_new(ev.type == YAML_MAPPING_START_EVENT ? YT_MAP : YT_SEQ,
-					&ev.start_mark);
-			if (depth == d->max_depth) {
-				node->bad = true;
-				skip = 1;
-				refuse(&b, YT_TOO_DEEP, &ev.start_mark, NULL);
-			} else {
-				push = true;
-			}
-			break;
-		}
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			if (skip)
-				skip--;
-			else if (depth > 0)
-				depth--;
-			break;
-		default:
-			break;
-		}
+		node = on_event(&b, &ev, &push, &done);
 		if (node) {
-			if (depth > 0)
-				node_add(stack[depth - 1], node);
+			if (b.depth > 0)
+				node_add(b.stack[b.depth - 1], node);
 			else if (!*root)
 				*root = node;
 			else
 				yt_node_free(node); /* cannot happen within one document */
 			if (push)
-				stack[depth++] = node;
+				b.stack[b.depth++] = node;
 		}
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&ps);
-	free(stack);
+	free(b.stack);
 	if (b.failed) {
 		yt_node_free(*root);
 		*root = NULL;

@@ -144,41 +144,79 @@ static void first_line(char *s)
 	s[end - start] = '\0';
 }
 
+/* A host NQN read from src (first line of text): "nqn.", at most 223 printable bytes. */
+static int take_nqn(char *text, const char *src, char *out, size_t n)
+{
+	size_t len;
+
+	first_line(text);
+	len = strlen(text);
+	if (strncmp(text, "nqn.", 4) != 0 || len > NVMEHOST_NQN_MAX)
+		return err_set(POE_CONFIG, "%s holds no NVMe host NQN (expected 'nqn.' and at most %d bytes)",
+			       src, NVMEHOST_NQN_MAX);
+	for (const char *p = text; *p; p++)
+		if (!isgraph((unsigned char)*p))
+			return err_set(POE_CONFIG, "%s: the host NQN contains a space or control character",
+				       src);
+	if (len + 1 > n)
+		return err_set(POE_FAIL, "host NQN from %s is too long", src);
+	memcpy(out, text, len + 1);
+	return 0;
+}
+
+static const char *nvme_path(const struct config *cfg);
+
+/*
+ * No hostnqn file: ask nvme-cli, which prints the file's NQN or, without one, the NQN it
+ * generates from the DMI product uuid and uses itself (nvme.c show_hostnqn_cmd:
+ * nvmf_hostnqn_from_file(), else nvmf_hostnqn_generate()).
+ */
+static int hostnqn_from_cli(const struct config *cfg, const char *file, char *out, size_t n)
+{
+	const char *argv[] = { nvme_path(cfg), "show-hostnqn", NULL };
+	struct exec_result r;
+	char src[300], detail[256];
+	int rc;
+
+	exec_result_init(&r);
+	rc = exec_run(argv, util_now_ms() + QUERY_TIMEOUT_MS, &r);
+	snprintf(src, sizeof(src), "'%s show-hostnqn'", nvme_path(cfg));
+	if (rc == 0 && r.exit_code != 0) {
+		exec_result_last_line(&r, detail, sizeof(detail));
+		rc = err_set(POE_CONFIG, "%s failed (exit %d): %s", src, r.exit_code, detail);
+	} else if (rc == 0) {
+		char *text = util_xstrdup(buf_cstr(&r.out));
+
+		rc = take_nqn(text, src, out, n);
+		free(text);
+	}
+	exec_result_release(&r);
+	/* no file and no answer: nvme-cli missing or broken, a setup problem of this node */
+	if (rc < 0)
+		return err_prefix(rc == POE_TIMEOUT ? rc : POE_CONFIG,
+				  "cannot read this node's NVMe host NQN: no '%s' (install nvme-cli, or run 'nvme gen-hostnqn > %s')",
+				  file, file);
+	log_debug("host NQN from %s (no '%s'): %s", src, file, out);
+	return 0;
+}
+
 int nvmehost_hostnqn(const struct config *cfg, char *out, size_t n)
 {
 	const char *path = cfg->paths.hostnqn ? cfg->paths.hostnqn : "/etc/nvme/hostnqn";
 	char *text = util_xmalloc(HOSTNQN_FILE_MAX + 1);
-	size_t len;
+	char src[4200];
 	int rc;
 
 	rc = read_small(path, text, HOSTNQN_FILE_MAX + 1);
-	if (rc < 0) {
-		rc = err_prefix(rc == POE_NOTFOUND ? POE_CONFIG : rc,
-				"cannot read this node's NVMe host NQN (install nvme-cli, or run "
-				"'nvme gen-hostnqn > %s')",
-				path);
-		goto out;
+	if (rc == POE_NOTFOUND) {
+		err_clear();
+		rc = hostnqn_from_cli(cfg, path, out, n);
+	} else if (rc < 0) {
+		rc = err_prefix(rc, "cannot read this node's NVMe host NQN");
+	} else {
+		snprintf(src, sizeof(src), "'%s'", path);
+		rc = take_nqn(text, src, out, n);
 	}
-	first_line(text);
-	len = strlen(text);
-	if (strncmp(text, "nqn.", 4) != 0 || len > NVMEHOST_NQN_MAX) {
-		rc = err_set(POE_CONFIG, "'%s' holds no NVMe host NQN (expected 'nqn.' and at most %d bytes)",
-			     path, NVMEHOST_NQN_MAX);
-		goto out;
-	}
-	for (const char *p = text; *p; p++) {
-		if (!isgraph((unsigned char)*p)) {
-			rc = err_set(POE_CONFIG, "'%s': the host NQN contains a space or control character",
-				     path);
-			goto out;
-		}
-	}
-	if (len + 1 > n) {
-		rc = err_set(POE_FAIL, "host NQN from '%s' is too long", path);
-		goto out;
-	}
-	memcpy(out, text, len + 1);
-out:
 	free(text);
 	return rc;
 }
@@ -269,6 +307,120 @@ int nvmehost_connect(const struct config *cfg, const char *const *portals, int n
 out:
 	exec_result_release(&r);
 	buf_release(&why);
+	return rc;
+}
+
+/* ---- discovery.conf ---- */
+
+/*
+ * The portals nvmf-autoconnect.service reconnects at boot ("nvme connect-all" without
+ * arguments reads one discovery controller per line of SYSCONFDIR/nvme/discovery.conf:
+ * nvme-cli fabrics.c discover_from_conf_file, lines split at ' ', '=' and newline, '#'
+ * comments; a tcp discovery controller's trsvcid defaults to 8009,
+ * nvmf_get_default_trsvcid).
+ */
+#define DISC_PORT "8009"
+#define DISC_FILE_MAX (1 << 20)
+
+/* Whether one discovery.conf line names the tcp discovery controller at portal:8009. */
+static bool disc_line_is(const char *line, size_t len, const char *portal)
+{
+	char *copy = util_xmalloc(len + 1), *p = copy, *tok;
+	const char *tr = NULL, *addr = NULL, *svc = NULL;
+	const char **want = NULL;
+	bool same;
+
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	while (copy[0] != '#' && (tok = strsep(&p, " \t=\r\n"))) {
+		if (!*tok)
+			continue;
+		if (want) {
+			*want = tok;
+			want = NULL;
+		} else if (!strcmp(tok, "-t") || !strcmp(tok, "--transport")) {
+			want = &tr;
+		} else if (!strcmp(tok, "-a") || !strcmp(tok, "--traddr")) {
+			want = &addr;
+		} else if (!strcmp(tok, "-s") || !strcmp(tok, "--trsvcid")) {
+			want = &svc;
+		}
+	}
+	same = tr && !strcmp(tr, "tcp") && addr && !strcmp(addr, portal) &&
+	       !strcmp(svc ? svc : DISC_PORT, DISC_PORT);
+	free(copy);
+	return same;
+}
+
+static bool disc_has(const struct buf *text, const char *portal)
+{
+	const char *p = text->data, *end = text->data + text->len;
+
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (disc_line_is(p, len, portal))
+			return true;
+		p = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+/* Write text to path atomically, keeping the mode of the file it replaces. */
+static int disc_write(const char *dir, const char *path, const struct buf *text)
+{
+	unsigned int mode = 0644;
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		mode = st.st_mode & 0777;
+	if (util_mkdir_p(dir, 0755) < 0)
+		return err_prefix(POE_FAIL, "cannot create '%s'", dir);
+	return util_write_file_atomic(path, text->data, text->len, mode);
+}
+
+int nvmehost_persist_portals(const struct config *cfg, const char *const *portals, int n,
+			     struct buf *dry)
+{
+	const char *dir = cfg->paths.nvme_etc ? cfg->paths.nvme_etc : "/etc/nvme";
+	char *path = util_xasprintf("%s/discovery.conf", dir);
+	struct buf text = BUF_INIT(DISC_FILE_MAX), add = BUF_INIT(DISC_FILE_MAX);
+	int rc, nadd = 0;
+
+	rc = buf_read_file(&text, path);
+	if (rc == POE_NOTFOUND) {
+		err_clear();
+		rc = 0;
+	}
+	for (int i = 0; rc == 0 && i < n; i++) {
+		if (disc_has(&text, portals[i]) || disc_has(&add, portals[i]))
+			continue;
+		rc = buf_printf(&add, "--transport=tcp --traddr=%s --trsvcid=" DISC_PORT "\n",
+				portals[i]);
+		nadd++;
+	}
+	if (rc < 0 || nadd == 0)
+		goto out;
+	if (dry) {
+		rc = buf_printf(dry, "WRITE %s (append) %s", path, buf_cstr(&add));
+		goto out;
+	}
+	if (text.len && text.data[text.len - 1] != '\n')
+		rc = buf_putc(&text, '\n');
+	if (rc == 0)
+		rc = buf_append(&text, add.data, add.len);
+	if (rc == 0)
+		rc = disc_write(dir, path, &text);
+	if (rc == 0)
+		log_info("added %d NVMe/TCP portal(s) to %s: nvmf-autoconnect connects them at boot",
+			 nadd, path);
+out:
+	if (rc < 0)
+		rc = err_prefix(rc, "cannot keep the NVMe/TCP portals in '%s'", path);
+	buf_release(&text);
+	buf_release(&add);
+	free(path);
 	return rc;
 }
 

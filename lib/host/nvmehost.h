@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct buf;
 struct config;
 
 /*
@@ -21,8 +22,10 @@ struct config;
 #define NVMEHOST_BYID_PREFIX "/dev/disk/by-id/nvme-uuid."
 
 /*
- * Read this node's host NQN from paths.hostnqn (first line, at most 4 KiB read, must start
- * with "nqn." and be at most 223 printable bytes without spaces). out >= 224 bytes.
+ * This node's host NQN (DESIGN.md "Configuration"): paths.hostnqn (<paths.nvme_etc>/hostnqn;
+ * first line, at most 4 KiB read), else, when that file does not exist, the first line of
+ * "<paths.nvme> show-hostnqn" (the NQN nvme-cli itself uses). Either must start with "nqn."
+ * and be at most 223 printable bytes without spaces. out >= 224 bytes.
  */
 int nvmehost_hostnqn(const struct config *cfg, char *out, size_t n);
 
@@ -35,6 +38,16 @@ int nvmehost_hostnqn(const struct config *cfg, char *out, size_t n);
  */
 int nvmehost_connect(const struct config *cfg, const char *const *portals, int n,
 		     int64_t deadline);
+
+/*
+ * Keep the portals in <paths.nvme_etc>/discovery.conf, the file nvme-cli's "discover" and
+ * "connect-all" (and so nvmf-autoconnect.service at boot) read: one line
+ * "--transport=tcp --traddr=<portal> --trsvcid=8009" per portal that no line names yet;
+ * other lines stay as they are; written atomically, and only when something is added. With
+ * dry non-NULL the lines that would be added go there instead.
+ */
+int nvmehost_persist_portals(const struct config *cfg, const char *const *portals, int n,
+			     struct buf *dry);
 
 enum nvmehost_strategy {
 	NVMEHOST_BY_SYSFS = 1,        /* <sysfs>/class/block/nvmeXnY/{uuid,nguid} */

@@ -32,6 +32,7 @@ static const char *const action_names[] = {
 	[QUEUE_RESCAN] = "rescan",
 	[QUEUE_UNUSED_REMOVE] = "unused-remove",
 	[QUEUE_NVME_ATTACH] = "nvme-attach",
+	[QUEUE_REGISTER] = "register",
 };
 
 #define N_ACTIONS ((int)(sizeof(action_names) / sizeof(action_names[0])))
@@ -105,6 +106,12 @@ static int job_check(const struct queue_job *job)
 			return err_set(POE_FAIL, "invalid job: bad volid '%.*s'",
 				       (int)sizeof(job->arg) - 1, job->arg);
 		return 0;
+	case QUEUE_REGISTER:
+		/* a volume on a storage, never a path: PVE registers only volumes it owns */
+		if (!memchr(job->arg, '\0', sizeof(job->arg)) || !is_job_volid(job->arg))
+			return err_set(POE_FAIL, "invalid job: bad volid '%.*s'",
+				       (int)sizeof(job->arg) - 1, job->arg);
+		return 0;
 	case QUEUE_NVME_ATTACH:
 		if (!memchr(job->arg, '\0', sizeof(job->arg)) || !util_is_uuid(job->arg))
 			return err_set(POE_FAIL, "invalid job: bad namespace uuid '%.*s'",
@@ -152,7 +159,7 @@ int queue_put(const char *dir, const struct queue_job *job)
 	jw_object_begin(&w, NULL);
 	jw_int(&w, "vmid", job->vmid);
 	jw_string(&w, "action", queue_action_name(job->action));
-	if (job->action == QUEUE_UNUSED_REMOVE)
+	if (job->action == QUEUE_UNUSED_REMOVE || job->action == QUEUE_REGISTER)
 		jw_string(&w, "volid", job->arg);
 	else if (job->action == QUEUE_NVME_ATTACH)
 		jw_string(&w, "uuid", job->arg);
@@ -298,8 +305,10 @@ int queue_parse(const char *text, size_t len, struct queue_job *job)
 		}
 		break;
 	case QUEUE_UNUSED_REMOVE:
+	case QUEUE_REGISTER:
 		if (!have_volid || have_uuid) {
-			rc = err_set(POE_FAIL, "invalid job: unused-remove needs a volid");
+			rc = err_set(POE_FAIL, "invalid job: %s needs a volid",
+				     queue_action_name(job->action));
 			goto out;
 		}
 		util_strlcpy(job->arg, volid, sizeof(job->arg));

@@ -14,6 +14,7 @@ enum queue_action {
 	QUEUE_RESCAN = 0,
 	QUEUE_UNUSED_REMOVE,
 	QUEUE_NVME_ATTACH,
+	QUEUE_REGISTER,          /* one clone volume becomes the VM's next free unusedN */
 };
 
 #define QUEUE_MAX_JOB_BYTES 4096
@@ -21,7 +22,7 @@ enum queue_action {
 struct queue_job {
 	int vmid;
 	enum queue_action action;
-	char arg[512];           /* volid (unused-remove) or namespace uuid (nvme-attach) */
+	char arg[512];           /* volid (unused-remove, register) or namespace uuid (nvme-attach) */
 	char file[256];          /* file name in the queue directory (when read) */
 };
 

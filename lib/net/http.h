@@ -81,6 +81,24 @@ int http_perform_many(struct http_client *c, const struct http_request *rq,
 		      struct http_response *rs, int n);
 
 /*
+ * In-process transport for tests (tests/unit/fake_ontap.h): while set, every client sends
+ * every request to fn instead of the network, in order (a parallel batch one request after
+ * the other), and libcurl is never loaded. fn fills rs (status, body) and returns what
+ * http_perform() would: 0, or POE_API/POE_TIMEOUT after err_set(). NULL restores the network.
+ * Not thread-safe against requests in flight: set it before creating clients.
+ */
+typedef int (*http_fake_fn)(void *arg, const char *base, const struct http_request *rq,
+			    struct http_response *rs);
+void http_set_fake_transport(http_fake_fn fn, void *arg);
+
+/*
+ * Say that the next parallel round will want n connections: the next GET is then sent on
+ * that many at once (up to opts.max_parallel; the first answer counts), so their connect and
+ * TLS round trips overlap it. A no-op when n connections were already opened.
+ */
+void http_client_warm(struct http_client *c, int n);
+
+/*
  * Parse a SHA-256 certificate fingerprint, "AA:BB:..." (32 pairs) or 64 hex digits, any
  * case, into out. Returns 0 or POE_FAIL (no message: the caller names the setting).
  */

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "base/err.h"
 
@@ -13,14 +14,19 @@ static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_rc;
 static char load_msg[512];
 
+/* libcurl 7.85.0 is the first with CURLOPT_PROTOCOLS_STR (debian/control says so too). */
+#define NETLIB_CURL_MIN 0x075500
+
 /*
- * dlopen() hands out the library already in the process if there is one: libcurl.so.4 maps
- * libssl.so.3 and libcrypto.so.3 as its dependencies, so the pin callback's OpenSSL calls
- * reach the same library (and the same SSL_CTX layout) that libcurl uses.
+ * flags add RTLD_NOLOAD for OpenSSL: it must be the copy libcurl.so.4 already mapped as its
+ * own dependency, so the pin callback's OpenSSL calls reach the library (and the SSL_CTX
+ * layout) libcurl uses. A libcurl built against another TLS backend maps no libssl.so.3,
+ * and then the open fails instead of loading a second, unrelated OpenSSL (the way systemd
+ * loads its optional libraries: dlopen by soname, check, fail clearly).
  */
-static void *open_lib(const char *name)
+static void *open_lib(const char *name, int flags)
 {
-	void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+	void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL | flags);
 
 	if (!h) {
 		const char *why = dlerror();
@@ -46,6 +52,31 @@ static void *open_lib(const char *name)
 		netlib.field = (__typeof__(&fn))p_;                                         \
 	} while (0)
 
+static int check_curl_msg(const curl_version_info_data *v)
+{
+	if (!v || v->version_num < NETLIB_CURL_MIN) {
+		snprintf(load_msg, sizeof(load_msg),
+			 "libcurl %s is too old: pve-ontap needs 7.85.0 or later",
+			 v && v->version ? v->version : "(unknown)");
+		return -1;
+	}
+	if (!v->ssl_version || strncmp(v->ssl_version, "OpenSSL/3", 9) != 0) {
+		snprintf(load_msg, sizeof(load_msg),
+			 "libcurl %s uses TLS backend '%s': pve-ontap needs libcurl built with "
+			 "OpenSSL 3 (Debian's libcurl4)",
+			 v->version, v->ssl_version ? v->ssl_version : "none");
+		return -1;
+	}
+	return 0;
+}
+
+int netlib_check_curl(const curl_version_info_data *v)
+{
+	if (check_curl_msg(v) < 0)
+		return err_set(POE_API, "%s", load_msg);
+	return 0;
+}
+
 static void load(void)
 {
 	static const char curl_name[] = "libcurl.so.4";
@@ -54,13 +85,16 @@ static void load(void)
 	void *curl = NULL, *ssl = NULL, *crypto = NULL;
 
 	load_rc = POE_API;
-	curl = open_lib(curl_name);
+	curl = open_lib(curl_name, 0);
 	if (!curl)
 		goto out;
-	ssl = open_lib(ssl_name);
+	RESOLVE(curl, curl_name, version_info, curl_version_info);
+	if (check_curl_msg(netlib.version_info(CURLVERSION_NOW)) < 0)
+		goto out;
+	ssl = open_lib(ssl_name, RTLD_NOLOAD);
 	if (!ssl)
 		goto out;
-	crypto = open_lib(crypto_name);
+	crypto = open_lib(crypto_name, RTLD_NOLOAD);
 	if (!crypto)
 		goto out;
 

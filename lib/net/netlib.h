@@ -20,6 +20,7 @@
 struct netlib {
 	/* libcurl.so.4 */
 	__typeof__(curl_global_init) *global_init;
+	__typeof__(curl_version_info) *version_info;
 	__typeof__(curl_easy_strerror) *easy_strerror;
 	__typeof__(curl_easy_init) *easy_init;
 	__typeof__(curl_easy_reset) *easy_reset;
@@ -56,6 +57,11 @@ extern struct netlib netlib;
  * err_set() naming the library or symbol and dlerror()'s reason, on this and every later
  * call.
  */
+/*
+ * POE_API with a message unless v describes a libcurl of at least 7.85.0 whose TLS backend
+ * is OpenSSL 3 (what netlib_load() requires of the libcurl.so.4 it opens).
+ */
+int netlib_check_curl(const curl_version_info_data *v);
 int netlib_load(void);
 
 #endif

@@ -292,7 +292,8 @@ struct ontap_client *ontap_client_new(const struct config_ontap *cfg)
 	/* Whole request: 30 s of return_timeout plus slack (§5 guidance 4). */
 	opts.connect_timeout_ms = 10000;
 	opts.request_timeout_ms = (OC_RETURN_TIMEOUT_S + 30) * 1000;
-	opts.max_parallel = 8;
+	/* 16 disks in one wave; ONTAP's per-address limit is 96 (ontap-rest.md §4) */
+	opts.max_parallel = 16;
 
 	oc = util_xcalloc(1, sizeof(*oc));
 	oc->cfg = cfg;
@@ -304,6 +305,12 @@ struct ontap_client *ontap_client_new(const struct config_ontap *cfg)
 	}
 	free(base);
 	return oc;
+}
+
+void ontap_client_expect_parallel(struct ontap_client *oc, int n)
+{
+	if (oc)
+		http_client_warm(oc->http, n);
 }
 
 void ontap_client_free(struct ontap_client *oc)
@@ -1034,8 +1041,10 @@ static int object_gone(struct ontap_client *oc, const void *arg, int64_t deadlin
 	return rc == 0 ? POE_NOTFOUND : rc;
 }
 
-int oc_delete(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
-	      const char *uuid, const char *what, int64_t deadline)
+/* oc_delete() with one query parameter (qkey NULL: none). */
+static int delete_q(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
+		    const char *uuid, const char *what, const char *qkey, const char *qval,
+		    int64_t deadline)
 {
 	struct gone_key g = { k, parent, uuid };
 	char *own = what ? NULL : kind_what(k, "delete", uuid, parent);
@@ -1044,6 +1053,8 @@ int oc_delete(struct ontap_client *oc, const struct oc_kind *k, const char *pare
 		.method = "DELETE",
 		.parent = parent,
 		.uuid = uuid,
+		.qkey = qkey,
+		.qval = qval,
 		.what = what ? what : own,
 		.flags = OC_IDEMPOTENT,
 		.recheck = k->gone_fields ? object_gone : NULL,
@@ -1056,34 +1067,67 @@ int oc_delete(struct ontap_client *oc, const struct oc_kind *k, const char *pare
 	return rc;
 }
 
+int oc_delete(struct ontap_client *oc, const struct oc_kind *k, const char *parent,
+	      const char *uuid, const char *what, int64_t deadline)
+{
+	return delete_q(oc, k, parent, uuid, what, NULL, NULL, deadline);
+}
+
 /* ---- cluster ---- */
+
+/* Read the version once per client (§3: detect it once per run and gate features on it). */
+static int version_load(struct ontap_client *oc, int64_t deadline)
+{
+	struct json_doc d = { 0 };
+	int64_t v[3] = { 0, 0, 0 };
+	static const char *const keys[] = { "version.generation", "version.major",
+					    "version.minor" };
+	int rc;
+
+	if (oc->version_known)
+		return 0;
+	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
+	rc = oc_get(oc, "/api/cluster?fields=version", "read the ONTAP cluster version", &d,
+		    deadline);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < 3; i++) {
+		if (json_get_int(&d, 0, keys[i], &v[i]) < 0 || v[i] < 0 || v[i] > 1000) {
+			rc = err_set(POE_API, "invalid response from ONTAP '%s': no cluster version",
+				     oc->cfg->host);
+			goto out;
+		}
+		oc->version[i] = (int)v[i];
+	}
+	oc->version_known = true;
+out:
+	json_free(&d);
+	return rc;
+}
 
 int ontap_cluster_version(struct ontap_client *oc, int *generation, int *major, int *minor,
 			  int64_t deadline)
 {
-	struct json_doc d = { 0 };
-	int64_t g = 0, ma = 0, mi = 0;
-	int rc;
+	int rc = version_load(oc, deadline);
 
-	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
-	rc = oc_get(oc, "/api/cluster?fields=version,name,uuid", "read the ONTAP cluster version",
-		    &d, deadline);
 	if (rc < 0)
 		return rc;
-	if (json_get_int(&d, 0, "version.generation", &g) < 0 ||
-	    json_get_int(&d, 0, "version.major", &ma) < 0 ||
-	    json_get_int(&d, 0, "version.minor", &mi) < 0 || g < 0 || g > 1000 || ma < 0 ||
-	    ma > 1000 || mi < 0 || mi > 1000) {
-		rc = err_set(POE_API, "invalid response from ONTAP '%s': no cluster version",
-			     oc->cfg->host);
-		goto out;
-	}
-	*generation = (int)g;
-	*major = (int)ma;
-	*minor = (int)mi;
-out:
-	json_free(&d);
-	return rc;
+	*generation = oc->version[0];
+	*major = oc->version[1];
+	*minor = oc->version[2];
+	return 0;
+}
+
+int oc_version_at_least(struct ontap_client *oc, int g, int ma, int mi, int64_t deadline)
+{
+	long have, want = (long)g * 1000000L + (long)ma * 1000L + mi;
+	int rc = version_load(oc, deadline);
+
+	if (rc < 0)
+		return err_prefix(rc, "cannot tell which ONTAP release '%s' runs",
+				  ontap_client_name(oc));
+	have = (long)oc->version[0] * 1000000L + (long)oc->version[1] * 1000L + oc->version[2];
+	return have >= want ? 1 : 0;
 }
 
 /* ---- volumes ---- */
@@ -1291,20 +1335,36 @@ int ontap_volume_delete(struct ontap_client *oc, const char *uuid, int64_t deadl
 {
 	struct ontap_volume v;
 	char what[300];
-	int rc;
+	int rc, force;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_LONG_MS);
 	/* "If a volume is mounted, unmount the volume ... before deleting it" (§2.4). */
 	rc = ontap_volume_get(oc, uuid, &v, deadline);
 	if (rc < 0)
 		return rc;
+	force = oc_version_at_least(oc, 9, 12, 0, deadline);
+	if (force < 0)
+		return force;
 	if (v.nas_path[0]) {
 		rc = ontap_volume_set_nas_path(oc, uuid, "", deadline);
 		if (rc < 0)
 			return rc;
 	}
 	snprintf(what, sizeof(what), "delete volume '%s'", v.name[0] ? v.name : uuid);
-	return oc_delete(oc, &volume_kind, NULL, uuid, what, deadline);
+	/*
+	 * Without force=true a deleted volume waits in the recovery queue, a FlexClone there
+	 * still holding its space and its parent's snapshot; the parameter exists from 9.12 on
+	 * and older releases refuse it as unknown (§2.4, Additions).
+	 */
+	rc = delete_q(oc, &volume_kind, NULL, uuid, what, force ? "force" : NULL,
+		      force ? "true" : NULL, deadline);
+	if (rc == 0 && !force && !oc_dry(oc))
+		log_warn("ONTAP '%s' runs %d.%d.%d (force=true needs 9.12): volume '%s' waits in the "
+			 "recovery queue, keeping its space and any parent snapshot, until ONTAP "
+			 "purges it ('volume recovery-queue purge' does it at once)",
+			 ontap_client_name(oc), oc->version[0], oc->version[1], oc->version[2],
+			 v.name[0] ? v.name : uuid);
+	return rc;
 }
 
 int ontap_volume_flexclone(struct ontap_client *oc, const char *svm, const char *parent,
@@ -1615,25 +1675,11 @@ static int batch_result(const struct ontap_file_op *ops, int n, const char *verb
 		       ops[first].err);
 }
 
-/*
- * Send a batch (one http_perform_many), then evaluate: 2xx without a job done, 202/2xx with a
- * job polled in parallel. kind 0 = clone, 1 = delete.
- */
-static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
-		      struct ontap_file_op *ops, int n, int kind, int64_t deadline)
+/* The requests of a batch: items[i] keeps each URL and body alive for rq[i]. */
+static int batch_build(const struct ontap_volume *vol, struct ontap_file_op *ops, int n,
+		       int kind, int64_t deadline, struct batch_item *items,
+		       struct http_request *rq, struct http_response *rs)
 {
-	const char *verb = kind == 0 ? "clone" : "delete";
-	struct batch_item *items = NULL;
-	struct http_request *rq = NULL;
-	struct http_response *rs = NULL;
-	int64_t start = util_now_ms();
-	int rc = 0;
-
-	if (n <= 0)
-		return 0;
-	items = util_xcalloc((size_t)n, sizeof(*items));
-	rq = util_xcalloc((size_t)n, sizeof(*rq));
-	rs = util_xcalloc((size_t)n, sizeof(*rs));
 	for (int i = 0; i < n; i++) {
 		struct json_writer w;
 		struct oc_url *u = &items[i].url;
@@ -1656,18 +1702,14 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 			jw_string(&w, "destination_path", ops[i].dst);
 			jw_bool(&w, "overwrite_destination", ops[i].overwrite);
 			jw_object_end(&w);
-			if (!oc_body(&w, &items[i].body)) {
-				rc = POE_FAIL;
-				goto out;
-			}
+			if (!oc_body(&w, &items[i].body))
+				return POE_FAIL;
 		} else {
 			oc_kind_url(u, &file_kind, vol->uuid, file_seg(ops[i].dst));
 			oc_url_return_timeout(u, deadline);
 		}
-		if (!oc_url_str(u)) {
-			rc = POE_FAIL;
-			goto out;
-		}
+		if (!oc_url_str(u))
+			return POE_FAIL;
 		rq[i] = (struct http_request){
 			.method = kind == 0 ? "POST" : "DELETE",
 			.path = buf_cstr(&u->b),
@@ -1677,15 +1719,48 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 		};
 		http_response_init(&rs[i]);
 	}
+	return 0;
+}
+
+/* Dry run: the batch's requests into the log, none sent. */
+static int batch_dry(struct ontap_client *oc, const struct http_request *rq, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int rc = buf_printf(oc->dry_log, "%s %s%s%s\n", rq[i].method, rq[i].path,
+				    rq[i].body ? " " : "", rq[i].body ? rq[i].body : "");
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Send a batch (one http_perform_many), then evaluate: 2xx without a job done, any 2xx with a
+ * job polled in parallel. kind 0 = clone, 1 = delete.
+ */
+static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
+		      struct ontap_file_op *ops, int n, int kind, int64_t deadline)
+{
+	const char *verb = kind == 0 ? "clone" : "delete";
+	struct batch_item *items = NULL;
+	struct http_request *rq = NULL;
+	struct http_response *rs = NULL;
+	int64_t start = util_now_ms();
+	int rc = 0;
+
+	if (n <= 0)
+		return 0;
+	items = util_xcalloc((size_t)n, sizeof(*items));
+	rq = util_xcalloc((size_t)n, sizeof(*rq));
+	rs = util_xcalloc((size_t)n, sizeof(*rs));
+	rc = batch_build(vol, ops, n, kind, deadline, items, rq, rs);
+	if (rc < 0)
+		goto out;
 
 	last_error_clear(oc);
 	if (oc_dry(oc)) {
-		for (int i = 0; i < n; i++) {
-			rc = buf_printf(oc->dry_log, "%s %s%s%s\n", rq[i].method, rq[i].path,
-					rq[i].body ? " " : "", rq[i].body ? rq[i].body : "");
-			if (rc < 0)
-				goto out;
-		}
+		rc = batch_dry(oc, rq, n);
 		goto out;
 	}
 
@@ -1735,8 +1810,12 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 		r = parse_answer(oc, rq[i].method, rq[i].path, &rs[i], &d);
 		if (r == 0) {
 			oc_jstr(&d, 0, "job.uuid", items[i].job, sizeof(items[i].job));
-			/* 200/201 mean the job already ended (§1.7); follow only a 202. */
-			items[i].pending = rs[i].status == 202 && items[i].job[0];
+			/*
+			 * A job is followed whatever the status: 9.16 may answer 200/201 with a
+			 * job that has not ended (Additions; Ansible's rest_generic polls any
+			 * answer that carries job.uuid).
+			 */
+			items[i].pending = items[i].job[0] != '\0';
 			if (rs[i].status == 202 && !items[i].job[0])
 				r = err_set(POE_API, "invalid response from ONTAP '%s' (%s): 202 without a job",
 					    oc->cfg->host, what);

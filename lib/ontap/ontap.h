@@ -33,6 +33,8 @@ struct ontap_client;
 /* Returns a new client (caller frees) or NULL with err_set(). cfg is borrowed. */
 struct ontap_client *ontap_client_new(const struct config_ontap *cfg);
 void ontap_client_free(struct ontap_client *oc);
+/* The next parallel round will send n requests: the next GET opens their connections. */
+void ontap_client_expect_parallel(struct ontap_client *oc, int n);
 const struct ontap_error *ontap_last_error(const struct ontap_client *oc);
 /* The configured name ("cluster1") and host, for messages. Borrowed. */
 const char *ontap_client_name(const struct ontap_client *oc);
@@ -47,7 +49,7 @@ bool ontap_client_is_dry_run(const struct ontap_client *oc);
 /* Counters for benchmarks and tests: requests sent by this client. */
 unsigned long ontap_client_requests(const struct ontap_client *oc);
 
-/* GET /api/cluster?fields=version,name,uuid. */
+/* GET /api/cluster?fields=version, once per client (later calls answer from memory). */
 int ontap_cluster_version(struct ontap_client *oc, int *generation, int *major, int *minor,
 			  int64_t deadline);
 
@@ -246,6 +248,17 @@ int ontap_cg_find(struct ontap_client *oc, const char *svm, const char *name,
 int ontap_cg_create(struct ontap_client *oc, const char *svm, const char *name,
 		    const char *const *volumes, int nvolumes, struct ontap_cg *out,
 		    int64_t deadline);
+/*
+ * 0 when the cluster can add volumes to, and remove them from, an existing consistency group
+ * (PATCH volumes[].provisioning_options.action: ONTAP 9.12.1 and later), else POE_FAIL with
+ * a message naming the release the cluster runs (or the error of reading it). Adding and
+ * removing check it first and send nothing to an older cluster.
+ */
+int ontap_cg_membership_supported(struct ontap_client *oc, int64_t deadline);
+/* Every consistency group of svm whose name matches pattern. Free with ontap_cg_list_free. */
+int ontap_cg_list(struct ontap_client *oc, const char *svm, const char *pattern,
+		  struct ontap_cg **out, int *n, int64_t deadline);
+void ontap_cg_list_free(struct ontap_cg *cgs, int n);
 int ontap_cg_add_volume(struct ontap_client *oc, const char *cg_uuid, const char *volume,
 			int64_t deadline);
 int ontap_cg_remove_volume(struct ontap_client *oc, const char *cg_uuid, const char *volume,

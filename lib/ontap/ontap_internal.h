@@ -34,6 +34,9 @@ struct ontap_client {
 	struct ontap_error last;
 	struct buf *dry_log;      /* borrowed; non-NULL in dry-run mode */
 	unsigned long requests;
+	/* The cluster version (generation, major, minor), read once when first needed. */
+	bool version_known;
+	int version[3];
 };
 
 /* A URL path plus query under construction; errors are sticky (checked once). */
@@ -92,6 +95,14 @@ int64_t oc_deadline(int64_t deadline, int64_t dflt_ms);
  * dry-run mutation); caller frees with json_free(). On failure *resp is empty.
  */
 int oc_request(struct ontap_client *oc, const struct oc_call *c, struct json_doc *resp);
+/*
+ * 1 when the cluster runs ONTAP g.ma.mi or later, 0 when it runs an older release, < 0 when
+ * the version cannot be read. The version is read (GET /api/cluster?fields=version) by the
+ * first call of a client and kept: once per run and cluster, and only when a call depends
+ * on it (DESIGN.md "Storage kinds", ONTAP versions).
+ */
+int oc_version_at_least(struct ontap_client *oc, int g, int ma, int mi, int64_t deadline);
+
 /* GET with retries. */
 int oc_get(struct ontap_client *oc, const char *url, const char *what, struct json_doc *resp,
 	   int64_t deadline);

@@ -421,12 +421,46 @@ static int cg_patch(struct ontap_client *oc, const char *cg_uuid, struct oc_writ
 	return rc;
 }
 
+int ontap_cg_membership_supported(struct ontap_client *oc, int64_t deadline)
+{
+	/* volumes[].provisioning_options.action add/remove on PATCH: 9.12.1+ (§2.10, §3) */
+	int rc = oc_version_at_least(oc, 9, 12, 1, deadline);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return err_set(POE_FAIL,
+			       "ONTAP cluster '%s' runs %d.%d.%d: adding a volume to or removing one from a consistency group needs ONTAP 9.12.1 or later",
+			       ontap_client_name(oc), oc->version[0], oc->version[1], oc->version[2]);
+	return 0;
+}
+
+int ontap_cg_list(struct ontap_client *oc, const char *svm, const char *pattern,
+		  struct ontap_cg **out, int *n, int64_t deadline)
+{
+	struct oc_where w = { .val = pattern, .svm = svm };
+
+	return oc_list(oc, &cg_kind, &w, NULL, out, n, deadline);
+}
+
+void ontap_cg_list_free(struct ontap_cg *cgs, int n)
+{
+	for (int i = 0; cgs && i < n; i++)
+		ontap_cg_release(&cgs[i]);
+	free(cgs);
+}
+
 static int cg_patch_volume(struct ontap_client *oc, const char *cg_uuid, const char *volume,
 			   const char *action, int64_t deadline)
 {
 	struct oc_write wr;
+	int rc;
 
 	deadline = oc_deadline(deadline, OC_DEADLINE_LONG_MS);
+	rc = ontap_cg_membership_supported(oc, deadline);
+	if (rc < 0)
+		return err_prefix(rc, "cannot %s volume '%s' %s consistency group '%s'", action,
+				  volume, strcmp(action, "add") ? "from" : "to", cg_uuid);
 	oc_write_begin(&wr, "%s volume '%s' %s consistency group '%s'", action, volume,
 		       strcmp(action, "add") ? "from" : "to", cg_uuid);
 	jw_array_begin(&wr.w, "volumes");

@@ -180,3 +180,18 @@ int names_nvme_ns_vmid(const char *ns_name, const char *prefix)
 		return -1;
 	return vmid;
 }
+
+bool names_nvme_cg(const char *prefix, const char *name, int *vmid)
+{
+	const char *p = name;
+	size_t pl = strlen(prefix);
+	long long v;
+
+	if (strncmp(p, prefix, pl) != 0 || strncmp(p + pl, "cg_vm_", 6) != 0)
+		return false;
+	p += pl + 6;
+	if (!take_number(&p, &v) || *p != '\0')
+		return false;
+	*vmid = (int)v;
+	return true;
+}

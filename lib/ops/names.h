@@ -36,6 +36,8 @@ int names_clone_vmid(const char *file);
  * digits without a leading zero, at most 9. false for every other name.
  */
 bool names_nvme_volume(const char *prefix, const char *name, int *vmid, int *disk, bool *clone);
+/* "<prefix>cg_vm_<vmid>", the consistency group of a VM's NVMe disks; false otherwise. */
+bool names_nvme_cg(const char *prefix, const char *name, int *vmid);
 /* The VM of a namespace path "/vol/<disk volume>/<name>"; -1 for any other shape. */
 int names_nvme_ns_vmid(const char *ns_name, const char *prefix);
 

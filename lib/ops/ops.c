@@ -102,9 +102,13 @@ static int lock_named(struct ops_ctx *ctx, const char *name, struct cluster_lock
 int ops_lock_vm(struct ops_ctx *ctx, int vmid, struct cluster_lock *l)
 {
 	char name[32];
+	int rc;
 
 	snprintf(name, sizeof(name), "vm-%d", vmid);
-	return lock_named(ctx, name, l);
+	rc = lock_named(ctx, name, l);
+	if (rc == 0 && l->held)
+		ctx->vm_lock = l;
+	return rc;
 }
 
 int ops_lock_storage(struct ops_ctx *ctx, const char *id, struct cluster_lock *l)
@@ -212,6 +216,7 @@ static int volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
 	if (!out->oc)
 		return err_code() ? err_code() : POE_API;
 	snprintf(out->mountpath, sizeof(out->mountpath), "%s/%s", ctx->cfg->paths.mnt, st->id);
+	ontap_client_expect_parallel(out->oc, ctx->parallel_hint);
 	if (st->volume) {
 		rc = ontap_volume_find(out->oc, st->svm, st->volume, &out->vol, 0);
 		if (rc == POE_NOTFOUND)

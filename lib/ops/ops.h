@@ -31,6 +31,12 @@ struct ops_ctx {
 	/* volumes resolved so far (struct ops_volume, ops_internal.h), one per storage */
 	void *vols;
 	int nvols;
+	/* requests the operation's widest ONTAP round will send (disks on one volume): the
+	 * volume lookup opens that many connections beside it (http_client_warm) */
+	int parallel_hint;
+	/* the VM lock ops_lock_vm() took: released before a quiesced VM is started again,
+	 * since PVE runs its hookscript then, which takes the same lock (DESIGN.md Cluster) */
+	struct cluster_lock *vm_lock;
 };
 
 void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg);
@@ -86,6 +92,13 @@ struct vm_snapshot {
 	time_t created;
 	struct vm_snapshot_disk disks[OPS_MAX_DISKS];
 	int ndisks;
+	/*
+	 * Current disks of the VM the snapshot has no copy of (filled by listing): a clone
+	 * deleted with its unusedN entry (PVE's Remove frees the file), a disk added later or
+	 * left out by the policy. Complete when nmissing is 0.
+	 */
+	char missing[OPS_MAX_DISKS][16];
+	int nmissing;
 };
 
 /* Take a VM snapshot; name_out gets "<label>-<ts>". */
@@ -94,7 +107,12 @@ int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o
 /* Our snapshots of the VM (names of DESIGN.md only), oldest first. Caller frees *out. */
 int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n);
 int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name);
-/* Needs the VM stopped; takes a "prerestore" safety snapshot first. */
+/*
+ * Needs the VM stopped and not locked by PVE (force overrides a lock other than
+ * "suspended"); refuses an incomplete snapshot unless force (then the disks it has are
+ * restored). Takes a "prerestore" safety snapshot of the NFS disks first and, when any disk
+ * fails, puts every NFS disk back from it; the message names what could not be undone.
+ */
 int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, bool force);
 /* Delete the oldest of label beyond keep; names of deleted snapshots are logged. Returns
  * the number deleted. */
@@ -117,8 +135,43 @@ int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 			      struct vm_snapshot **out, int *n);
 int ops_nvme_vm_snapshot_delete(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 				const char *name);
-int ops_nvme_vm_snapshot_restore(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-				 const char *name, bool force);
+/*
+ * Restore of the VM's NVMe disks in two steps, so that everything is checked before any
+ * disk changes: prepare looks at every pool (the snapshot complete, no newer snapshot
+ * discarded unless force; POE_NOTFOUND when no NVMe disk has it) and changes nothing; run
+ * restores the parts (CGs, volumes) in order. ONTAP keeps no copy of what a restore
+ * replaces, so a failed run cannot be undone: it appends to state which parts are restored
+ * and which were left as they were. *out is freed with ops_nvme_restore_free().
+ */
+struct nvme_restore;
+int ops_nvme_restore_prepare(struct ops_ctx *ctx, const struct pve_vmconf *vm, const char *name,
+			     bool force, struct nvme_restore **out);
+int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r, struct buf *state);
+void ops_nvme_restore_free(struct nvme_restore *r);
+
+/* ---- NVMe objects of VMs that no longer exist (ops_orphans.c) ---- */
+
+/*
+ * PVE's qm destroy skips raw-path disks (QemuServer.pm destroy_vm), so the ONTAP objects of
+ * a destroyed VM's NVMe disks stay: volumes "<prefix>vm_<vmid>_disk_<n>[_clone_...]" and the
+ * CG "<prefix>cg_vm_<vmid>" of a VM with no config anywhere under
+ * <pve_etc>/nodes/<any>/qemu-server/.
+ */
+struct nvme_orphan {
+	char pool[64];
+	char kind[24];               /* "volume" or "consistency-group" */
+	char name[208];
+	int vmid;
+	int disk;                    /* a volume's disk number, -1 for a CG */
+	bool is_clone;
+};
+
+/*
+ * Orphans of every NVMe pool (or of pool only), sorted by pool, VM, kind, name. Refuses
+ * (POE_FAIL) when <pve_etc>/nodes cannot be read or is empty: without the cluster's VM
+ * configs every VM would look gone. Caller frees *out.
+ */
+int ops_nvme_orphans(struct ops_ctx *ctx, const char *pool, struct nvme_orphan **out, int *n);
 
 /* ---- NVMe/TCP disks (ops_nvme.c) ---- */
 
@@ -203,11 +256,14 @@ int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *na
 int ops_storage_snapshot_restore(struct ops_ctx *ctx, const char *id, const char *name,
 				 bool force);
 /* FlexClone of snapshot name, junctioned and added to PVE as storage newid (NULL:
- * "<id>-CLONE"); newid_out gets the id used, clone_out the volume name. */
+ * "<id>-CLONE") for this node only ("nodes <node>"); newid_out gets the id used, clone_out
+ * the volume name. */
 int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, const char *newid,
 		      char *newid_out, size_t newid_n, char *clone_out, size_t clone_n);
 /* Remove a storage made by ops_storage_mount(): PVE storage, local mount, junction, volume;
- * when the volume cannot be deleted, the junction and the PVE storage are put back. */
-int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, char *clone_out, size_t clone_n);
+ * when the volume cannot be deleted, the junction and the PVE storage are put back. Refuses
+ * (POE_FAIL) while a VM config refers to a volume on it, unless force. */
+int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, bool force, char *clone_out,
+			size_t clone_n);
 
 #endif

@@ -56,8 +56,11 @@ struct quiesce_state {
 /* Quiesce a running VM as mode says (a stopped VM or no agent: nothing, with a line). */
 int ops_quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum quiesce mode,
 		      struct quiesce_state *qs);
-/* Undo ops_quiesce_begin(), retried and verified; its own deadline past the hook's. */
+/* Undo ops_quiesce_begin(), retried and verified; its own deadline past the hook's. A
+ * start or resume first releases ctx->vm_lock. */
 int ops_quiesce_end(struct ops_ctx *ctx, const struct pve_vmconf *vm, struct quiesce_state *qs);
+/* True when ops_quiesce_end() will start or resume the VM (it is down now). */
+bool ops_quiesce_restarts(const struct quiesce_state *qs);
 
 /* Queue a job for the watcher unless dry-run (then it is recorded in ctx->dry_run). */
 int ops_queue(struct ops_ctx *ctx, int vmid, int action, const char *arg);

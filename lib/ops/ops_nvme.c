@@ -440,10 +440,17 @@ static int pool_connect(struct ops_ctx *ctx, const struct config_storage *st,
 		for (int i = 0; i < n; i++)
 			buf_printf(ctx->dry_run, "EXEC %s connect-all -t tcp -a %s\n",
 				   ctx->cfg->paths.nvme, portals[i]);
-		rc = n;
+		rc = nvmehost_persist_portals(ctx->cfg, portals, n, ctx->dry_run);
+		rc = rc < 0 ? rc : n;
 		goto out;
 	}
 	rc = nvmehost_connect(ctx->cfg, portals, n, ctx->deadline);
+	/* so that nvmf-autoconnect reconnects them at boot (DESIGN.md "Storage kinds") */
+	if (rc > 0) {
+		int prc = nvmehost_persist_portals(ctx->cfg, portals, n, NULL);
+
+		rc = prc < 0 ? prc : rc;
+	}
 out:
 	free(portals);
 	free(lifs);
@@ -598,6 +605,94 @@ static void create_teardown(struct ops_ctx *ctx, struct ontap_client *oc, unsign
 	grace_end(ctx, &g);
 }
 
+/* The volume of a new disk, with the pool's options. */
+static void disk_spec(const struct config_storage *st, const char *vname, uint64_t size,
+		      const char *comment, struct ontap_volume_spec *spec)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->name = vname;
+	spec->svm = st->svm;
+	spec->aggregate = st->aggregate;
+	spec->size = volume_size_for(st, size);
+	spec->guarantee = st->space_reserve ? st->space_reserve : "none";
+	/*
+	 * encryption.enabled=true is what the REST subset offers: ONTAP then uses NAE when
+	 * the aggregate has it, else NVE with the SVM's key manager.
+	 */
+	spec->encryption = st->encryption;
+	spec->qos_policy = st->qos_policy;
+	spec->adaptive_qos_policy = st->adaptive_qos_policy;
+	spec->tiering_policy = st->tiering_policy;
+	spec->snapshot_reserve = st->snapshot_reserve >= 0 ? st->snapshot_reserve : 0;
+	spec->autosize_max = spec->size * VOL_AUTOSIZE_FACTOR;
+	spec->comment = comment;
+	/* snapshots are the CG's (VM snapshots): a volume policy would double them (§2.5 1.3-2) */
+	spec->snapshot_policy_none = true;
+}
+
+/* Put the new disk's volume into the VM's CG, creating the CG for the first disk. */
+static int cg_join(struct ops_ctx *ctx, const struct config_storage *st, struct ontap_client *oc,
+		   const char *cgname, const char *vname, struct ontap_cg *cg, unsigned *made)
+{
+	int rc = ontap_cg_find(oc, st->svm, cgname, cg, ctx->deadline);
+
+	if (rc == POE_NOTFOUND) {
+		const char *vols[1] = { vname };
+
+		err_clear();
+		rc = ontap_cg_create(oc, st->svm, cgname, vols, 1, cg, ctx->deadline);
+		if (rc == 0)
+			*made |= MADE_CG;
+	} else if (rc == 0 && !in_names(cg->volumes, cg->nvolumes, vname)) {
+		rc = ontap_cg_add_volume(oc, cg->uuid, vname, ctx->deadline);
+		if (rc == 0)
+			*made |= MADE_CG_MEMBER;
+	}
+	return rc;
+}
+
+/* The VM's CG (its name in name): 1 with *cg filled, 0 when there is none, < 0 on error. */
+static int vm_cg_find(struct ops_ctx *ctx, const struct config_storage *st,
+		      struct ontap_client *oc, int vmid, char *name, size_t n, struct ontap_cg *cg)
+{
+	int rc;
+
+	cg_name_of(st, vmid, name, n);
+	rc = ontap_cg_find(oc, st->svm, name, cg, ctx->deadline);
+	if (rc == POE_NOTFOUND) {
+		err_clear();
+		return 0;
+	}
+	if (rc < 0)
+		return err_prefix(rc, "cannot read consistency group '%s'", name);
+	return 1;
+}
+
+/*
+ * Before anything changes: a disk that joins the VM's existing consistency group, or leaves
+ * one that keeps other members, needs a cluster that can change CG membership (9.12.1+).
+ */
+static int cg_change_check(struct ops_ctx *ctx, const struct config_storage *st,
+			   struct ontap_client *oc, int vmid, const char *vol, bool adding)
+{
+	struct ontap_cg cg;
+	char name[64];
+	bool member;
+	int rc;
+
+	rc = vm_cg_find(ctx, st, oc, vmid, name, sizeof(name), &cg);
+	if (rc <= 0)
+		return rc;
+	member = in_names(cg.volumes, cg.nvolumes, vol);
+	if (adding ? !member : (member && cg.nvolumes > 1))
+		rc = ontap_cg_membership_supported(oc, ctx->deadline);
+	ontap_cg_release(&cg);
+	if (rc < 0)
+		return err_prefix(rc, "volume '%s' would have to %s consistency group '%s'", vol,
+				  adding ? "join" : "leave", name);
+	return 0;
+}
+
 int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t size,
 		    struct nvme_disk_info *out)
 {
@@ -633,38 +728,24 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	if (!oc)
 		return err_code() ? err_code() : POE_API;
 
-	/* the pool's subsystem and this node's host entry are shared by every disk of the
-	 * pool: set up first and never removed by a cleanup */
-	rc = pool_prepare(ctx, st, oc, &ss);
-	if (rc < 0)
-		return rc;
 	rc = next_disk(ctx, st, oc, vmid, &disk);
 	if (rc < 0)
 		return rc;
 	volume_name(st, vmid, disk, vname, sizeof(vname));
+	rc = cg_change_check(ctx, st, oc, vmid, vname, true);
+	if (rc < 0)
+		return err_prefix(rc, "cannot create disk %d of VM %d in pool '%s'", disk, vmid,
+				  st->id);
+	/* the pool's subsystem and this node's host entry are shared by every disk of the
+	 * pool: set up before the disk and never removed by a cleanup */
+	rc = pool_prepare(ctx, st, oc, &ss);
+	if (rc < 0)
+		return rc;
 	snprintf(nsname, sizeof(nsname), "/vol/%s/%s", vname, vname);
 	snprintf(comment, sizeof(comment), "pve-ontap vm=%d disk=%d", vmid, disk);
 	cg_name_of(st, vmid, cgname, sizeof(cgname));
 
-	memset(&spec, 0, sizeof(spec));
-	spec.name = vname;
-	spec.svm = st->svm;
-	spec.aggregate = st->aggregate;
-	spec.size = volume_size_for(st, size);
-	spec.guarantee = st->space_reserve ? st->space_reserve : "none";
-	/*
-	 * encryption.enabled=true is what the REST subset offers: ONTAP then uses NAE when
-	 * the aggregate has it, else NVE with the SVM's key manager.
-	 */
-	spec.encryption = st->encryption;
-	spec.qos_policy = st->qos_policy;
-	spec.adaptive_qos_policy = st->adaptive_qos_policy;
-	spec.tiering_policy = st->tiering_policy;
-	spec.snapshot_reserve = st->snapshot_reserve >= 0 ? st->snapshot_reserve : 0;
-	spec.autosize_max = spec.size * VOL_AUTOSIZE_FACTOR;
-	spec.comment = comment;
-	/* snapshots are the CG's (VM snapshots): a volume policy would double them (§2.5 1.3-2) */
-	spec.snapshot_policy_none = true;
+	disk_spec(st, vname, size, comment, &spec);
 
 	rc = ontap_volume_create(oc, &spec, &vol, ctx->deadline);
 	if (rc < 0)
@@ -680,25 +761,9 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	if (rc < 0)
 		goto fail;
 	made |= MADE_MAP;
-	rc = ontap_cg_find(oc, st->svm, cgname, &cg, ctx->deadline);
-	if (rc == POE_NOTFOUND) {
-		const char *vols[1] = { vname };
-
-		err_clear();
-		rc = ontap_cg_create(oc, st->svm, cgname, vols, 1, &cg, ctx->deadline);
-		if (rc < 0)
-			goto fail;
-		made |= MADE_CG;
-	} else if (rc == 0) {
-		if (!in_names(cg.volumes, cg.nvolumes, vname)) {
-			rc = ontap_cg_add_volume(oc, cg.uuid, vname, ctx->deadline);
-			if (rc < 0)
-				goto fail;
-			made |= MADE_CG_MEMBER;
-		}
-	} else {
+	rc = cg_join(ctx, st, oc, cgname, vname, &cg, &made);
+	if (rc < 0)
 		goto fail;
-	}
 	info_from(out, st, &ns, vname);
 	out->vmid = vmid;
 	out->disk = disk;
@@ -913,14 +978,10 @@ static int leave_cg(struct ops_ctx *ctx, const struct config_storage *st, struct
 	char name[64];
 	int n = 0, rc;
 
-	cg_name_of(st, vmid, name, sizeof(name));
-	rc = ontap_cg_find(oc, st->svm, name, &cg, ctx->deadline);
-	if (rc == POE_NOTFOUND) {
-		err_clear();
-		return 0;
-	}
-	if (rc < 0)
-		return err_prefix(rc, "cannot read consistency group '%s'", name);
+	rc = vm_cg_find(ctx, st, oc, vmid, name, sizeof(name), &cg);
+	if (rc <= 0)
+		return rc;
+	rc = 0;
 	if (!in_names(cg.volumes, cg.nvolumes, vol))
 		goto out;
 	if (cg.nvolumes > 1) {
@@ -962,6 +1023,9 @@ int ops_nvme_delete(struct ops_ctx *ctx, int vmid, int disk, const char *pool,
 		if (rc < 0)
 			goto out;
 	}
+	rc = cg_change_check(ctx, d.st, d.oc, vmid, d.vol.name, false);
+	if (rc < 0)
+		goto out;
 	/* a clone pins the snapshot it was made from, so the volume's snapshots */
 	snprintf(pattern, sizeof(pattern), "%s_clone_*", d.vol.name);
 	rc = delete_clones(ctx, d.st, d.oc, vmid, pattern, &g);
@@ -1552,62 +1616,154 @@ static int plan_volumes(struct ops_ctx *ctx, const struct pool_vm *p, const char
 	return rc;
 }
 
-int ops_nvme_vm_snapshot_restore(struct ops_ctx *ctx, const struct pve_vmconf *vm,
-				 const char *name, bool force)
-{
-	struct restore_plan *plans = NULL;
-	struct pool_vm *pv = NULL;
-	char snap[128];
-	int npv = 0, rc;
-	bool any = false;
+struct nvme_restore {
+	struct pool_vm *pv;
+	int npv;
+	struct restore_plan *plans;   /* one per pool */
+	char snap[128];               /* "pveontap_<name>" */
+};
 
-	snprintf(snap, sizeof(snap), SNAP_PREFIX "%s", name);
-	rc = vm_pools(ctx, vm->vmid, &pv, &npv);
-	if (rc < 0)
-		return rc;
-	plans = util_xcalloc((size_t)npv + 1, sizeof(*plans));
+void ops_nvme_restore_free(struct nvme_restore *r)
+{
+	if (!r)
+		return;
+	pools_free(r->pv, r->npv);
+	free(r->plans);
+	free(r);
+}
+
+int ops_nvme_restore_prepare(struct ops_ctx *ctx, const struct pve_vmconf *vm, const char *name,
+			     bool force, struct nvme_restore **out)
+{
+	struct nvme_restore *r = util_xcalloc(1, sizeof(*r));
+	bool any = false;
+	int rc;
+
+	*out = NULL;
+	snprintf(r->snap, sizeof(r->snap), SNAP_PREFIX "%s", name);
+	rc = vm_pools(ctx, vm->vmid, &r->pv, &r->npv);
+	if (rc == 0)
+		r->plans = util_xcalloc((size_t)r->npv + 1, sizeof(*r->plans));
 	/* check every pool before changing anything */
-	for (int i = 0; i < npv && rc == 0; i++) {
+	for (int i = 0; i < r->npv && rc == 0; i++) {
 		bool found = false;
 
-		if (pv[i].has_cg) {
-			rc = plan_cg(ctx, &pv[i], snap, force, &plans[i], &found);
+		if (r->pv[i].has_cg) {
+			rc = plan_cg(ctx, &r->pv[i], r->snap, force, &r->plans[i], &found);
 			any |= found;
 		}
 		if (rc == 0)
-			rc = plan_volumes(ctx, &pv[i], snap, force, &plans[i], &any);
+			rc = plan_volumes(ctx, &r->pv[i], r->snap, force, &r->plans[i], &any);
 	}
 	if (rc == 0 && !any)
 		rc = err_set(POE_NOTFOUND, "no NVMe disk of VM %d has snapshot '%s'", vm->vmid, name);
-	for (int i = 0; i < npv && rc == 0; i++) {
-		const struct restore_plan *rp = &plans[i];
-
-		if (rp->cg) {
-			rc = ontap_cg_restore(pv[i].oc, pv[i].cg.uuid, rp->cg_snap_uuid, ctx->deadline);
-			if (rc < 0)
-				rc = err_prefix(rc, "cannot restore consistency group '%s' (run the restore again: ONTAP does not roll back volumes already restored)",
-						pv[i].cgname);
-			else
-				log_info("restored consistency group '%s' to '%s'", pv[i].cgname, snap);
-		}
-		for (int v = 0; v < rp->nvols && rc == 0; v++) {
-			struct ontap_volume vol;
-			const char *uuid = rp->vol_uuids[v];
-
-			if (!uuid[0]) {
-				rc = volume_uuid(ctx, &pv[i], rp->vols[v], &vol);
-				uuid = vol.uuid;
-			}
-			if (rc == 0)
-				rc = ontap_volume_restore(pv[i].oc, uuid, snap, ctx->deadline);
-			if (rc < 0)
-				rc = err_prefix(rc, "cannot restore volume '%s'", rp->vols[v]);
-			else
-				log_info("restored volume '%s' to '%s'", rp->vols[v], snap);
-		}
+	if (rc < 0) {
+		ops_nvme_restore_free(r);
+		return rc;
 	}
-	free(plans);
-	pools_free(pv, npv);
+	*out = r;
+	return 0;
+}
+
+/* One step of a restore: a whole CG (vol < 0) or one volume of a pool's plan. */
+struct restore_part {
+	int pool;
+	int vol;
+};
+
+static int restore_parts(const struct nvme_restore *r, struct restore_part *parts)
+{
+	int n = 0;
+
+	for (int i = 0; i < r->npv; i++) {
+		if (r->plans[i].cg)
+			parts[n++] = (struct restore_part){ i, -1 };
+		for (int v = 0; v < r->plans[i].nvols; v++)
+			parts[n++] = (struct restore_part){ i, v };
+	}
+	return n;
+}
+
+static void part_name(const struct nvme_restore *r, const struct restore_part *pt, char *out,
+		      size_t n)
+{
+	if (pt->vol < 0)
+		snprintf(out, n, "consistency group '%s'", r->pv[pt->pool].cgname);
+	else
+		snprintf(out, n, "volume '%s'", r->plans[pt->pool].vols[pt->vol]);
+}
+
+static int restore_part(struct ops_ctx *ctx, const struct nvme_restore *r,
+			const struct restore_part *pt)
+{
+	const struct pool_vm *pv = &r->pv[pt->pool];
+	const struct restore_plan *rp = &r->plans[pt->pool];
+	struct ontap_volume vol;
+	const char *uuid;
+	int rc = 0;
+
+	if (pt->vol < 0)
+		return ontap_cg_restore(pv->oc, pv->cg.uuid, rp->cg_snap_uuid, ctx->deadline);
+	uuid = rp->vol_uuids[pt->vol];
+	if (!uuid[0]) {
+		rc = volume_uuid(ctx, pv, rp->vols[pt->vol], &vol);
+		uuid = vol.uuid;
+	}
+	return rc < 0 ? rc : ontap_volume_restore(pv->oc, uuid, r->snap, ctx->deadline);
+}
+
+/*
+ * What a run that failed at part `failed` leaves: the parts before it are restored (ONTAP
+ * cannot undo them), a failed CG restore may have restored some of its volumes (ONTAP does
+ * not roll them back), a failed volume restore and the parts after it left the disks alone.
+ */
+static void failed_state(const struct nvme_restore *r, const struct restore_part *parts, int n,
+			 int failed, struct buf *b)
+{
+	const char *name = r->snap + strlen(SNAP_PREFIX);
+	char nm[300];
+
+	(void)buf_puts(b, "NVMe disks: ");
+	for (int k = 0; k < failed; k++) {
+		part_name(r, &parts[k], nm, sizeof(nm));
+		(void)buf_printf(b, "%s%s", k ? ", " : "", nm);
+	}
+	if (failed > 0)
+		(void)buf_printf(b, " restored to '%s' and not undone (ONTAP keeps no copy of what a restore replaces), ",
+				 name);
+	part_name(r, &parts[failed], nm, sizeof(nm));
+	(void)buf_printf(b, "%s %s", nm, parts[failed].vol < 0 ?
+			 "may be partly restored (ONTAP does not roll back its volumes)" :
+			 "not restored");
+	for (int k = failed + 1; k < n; k++) {
+		part_name(r, &parts[k], nm, sizeof(nm));
+		(void)buf_printf(b, "%s%s", k == failed + 1 ? ", not restored: " : ", ", nm);
+	}
+	if (failed > 0 || parts[failed].vol < 0)
+		(void)buf_printf(b, "; run the restore again to bring them all to '%s'", name);
+}
+
+int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r, struct buf *state)
+{
+	struct restore_part *parts;
+	int n, rc = 0;
+
+	parts = util_xcalloc((size_t)r->npv * (OPS_MAX_DISKS + 1) + 1, sizeof(*parts));
+	n = restore_parts(r, parts);
+	for (int k = 0; k < n; k++) {
+		char nm[300];
+
+		part_name(r, &parts[k], nm, sizeof(nm));
+		rc = restore_part(ctx, r, &parts[k]);
+		if (rc == 0) {
+			log_info("restored %s to '%s'", nm, r->snap);
+			continue;
+		}
+		failed_state(r, parts, n, k, state);
+		rc = err_prefix(rc, "cannot restore %s", nm);
+		break;
+	}
+	free(parts);
 	return rc;
 }
 
@@ -1684,6 +1840,103 @@ static int clone_sources(struct ops_ctx *ctx, const struct pool_vm *p, const cha
 	return rc < 0 ? rc : n;
 }
 
+/* One recovery clone of volume vol: reused when it exists, else a FlexClone; mapped. */
+static int clone_one(struct ops_ctx *ctx, const struct pool_vm *p, const struct ontap_subsystem *ss,
+		     const char *vol, const char *snap, const char *suffix, struct clone_made *m)
+{
+	char cname[208];
+	int rc;
+
+	if ((size_t)snprintf(cname, sizeof(cname), "%s_clone_%s", vol, suffix) >= sizeof(cname))
+		return err_set(POE_FAIL, "clone name for volume '%s' is too long", vol);
+	rc = ontap_volume_find(m->oc, m->st->svm, cname, &m->vol, ctx->deadline);
+	if (rc == 0) {
+		log_info("recovery clone '%s' exists already: reusing it", cname);
+	} else if (rc == POE_NOTFOUND) {
+		err_clear();
+		rc = ontap_volume_flexclone(m->oc, m->st->svm, vol, snap, cname, NULL, &m->vol,
+					    ctx->deadline);
+		if (rc < 0)
+			return rc;
+		m->created = true;
+		if (!m->vol.name[0])
+			util_strlcpy(m->vol.name, cname, sizeof(m->vol.name));
+	} else {
+		return rc;
+	}
+	rc = find_ns_in(ctx, m->oc, m->st->svm, cname, &m->ns);
+	if (rc == POE_NOTFOUND && ctx->dry_run) {
+		rc = 0;
+		err_clear();
+		snprintf(m->ns.name, sizeof(m->ns.name), "/vol/%s/%s", cname, vol);
+	}
+	if (rc < 0)
+		return err_prefix(rc, "clone '%s' holds no namespace", cname);
+	(void)p;
+	rc = ontap_map_create(m->oc, m->st->svm, ss->uuid, m->ns.uuid, ctx->deadline);
+	if (rc < 0)
+		return rc;
+	m->mapped = true;
+	return 0;
+}
+
+/* Clone every volume of pool p that has snap; appends to made[*nmade]. */
+static int clone_pool(struct ops_ctx *ctx, const struct pool_vm *p, const char *snap,
+		      const char *suffix, struct clone_made *made, int *nmade)
+{
+	char (*vols)[208] = util_xcalloc(OPS_MAX_DISKS, sizeof(*vols));
+	struct ontap_subsystem ss;
+	int nv, rc;
+
+	nv = clone_sources(ctx, p, snap, vols, OPS_MAX_DISKS);
+	rc = nv < 0 ? nv : 0;
+	if (rc == 0 && nv > 0)
+		rc = pool_prepare(ctx, p->st, p->oc, &ss);
+	for (int k = 0; k < nv && rc == 0 && *nmade < OPS_MAX_DISKS; k++) {
+		struct clone_made *m = &made[*nmade];
+
+		memset(m, 0, sizeof(*m));
+		m->st = p->st;
+		m->oc = p->oc;
+		util_strlcpy(m->ss_uuid, ss.uuid, sizeof(m->ss_uuid));
+		(*nmade)++;
+		rc = clone_one(ctx, p, &ss, vols[k], snap, suffix, m);
+	}
+	free(vols);
+	return rc;
+}
+
+/* Connect once per pool, then hand each clone to the watcher (attach job). */
+static void clones_to_node(struct ops_ctx *ctx, int vmid, const struct clone_made *made,
+			   struct nvme_disk_info *infos, int nmade)
+{
+	for (int i = 0; i < nmade; i++) {
+		bool seen = false;
+
+		for (int k = 0; k < i; k++)
+			seen |= made[k].st == made[i].st;
+		if (!seen && pool_connect(ctx, made[i].st, made[i].oc) < 0) {
+			log_warn("clones are mapped, but this node is not connected: %s", err_msg());
+			err_clear();
+		}
+	}
+	for (int i = 0; i < nmade; i++) {
+		if (!ctx->dry_run && nvmehost_resolve_sysfs(ctx->cfg, infos[i].uuid, infos[i].device,
+							    sizeof(infos[i].device)) < 0) {
+			infos[i].device[0] = '\0';
+			err_clear();
+		}
+		if ((infos[i].uuid[0] || ctx->dry_run) &&
+		    ops_queue(ctx, vmid, QUEUE_NVME_ATTACH,
+			      infos[i].uuid[0] ? infos[i].uuid :
+						 "00000000-0000-0000-0000-000000000000") < 0) {
+			log_warn("clone '%s' is mapped, but the attach job was not queued: %s",
+				 infos[i].volume, err_msg());
+			err_clear();
+		}
+	}
+}
+
 int ops_nvme_clone(struct ops_ctx *ctx, int vmid, const char *name, struct nvme_disk_info **out,
 		   int *nout)
 {
@@ -1712,69 +1965,17 @@ int ops_nvme_clone(struct ops_ctx *ctx, int vmid, const char *name, struct nvme_
 	rc = vm_pools(ctx, vmid, &pv, &npv);
 	if (rc < 0)
 		goto out;
-	for (int i = 0; i < npv && rc == 0; i++) {
-		char (*vols)[208] = util_xcalloc(OPS_MAX_DISKS, sizeof(*vols));
-		struct ontap_subsystem ss;
-		int nv;
-
-		nv = clone_sources(ctx, &pv[i], snap, vols, OPS_MAX_DISKS);
-		rc = nv < 0 ? nv : 0;
-		if (rc == 0 && nv > 0)
-			rc = pool_prepare(ctx, pv[i].st, pv[i].oc, &ss);
-		for (int k = 0; k < nv && rc == 0 && nmade < OPS_MAX_DISKS; k++) {
-			struct clone_made *m = &made[nmade];
-			char cname[208];
-
-			if ((size_t)snprintf(cname, sizeof(cname), "%s_clone_%s", vols[k], suffix) >=
-			    sizeof(cname)) {
-				rc = err_set(POE_FAIL, "clone name for volume '%s' is too long", vols[k]);
-				break;
-			}
-			memset(m, 0, sizeof(*m));
-			m->st = pv[i].st;
-			m->oc = pv[i].oc;
-			util_strlcpy(m->ss_uuid, ss.uuid, sizeof(m->ss_uuid));
-			nmade++;
-			rc = ontap_volume_find(m->oc, m->st->svm, cname, &m->vol, ctx->deadline);
-			if (rc == 0) {
-				log_info("recovery clone '%s' exists already: reusing it", cname);
-			} else if (rc == POE_NOTFOUND) {
-				err_clear();
-				rc = ontap_volume_flexclone(m->oc, m->st->svm, vols[k], snap, cname, NULL,
-							    &m->vol, ctx->deadline);
-				if (rc < 0)
-					break;
-				m->created = true;
-				if (!m->vol.name[0])
-					util_strlcpy(m->vol.name, cname, sizeof(m->vol.name));
-			} else {
-				break;
-			}
-			rc = find_ns_in(ctx, m->oc, m->st->svm, cname, &m->ns);
-			if (rc == POE_NOTFOUND && ctx->dry_run) {
-				rc = 0;
-				err_clear();
-				snprintf(m->ns.name, sizeof(m->ns.name), "/vol/%s/%s", cname, vols[k]);
-			}
-			if (rc < 0) {
-				rc = err_prefix(rc, "clone '%s' holds no namespace", cname);
-				break;
-			}
-			rc = ontap_map_create(m->oc, m->st->svm, ss.uuid, m->ns.uuid, ctx->deadline);
-			if (rc < 0)
-				break;
-			m->mapped = true;
-		}
-		free(vols);
-	}
+	for (int i = 0; i < npv && rc == 0; i++)
+		rc = clone_pool(ctx, &pv[i], snap, suffix, made, &nmade);
 	if (rc == 0 && !nmade)
 		rc = err_set(POE_NOTFOUND, "no NVMe disk of VM %d has snapshot '%s'", vmid, name);
 	if (rc < 0) {
-		char msg[1024];
+		struct err_saved saved;
 
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&saved);
 		clone_teardown(ctx, made, nmade);
-		rc = err_set(rc, "cannot clone snapshot '%s' of VM %d: %s", name, vmid, msg);
+		err_restore(&saved);
+		rc = err_prefix(rc, "cannot clone snapshot '%s' of VM %d", name, vmid);
 		goto out;
 	}
 	infos = util_xcalloc((size_t)nmade, sizeof(*infos));
@@ -1783,32 +1984,7 @@ int ops_nvme_clone(struct ops_ctx *ctx, int vmid, const char *name, struct nvme_
 		infos[i].volume_size = made[i].vol.size;
 		infos[i].mapped = true;
 	}
-	/* connect once per pool, then hand each clone to the watcher */
-	for (int i = 0; i < nmade; i++) {
-		bool seen = false;
-
-		for (int k = 0; k < i; k++)
-			seen |= made[k].st == made[i].st;
-		if (!seen && pool_connect(ctx, made[i].st, made[i].oc) < 0) {
-			log_warn("clones are mapped, but this node is not connected: %s", err_msg());
-			err_clear();
-		}
-	}
-	for (int i = 0; i < nmade; i++) {
-		if (!ctx->dry_run && nvmehost_resolve_sysfs(ctx->cfg, infos[i].uuid, infos[i].device,
-							    sizeof(infos[i].device)) < 0) {
-			infos[i].device[0] = '\0';
-			err_clear();
-		}
-		if ((infos[i].uuid[0] || ctx->dry_run) &&
-		    ops_queue(ctx, vmid, QUEUE_NVME_ATTACH,
-			      infos[i].uuid[0] ? infos[i].uuid :
-						 "00000000-0000-0000-0000-000000000000") < 0) {
-			log_warn("clone '%s' is mapped, but the attach job was not queued: %s",
-				 infos[i].volume, err_msg());
-			err_clear();
-		}
-	}
+	clones_to_node(ctx, vmid, made, infos, nmade);
 	*out = infos;
 	*nout = nmade;
 	rc = 0;

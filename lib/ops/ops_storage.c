@@ -299,6 +299,41 @@ static bool is_storage_id(const char *s)
 	return n >= 2 && n <= 64 && util_is_storage_id(s, n);
 }
 
+/*
+ * This node's name. pmxcfs shows the local node's directory as the links <pve_etc>/local ->
+ * nodes/<node> and <pve_etc>/qemu-server -> nodes/<node>/qemu-server (reference/pve.md 7);
+ * without them, the host name up to its first dot, as PVE::INotify::nodename() has it.
+ */
+static int local_node(const char *pve_etc, char *out, size_t n)
+{
+	static const char *const links[] = { "local", "qemu-server" };
+	char target[512];
+
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		char *path = util_xasprintf("%s/%s", pve_etc, links[i]);
+		ssize_t len = readlink(path, target, sizeof(target) - 1);
+		size_t nl;
+
+		free(path);
+		if (len <= 0 || (size_t)len >= sizeof(target) - 1)
+			continue;
+		target[len] = '\0';
+		if (strncmp(target, "nodes/", 6) != 0)
+			continue;
+		nl = strcspn(target + 6, "/");
+		if (nl == 0 || nl >= n)
+			continue;
+		memcpy(out, target + 6, nl);
+		out[nl] = '\0';
+		if (util_is_safe_name(out))
+			return 0;
+	}
+	if (gethostname(out, n) < 0 || !out[0] || !memchr(out, '\0', n))
+		return err_set(POE_FAIL, "cannot tell this node's name: %s", strerror(errno));
+	out[strcspn(out, ".")] = '\0';
+	return 0;
+}
+
 int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, const char *newid,
 		      char *newid_out, size_t newid_n, char *clone_out, size_t clone_n)
 {
@@ -307,10 +342,13 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	struct ontap_snapshot snap;
 	struct ops_volume ov;
 	struct pve_client *pc;
-	char sid[80], cname[256], junction[260], export[600], ts[17];
+	char sid[80], cname[256], junction[260], export[600], ts[17], node[256];
 	int rc;
 
 	memset(&parent, 0, sizeof(parent));
+	rc = local_node(ctx->cfg->paths.pve_etc, node, sizeof(node));
+	if (rc < 0)
+		return rc;
 	rc = find_snapshot(ctx, id, name, &ov, &snap);
 	if (rc < 0)
 		return rc;
@@ -355,7 +393,9 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	ns.export_path = export;
 	ns.options = parent.options;
 	ns.content = parent.content;
-	ns.nodes = parent.nodes;
+	/* this node only: no other node mounts it, so none keeps a stale mount of it once the
+	 * FlexClone is deleted (PVE's DELETE /storage leaves mounts in place, pve.md Additions) */
+	ns.nodes = node;
 	pc = ops_pve(ctx);
 	rc = pc ? pve_storage_create(pc, &ns, ctx->deadline) : (err_code() ? err_code() : POE_API);
 	if (rc < 0) {
@@ -527,7 +567,42 @@ static int unmount_put_back(struct ops_ctx *ctx, struct ontap_client *oc,
 		       vol->name, why, ps->id);
 }
 
-int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, char *clone_out, size_t clone_n)
+/*
+ * VM configs that still refer to a volume on storage id ("VM 100 (unused0, scsi1)"), appended
+ * to out. Returns how many VMs do.
+ */
+static int vms_using_storage(const char *pve_etc, const char *id, struct buf *out)
+{
+	int *ids = NULL, nids = 0, nvms = 0;
+
+	all_vmids(pve_etc, &ids, &nids);
+	for (int i = 0; i < nids; i++) {
+		struct pve_vmconf *vm = NULL;
+		int nkeys = 0;
+
+		if (pve_vmconf_load(pve_etc, ids[i], &vm) < 0) {
+			err_clear();
+			continue;
+		}
+		for (int k = 0; k < vm->ndrives; k++) {
+			const struct pve_drive *d = &vm->drives[k];
+
+			if (!d->storage || strcmp(d->storage, id) != 0)
+				continue;
+			if (!nkeys++)
+				buf_printf(out, "%sVM %d: %s", nvms ? "; " : "", vm->vmid, d->key);
+			else
+				buf_printf(out, ", %s", d->key);
+		}
+		nvms += nkeys > 0;
+		pve_vmconf_free(vm);
+	}
+	free(ids);
+	return nvms;
+}
+
+int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, bool force, char *clone_out,
+			size_t clone_n)
 {
 	struct pve_storage ps;
 	struct ontap_volume vol;
@@ -548,6 +623,21 @@ int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, char *clone_out,
 	rc = find_clone(ctx, ps.export_path, &vol, &oc);
 	if (rc < 0)
 		goto out;
+	{
+		struct buf users = BUF_INIT(1 << 20);
+		int nvms = vms_using_storage(ctx->cfg->paths.pve_etc, newid, &users);
+
+		if (nvms && !force)
+			rc = err_set(POE_FAIL,
+				     "storage '%s' is still used by %d VM config(s) (%s): remove those entries or use --force (they would dangle)",
+				     newid, nvms, buf_cstr(&users));
+		else if (nvms)
+			log_warn("--force: VM config entries on storage '%s' will dangle: %s", newid,
+				 buf_cstr(&users));
+		buf_release(&users);
+		if (rc < 0)
+			goto out;
+	}
 	pc = ops_pve(ctx);
 	rc = pc ? pve_storage_delete(pc, newid, ctx->deadline) : (err_code() ? err_code() : POE_API);
 	if (rc < 0) {

@@ -103,6 +103,8 @@ static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 			       ctx->cfg->paths.pve_etc);
 	if (rc < 0)
 		return rc;
+	if (!quiet) /* creating, deleting, restoring: one parallel round per volume */
+		ctx->parallel_hint = p->vm->ndrives; /* an upper bound of its width */
 	for (int i = 0; i < p->vm->ndrives; i++) {
 		const struct pve_drive *d = &p->vm->drives[i];
 		const struct config_storage *st;
@@ -264,6 +266,52 @@ static void merge_snapshots(struct vm_snapshot **arr, int *n, const struct vm_sn
 	}
 }
 
+static bool snapshot_has(const struct vm_snapshot *s, const char *key, const char *kind)
+{
+	for (int k = 0; k < s->ndisks; k++)
+		if (!strcmp(s->disks[k].disk, key) && !strcmp(s->disks[k].kind, kind))
+			return true;
+	return false;
+}
+
+static void add_missing(struct vm_snapshot *s, const char *key)
+{
+	if (s->nmissing < OPS_MAX_DISKS)
+		util_strlcpy(s->missing[s->nmissing++], key, sizeof(s->missing[0]));
+}
+
+/*
+ * The current disks each snapshot lacks. An NFS disk without its clone: PVE frees the file
+ * when its unusedN entry is removed (qm set --delete, the GUI's Remove, qm destroy;
+ * reference/pve.md Additions), or the disk came later. An NVMe drive counts once some
+ * snapshot of the VM covers it (a drive outside every pool is in none).
+ */
+static void mark_missing(const struct vm_plan *p, struct vm_snapshot *arr, int n)
+{
+	const char *nvme[OPS_MAX_DISKS];
+	int nn = 0;
+
+	for (int i = 0; i < p->vm->ndrives && nn < OPS_MAX_DISKS; i++) {
+		const char *key = p->vm->drives[i].key;
+
+		for (int k = 0; k < n; k++) {
+			if (snapshot_has(&arr[k], key, "cg-snapshot")) {
+				nvme[nn++] = key;
+				break;
+			}
+		}
+	}
+	for (int k = 0; k < n; k++) {
+		arr[k].nmissing = 0;
+		for (int i = 0; i < p->ndisks; i++)
+			if (!snapshot_has(&arr[k], p->disks[i].d->key, "file-clone"))
+				add_missing(&arr[k], p->disks[i].d->key);
+		for (int i = 0; i < nn; i++)
+			if (!snapshot_has(&arr[k], nvme[i], "cg-snapshot"))
+				add_missing(&arr[k], nvme[i]);
+	}
+}
+
 static int list_plan(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_snapshot **out,
 		     int *n)
 {
@@ -286,6 +334,7 @@ static int list_plan(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_sna
 	}
 	if (narr > 1)
 		qsort(arr, (size_t)narr, sizeof(*arr), snap_cmp);
+	mark_missing(p, arr, narr);
 	*out = arr;
 	*n = narr;
 	return 0;
@@ -412,6 +461,53 @@ static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, char dsts[][
 	util_deadline_set_global(saved);
 }
 
+/* Remove what a failed snapshot made; returns rc with the message naming the snapshot. */
+static int undo_snapshot(struct ops_ctx *ctx, struct vm_plan *p, int vmid, const char *name,
+			 char dsts[][OPS_PATH_MAX], const bool *made, bool nvme_done, int rc)
+{
+	struct err_saved saved;
+
+	err_save(&saved);
+	rollback_clones(ctx, p, dsts, made);
+	if (nvme_done)
+		ops_nvme_vm_snapshot_delete(ctx, p->vm, name);
+	err_restore(&saved);
+	return err_prefix(rc, "cannot snapshot VM %d as '%s'", vmid, name);
+}
+
+/* "<storage>:<vmid>/<file>" of a clone file (path relative to the volume). */
+static int clone_volid(char *out, size_t n, const char *storage, int vmid, const char *path)
+{
+	const char *file = strrchr(path, '/');
+	int len = snprintf(out, n, "%s:%d/%s", storage, vmid, file ? file + 1 : path);
+
+	if (len < 0 || (size_t)len >= n)
+		return err_set(POE_FAIL, "volume id of clone '%s' on '%s' is too long", path,
+			       storage);
+	return 0;
+}
+
+/*
+ * Each new clone file becomes one register job (DESIGN.md "Job queue"): the watcher adds
+ * exactly that volume as the VM's next unusedN. Never a whole-VM rescan, which would add
+ * the images of every other storage (FlexClone mounts included) as well.
+ */
+static void queue_register_clones(struct ops_ctx *ctx, int vmid, const struct vm_snapshot *s)
+{
+	char volid[512];
+
+	for (int i = 0; i < s->ndisks; i++) {
+		const struct vm_snapshot_disk *d = &s->disks[i];
+
+		if (strcmp(d->kind, "file-clone") != 0)
+			continue;
+		if (clone_volid(volid, sizeof(volid), d->storage, vmid, d->path) < 0 ||
+		    ops_queue(ctx, vmid, QUEUE_REGISTER, volid) < 0)
+			log_warn("snapshot taken, but clone '%s' was not queued for registration: %s",
+				 d->path, err_msg());
+	}
+}
+
 static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 			    const struct vm_snapshot_opts *o, struct vm_snapshot *out)
 {
@@ -420,7 +516,7 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 	bool made[OPS_MAX_DISKS] = { false };
 	struct quiesce_state qs;
 	char comment[160];
-	bool nvme_done = false;
+	bool nvme_done = false, restarts;
 	int rc, rq;
 
 	memset(out, 0, sizeof(*out));
@@ -447,30 +543,29 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 		rc = ops_nvme_vm_snapshot_create(ctx, p->vm, out->name, comment, label, out);
 		nvme_done = rc == 0;
 	}
-	rq = ops_quiesce_end(ctx, p->vm, &qs);
 	if (rc == 0 && ops_interrupted)
 		rc = err_set(POE_FAIL, "interrupted by a signal");
-	if (rc == 0 && rq < 0)
-		rc = rq;
+	/* a VM started again runs its hookscript, which takes the VM's lock and lists its
+	 * snapshots: a failed one is removed first, while the lock is still ours */
+	restarts = ops_quiesce_restarts(&qs);
+	if (rc < 0 && restarts)
+		rc = undo_snapshot(ctx, p, o->vmid, out->name, dsts, made, nvme_done, rc);
+	rq = ops_quiesce_end(ctx, p->vm, &qs);
+	if (rc == 0 && !restarts && ops_interrupted)
+		rc = err_set(POE_FAIL, "interrupted by a signal");
 	if (rc < 0) {
-		int saved = rc;
-		char msg[1024];
-
-		util_strlcpy(msg, err_msg(), sizeof(msg));
-		rollback_clones(ctx, p, dsts, made);
-		if (nvme_done)
-			ops_nvme_vm_snapshot_delete(ctx, p->vm, out->name);
-		rc = err_set(saved, "cannot snapshot VM %d as '%s': %s", o->vmid, out->name, msg);
+		if (!restarts)
+			rc = undo_snapshot(ctx, p, o->vmid, out->name, dsts, made, nvme_done, rc);
 		goto out;
 	}
-	if (o->queue_rescan && out->ndisks) {
-		bool nfs = false;
-
-		for (int i = 0; i < out->ndisks; i++)
-			nfs |= !strcmp(out->disks[i].kind, "file-clone");
-		if (nfs && ops_queue(ctx, o->vmid, QUEUE_RESCAN, NULL) < 0)
-			log_warn("snapshot taken, but the rescan job was not queued: %s", err_msg());
+	/* the snapshot is complete: it is kept, whatever became of the guest */
+	if (rq < 0) {
+		rc = err_set(POE_FAIL, "snapshot '%s' of VM %d was taken and is kept, but %s",
+			     out->name, o->vmid, err_msg());
+		goto out;
 	}
+	if (o->queue_rescan)
+		queue_register_clones(ctx, o->vmid, out);
 out:
 	free(dsts);
 	return rc;
@@ -517,22 +612,40 @@ static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct 
 		return err_prefix(rc, "cannot delete snapshot '%s' of VM %d", s->name, p->vm->vmid);
 	/* PVE may list the clones as unusedN: the watcher drops them (the VM may be locked) */
 	for (int i = 0; i < n; i++) {
-		const char *file = strrchr(paths[i], '/');
 		char volid[512];
 
-		snprintf(volid, sizeof(volid), "%s:%d/%s", stores[i], p->vm->vmid,
-			 file ? file + 1 : paths[i]);
-		if (ops_queue(ctx, p->vm->vmid, QUEUE_UNUSED_REMOVE, volid) < 0)
+		if (clone_volid(volid, sizeof(volid), stores[i], p->vm->vmid, paths[i]) < 0 ||
+		    ops_queue(ctx, p->vm->vmid, QUEUE_UNUSED_REMOVE, volid) < 0)
 			log_warn("cannot queue the removal of '%s' from the VM config: %s", volid,
 				 err_msg());
 	}
 	return 0;
 }
 
+/* The plan and every snapshot of the VM (*snaps, caller frees); *found is the one called
+ * name, POE_NOTFOUND when there is none. */
+static int plan_find(struct ops_ctx *ctx, int vmid, const char *name, struct vm_plan *p,
+		     struct vm_snapshot **snaps, int *n, struct vm_snapshot **found)
+{
+	int rc = plan_build(ctx, vmid, NULL, NULL, true, p);
+
+	*found = NULL;
+	if (rc == 0)
+		rc = list_plan(ctx, p, snaps, n);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < *n; i++)
+		if (!strcmp((*snaps)[i].name, name))
+			*found = &(*snaps)[i];
+	if (!*found)
+		return err_set(POE_NOTFOUND, "VM %d has no snapshot '%s'", vmid, name);
+	return 0;
+}
+
 int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
-	struct vm_snapshot *snaps = NULL;
+	struct vm_snapshot *snaps = NULL, *s;
 	int n = 0, rc;
 
 	if (!ops_parse_snapshot_name(name, NULL, 0, &(time_t){ 0 })) {
@@ -540,17 +653,9 @@ int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
 			     name);
 		goto out;
 	}
-	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
+	rc = plan_find(ctx, vmid, name, p, &snaps, &n, &s);
 	if (rc == 0)
-		rc = list_plan(ctx, p, &snaps, &n);
-	if (rc < 0)
-		goto out;
-	rc = err_set(POE_NOTFOUND, "VM %d has no snapshot '%s'", vmid, name);
-	for (int i = 0; i < n; i++)
-		if (!strcmp(snaps[i].name, name))
-			rc = delete_snapshot(ctx, p, &snaps[i]);
-	if (rc == 0)
-		err_clear();
+		rc = delete_snapshot(ctx, p, s);
 out:
 	free(snaps);
 	plan_release(p);
@@ -623,142 +728,286 @@ int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int 
 
 /* ---- restore ---- */
 
-static int restore_nfs(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s,
-		       const struct vm_snapshot *safety, bool force)
+/*
+ * PVE's lock on the VM config: another operation owns the disks (migrate, clone, backup,
+ * rollback, create, ...), or the VM is hibernated (suspended: its saved RAM belongs to the
+ * disks as they are, and resuming after a restore corrupts the guest). force overrides a
+ * lock left behind, never "suspended".
+ */
+static int check_unlocked(int vmid, const char *lock, bool force)
 {
-	const char *srcs[OPS_MAX_DISKS] = { NULL };
+	if (!lock || !lock[0])
+		return 0;
+	if (!strcmp(lock, "suspended"))
+		return err_set(POE_FAIL,
+			       "VM %d is hibernated (lock 'suspended'): its saved memory belongs to the current disks; resume it and shut it down before restoring (--force does not override this)",
+			       vmid);
+	if (!force)
+		return err_set(POE_FAIL,
+			       "VM %d is locked ('%s'): another operation is using its disks; wait for it to end, or add --force if the lock is stale",
+			       vmid, lock);
+	log_warn("VM %d is locked ('%s'): restoring anyway (--force)", vmid, lock);
+	return 0;
+}
+
+static void keys_list(const char (*keys)[16], int n, char *out, size_t len)
+{
+	size_t l = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < n && l < len; i++)
+		l += (size_t)snprintf(out + l, len - l, "%s%s", i ? ", " : "", keys[i]);
+}
+
+/* An incomplete snapshot is refused unless force; then what it lacks stays as it is. */
+static int check_complete(const struct vm_snapshot *s, bool force)
+{
+	char keys[OPS_MAX_DISKS * 18];
+
+	if (!s->nmissing)
+		return 0;
+	keys_list(s->missing, s->nmissing, keys, sizeof(keys));
+	if (!force)
+		return err_set(POE_FAIL,
+			       "snapshot '%s' is incomplete: it has no copy of %s (its clone was deleted, or the disk came later): use --force to restore the other disks",
+			       s->name, keys);
+	log_warn("snapshot '%s' has no copy of %s: left as it is (--force)", s->name, keys);
+	return 0;
+}
+
+/* The clone of plan disk i in snapshot s, or NULL. */
+static const char *clone_of(const struct vm_plan *p, int i, const struct vm_snapshot *s)
+{
+	for (int k = 0; s && k < s->ndisks; k++)
+		if (!strcmp(s->disks[k].kind, "file-clone") &&
+		    !strcmp(s->disks[k].disk, p->disks[i].d->key))
+			return s->disks[k].path;
+	return NULL;
+}
+
+/*
+ * Clone srcs[i] over plan disk i (NULL: leave it), one parallel batch per storage. sent[i]
+ * is set for every disk a clone was sent for (a failed one may have been overwritten: ONTAP
+ * answers a lost or failed job with no word on the file), failed[i] for those that failed.
+ * stop: no storage after the first that failed. Returns the first failure's code.
+ */
+static int clone_over(struct ops_ctx *ctx, const struct vm_plan *p, const char *const *srcs,
+		      bool stop, bool *sent, bool *failed)
+{
+	char (*dsts)[OPS_PATH_MAX] = util_xcalloc(OPS_MAX_DISKS, sizeof(*dsts));
+	char msg[1024] = "";
 	int rc = 0;
 
-	/* every current NFS disk must be in the snapshot, or --force restores a subset */
-	for (int i = 0; i < p->ndisks; i++) {
-		for (int k = 0; k < s->ndisks; k++)
-			if (!strcmp(s->disks[k].kind, "file-clone") &&
-			    !strcmp(s->disks[k].disk, p->disks[i].d->key))
-				srcs[i] = s->disks[k].path;
-		if (!srcs[i] && !force)
-			return err_set(POE_FAIL,
-				       "snapshot '%s' has no copy of %s (added later?): use --force to restore the other disks",
-				       s->name, p->disks[i].d->key);
-	}
-	for (int v = 0; v < p->nvols && rc == 0; v++) {
+	for (int v = 0; v < p->nvols && !(stop && rc < 0); v++) {
 		struct ontap_file_op ops[OPS_MAX_DISKS];
-		char dsts[OPS_MAX_DISKS][OPS_PATH_MAX];
-		int idx[OPS_MAX_DISKS], nops = 0;
+		int idx[OPS_MAX_DISKS], nops = 0, r;
 
 		memset(ops, 0, sizeof(ops));
 		for (int i = 0; i < p->ndisks; i++) {
 			if (p->disks[i].vol != &p->vols[v] || !srcs[i])
 				continue;
-			snprintf(dsts[nops], sizeof(dsts[nops]), "%s/%s", p->disks[i].dir,
+			snprintf(dsts[nops], OPS_PATH_MAX, "%s/%s", p->disks[i].dir,
 				 p->disks[i].file);
-			ops[nops].src = srcs[i];
-			ops[nops].dst = dsts[nops];
-			ops[nops].overwrite = true;
+			ops[nops] = (struct ontap_file_op){ .src = srcs[i], .dst = dsts[nops],
+							    .overwrite = true };
 			idx[nops++] = i;
 		}
 		if (!nops)
 			continue;
-		rc = ontap_file_clone_many(p->vols[v].oc, &p->vols[v].vol, ops, nops, ctx->deadline);
-		if (rc == 0)
-			continue;
-		/* put back what was already overwritten, from the safety snapshot */
+		r = ontap_file_clone_many(p->vols[v].oc, &p->vols[v].vol, ops, nops,
+					  ctx->deadline);
 		for (int k = 0; k < nops; k++) {
-			ops[k].overwrite = true;
-			ops[k].src = NULL;
-			for (int j = 0; safety && j < safety->ndisks; j++)
-				if (!strcmp(safety->disks[j].disk, p->disks[idx[k]].d->key))
-					ops[k].src = safety->disks[j].path;
-			if (ops[k].rc != 0 || !ops[k].src)
-				ops[k].src = NULL;
+			sent[idx[k]] = true;
+			failed[idx[k]] = ops[k].rc != 0;
 		}
-		{
-			struct ontap_file_op back[OPS_MAX_DISKS];
-			char msg[1024];
-			int nb = 0;
-
+		if (r < 0 && rc == 0) {
+			rc = r;
 			util_strlcpy(msg, err_msg(), sizeof(msg));
-			for (int k = 0; k < nops; k++)
-				if (ops[k].src)
-					back[nb++] = ops[k];
-			if (nb && ontap_file_clone_many(p->vols[v].oc, &p->vols[v].vol, back, nb,
-							0) < 0)
-				log_error("could not put back %d disk(s) from the safety snapshot '%s': %s",
-					  nb, safety->name, err_msg());
-			else if (nb)
-				log_info("put back %d disk(s) from the safety snapshot '%s'", nb,
-					 safety->name);
-			rc = err_set(rc, "%s", msg);
 		}
 	}
+	free(dsts);
+	return rc < 0 ? err_set(rc, "%s", msg) : 0;
+}
+
+/*
+ * Put every disk a failed restore sent a clone for back from the safety snapshot, on every
+ * storage, with a deadline of its own (the run's may be what failed). Appends to state
+ * what it could not undo.
+ */
+static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct vm_snapshot *safety,
+		     const bool *sent, struct buf *state)
+{
+	const char *srcs[OPS_MAX_DISKS] = { NULL };
+	bool tried[OPS_MAX_DISKS] = { false }, failed[OPS_MAX_DISKS] = { false };
+	char keys[OPS_MAX_DISKS][16], list[OPS_MAX_DISKS * 18];
+	int64_t global = util_deadline_global(), own = ctx->deadline;
+	int nkeys = 0, want = 0;
+
+	for (int i = 0; i < p->ndisks; i++) {
+		if (!sent[i])
+			continue;
+		srcs[i] = clone_of(p, i, safety);
+		want++;
+		if (!srcs[i])
+			util_strlcpy(keys[nkeys++], p->disks[i].d->key, sizeof(keys[0]));
+	}
+	if (!want)
+		return;
+	util_deadline_set_global(util_now_ms() + 30000);
+	ctx->deadline = 0;
+	if (clone_over(ctx, p, srcs, false, tried, failed) < 0)
+		log_warn("putting back from '%s': %s", safety->name, err_msg());
+	util_deadline_set_global(global);
+	ctx->deadline = own;
+	for (int i = 0; i < p->ndisks; i++)
+		if (tried[i] && failed[i])
+			util_strlcpy(keys[nkeys++], p->disks[i].d->key, sizeof(keys[0]));
+	if (!nkeys) {
+		(void)buf_puts(state, ", every NFS disk put back from it");
+		return;
+	}
+	keys_list((const char (*)[16])keys, nkeys, list, sizeof(list));
+	(void)buf_printf(state, "; %s could not be put back from it: restore '%s' to bring %s back",
+			 list, safety->name, nkeys > 1 ? "them" : "it");
+}
+
+/* Every check a restore makes before it changes anything; the VM must be stopped. */
+static int restore_checks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s,
+			  bool force)
+{
+	struct pve_vm_status st;
+	struct pve_client *pc;
+	char node[64];
+	int rc;
+
+	rc = check_unlocked(p->vm->vmid, p->vm->lock, force);
+	if (rc == 0)
+		rc = check_complete(s, force);
+	if (rc < 0)
+		return rc;
+	/* the disks are overwritten in place: the guest must not be running */
+	pc = ops_pve(ctx);
+	if (!pc)
+		return err_code() ? err_code() : POE_API;
+	rc = ops_vm_node(ctx, p->vm, node, sizeof(node));
+	if (rc == 0)
+		rc = pve_vm_status(pc, node, p->vm->vmid, &st, ctx->deadline);
+	if (rc < 0)
+		return rc;
+	if (strcmp(st.status, "stopped") != 0)
+		return err_set(POE_FAIL, "VM %d is %s: stop it before restoring", p->vm->vmid,
+			       st.status);
+	/* the API's word on the lock, when the config read here is not the one PVE holds */
+	if (!p->vm->lock || !p->vm->lock[0])
+		return check_unlocked(p->vm->vmid, st.lock, force);
+	return 0;
+}
+
+static bool has_kind(const struct vm_snapshot *s, const char *kind)
+{
+	for (int k = 0; k < s->ndisks; k++)
+		if (!strcmp(s->disks[k].kind, kind))
+			return true;
+	return false;
+}
+
+/*
+ * The NFS disks, then the NVMe parts (which cannot be undone, so they go last: an NFS
+ * failure leaves them untouched). Any failure puts every NFS disk back from safety; state
+ * gets what the disks hold then.
+ */
+static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s,
+			 const struct vm_snapshot *safety, struct nvme_restore *nr,
+			 struct buf *state)
+{
+	const char *srcs[OPS_MAX_DISKS] = { NULL };
+	bool sent[OPS_MAX_DISKS] = { false }, failed[OPS_MAX_DISKS] = { false };
+	struct buf nvme = BUF_INIT(1 << 20);
+	char msg[1024];
+	int rc;
+
+	for (int i = 0; i < p->ndisks; i++)
+		srcs[i] = clone_of(p, i, s);
+	rc = clone_over(ctx, p, srcs, true, sent, failed);
+	if (rc == 0 && ops_interrupted)
+		rc = err_set(POE_FAIL, "interrupted by a signal");
+	if (rc == 0 && nr)
+		rc = ops_nvme_restore_run(ctx, nr, &nvme);
+	if (rc < 0) {
+		util_strlcpy(msg, err_msg(), sizeof(msg));
+		if (safety->name[0])
+			(void)buf_printf(state, "safety snapshot '%s' kept", safety->name);
+		put_back(ctx, p, safety, sent, state);
+		if (nvme.len)
+			(void)buf_printf(state, "%s%s", state->len ? "; " : "", buf_cstr(&nvme));
+		rc = err_set(rc, "%s", msg);
+	}
+	buf_release(&nvme);
 	return rc;
 }
 
-int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, bool force)
+static int restore_with_plan(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s,
+			     bool force)
 {
-	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
-	struct vm_snapshot *snaps = NULL, *s = NULL, safety;
-	struct vm_snapshot_opts so = { .vmid = vmid, .label = "prerestore", .queue_rescan = true };
-	struct pve_vm_status st;
-	struct pve_client *pc;
-	bool has_nvme;
-	char node[64];
-	int n = 0, rc;
+	struct vm_snapshot_opts so = { .vmid = p->vm->vmid, .label = "prerestore",
+				       .queue_rescan = true };
+	struct vm_snapshot *safety = util_xcalloc(1, sizeof(*safety));
+	struct nvme_restore *nr = NULL;
+	struct buf state = BUF_INIT(1 << 20);
+	bool has_nvme = p->has_nvme;
+	int rc;
 
-	memset(&safety, 0, sizeof(safety));
-	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
-	if (rc == 0)
-		rc = list_plan(ctx, p, &snaps, &n);
+	rc = restore_checks(ctx, p, s, force);
+	if (rc == 0 && has_nvme && has_kind(s, "cg-snapshot"))
+		rc = ops_nvme_restore_prepare(ctx, p->vm, s->name, force, &nr);
 	if (rc < 0)
 		goto out;
-	for (int i = 0; i < n; i++)
-		if (!strcmp(snaps[i].name, name))
-			s = &snaps[i];
-	if (!s) {
-		rc = err_set(POE_NOTFOUND, "VM %d has no snapshot '%s'", vmid, name);
-		goto out;
-	}
-	/* the disks are overwritten in place: the guest must not be running */
-	pc = ops_pve(ctx);
-	if (!pc) {
-		rc = err_code() ? err_code() : POE_API;
-		goto out;
-	}
-	rc = ops_vm_node(ctx, p->vm, node, sizeof(node));
-	if (rc == 0)
-		rc = pve_vm_status(pc, node, vmid, &st, ctx->deadline);
-	if (rc < 0)
-		goto out;
-	if (strcmp(st.status, "stopped") != 0) {
-		rc = err_set(POE_FAIL, "VM %d is %s: stop it before restoring", vmid, st.status);
+	if (!has_kind(s, "file-clone") && !nr) {
+		rc = err_set(POE_FAIL, "snapshot '%s' has no copy of any current disk of VM %d",
+			     s->name, p->vm->vmid);
 		goto out;
 	}
 	/*
 	 * The safety snapshot covers the NFS disks only: ONTAP's CG restore deletes every CG
 	 * snapshot newer than the one restored, so one taken now would be gone afterwards.
 	 */
-	has_nvme = p->has_nvme;
 	p->has_nvme = false;
 	if (p->ndisks) {
-		rc = create_with_plan(ctx, p, &so, &safety);
+		rc = create_with_plan(ctx, p, &so, safety);
 		if (rc < 0) {
 			rc = err_prefix(rc, "cannot take the safety snapshot before restoring");
 			goto out;
 		}
-		log_info("safety snapshot '%s' taken of the NFS disks", safety.name);
+		log_info("safety snapshot '%s' taken of the NFS disks", safety->name);
 	}
 	p->has_nvme = has_nvme;
-	if (has_nvme)
+	if (nr)
 		log_warn("VM %d: the NVMe disks are rolled back without a safety copy (a CG restore discards newer snapshots); 'pve-ontap nvme clone' keeps one first",
-			 vmid);
-	rc = restore_nfs(ctx, p, s, p->ndisks ? &safety : NULL, force);
-	if (rc == 0 && p->has_nvme)
-		rc = ops_nvme_vm_snapshot_restore(ctx, p->vm, name, force);
-	if (rc < 0)
-		rc = safety.name[0] ?
-			     err_prefix(rc, "cannot restore VM %d to '%s' (safety snapshot '%s' kept)",
-					vmid, name, safety.name) :
-			     err_prefix(rc, "cannot restore VM %d to '%s'", vmid, name);
+			 p->vm->vmid);
+	rc = restore_disks(ctx, p, s, safety, nr, &state);
+	/* what the disks hold first, the cause (remote detail) last */
+	if (rc < 0 && state.len)
+		rc = err_prefix(rc, "cannot restore VM %d to '%s' (%s)", p->vm->vmid, s->name,
+				buf_cstr(&state));
+	else if (rc < 0)
+		rc = err_prefix(rc, "cannot restore VM %d to '%s'", p->vm->vmid, s->name);
 out:
+	buf_release(&state);
+	p->has_nvme = has_nvme;
+	ops_nvme_restore_free(nr);
+	free(safety);
+	return rc;
+}
+
+int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, bool force)
+{
+	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
+	struct vm_snapshot *snaps = NULL, *s;
+	int n = 0, rc;
+
+	rc = plan_find(ctx, vmid, name, p, &snaps, &n, &s);
+	if (rc == 0)
+		rc = restore_with_plan(ctx, p, s, force);
 	free(snaps);
 	plan_release(p);
 	free(p);

@@ -6,13 +6,21 @@
 #include "ops/ops.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/err.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "host/lock.h"
 #include "ops/ops_internal.h"
 #include "pve/pve.h"
+
+/* How long undoing a quiesce may take, past any deadline of the run: a thaw, and a start
+ * or resume, which includes PVE running the VM's pre-start hookscript. */
+#define OPS_THAW_MS 60000
+#define OPS_RESTART_MS 120000
+#define OPS_RESTART_TRIES 4     /* each failure waited on for 0.5, 1, 2, 4 s */
 
 static atomic_int guest_quiesced;
 
@@ -65,6 +73,15 @@ int ops_quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum qui
 			 vm->vmid);
 		return 0;
 	}
+	/* right after QEMU started the guest is still booting: freeze only an agent that
+	 * answers its ping, never thaw one that was never frozen (DESIGN.md Policies) */
+	if (mode == QUIESCE_FREEZE && ctx->phase && !strcmp(ctx->phase, "post-start") &&
+	    pve_agent_ping(pc, qs->node, vm->vmid, ctx->deadline) < 0) {
+		log_info("VM %d: the guest agent is not up yet, the snapshot is crash-consistent: %s",
+			 vm->vmid, err_msg());
+		err_clear();
+		return 0;
+	}
 	/* from the first request on the guest may be quiesced, even if it fails (a freeze
 	 * that timed out at the proxy can still freeze): quiesce_end() always undoes it */
 	qs->active = true;
@@ -76,58 +93,103 @@ int ops_quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum qui
 	return 0;
 }
 
+/* Thaw until the agent reports the file systems thawed (3 tries), within deadline. */
+static int thaw_vm(struct pve_client *pc, const struct pve_vmconf *vm, const char *node,
+		   int64_t deadline)
+{
+	char status[32] = "";
+	int rc = 0;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		rc = pve_agent_thaw(pc, node, vm->vmid, deadline);
+		if (pve_agent_status(pc, node, vm->vmid, status, sizeof(status), deadline) == 0 &&
+		    strcmp(status, "frozen") != 0)
+			return 0;
+		if (rc == 0)
+			rc = err_set(POE_API, "VM %d still reports '%s' after thaw", vm->vmid, status);
+	}
+	log_error("VM %d may still be frozen: run 'qm guest cmd %d fsfreeze-thaw': %s", vm->vmid,
+		  vm->vmid, err_msg());
+	return rc;
+}
+
+/*
+ * Resume (hibernated) or start (shut down) the VM again until PVE reports it running:
+ * a failed call is retried, and one whose answer was lost may have worked, so the VM's
+ * status decides. On failure the message says the VM needs attention.
+ */
+static int restart_vm(struct pve_client *pc, const struct pve_vmconf *vm, const char *node,
+		      bool hibernated, int64_t deadline)
+{
+	struct pve_vm_status st;
+	char why[512] = "";
+	int64_t pause = 500;
+	int rc;
+
+	for (int attempt = 1;; attempt++) {
+		rc = hibernated ? pve_vm_resume(pc, node, vm->vmid, deadline)
+				: pve_vm_start(pc, node, vm->vmid, deadline);
+		if (rc < 0) {
+			util_strlcpy(why, err_msg(), sizeof(why));
+			/* a task whose status was lost may still be running: give it time */
+			util_sleep_ms(pause, deadline);
+			pause = pause * 2 > 8000 ? 8000 : pause * 2;
+		}
+		if (pve_vm_status(pc, node, vm->vmid, &st, deadline) == 0) {
+			if (!strcmp(st.status, "running"))
+				return 0;
+			hibernated = !strcmp(st.lock, "suspended");
+			if (rc == 0) {
+				snprintf(why, sizeof(why), "PVE reports it %s%s%s", st.status,
+					 st.lock[0] ? ", lock " : "", st.lock);
+				util_sleep_ms(pause, deadline);
+			}
+		} else if (rc == 0) {
+			util_strlcpy(why, err_msg(), sizeof(why));
+		}
+		if (attempt == OPS_RESTART_TRIES)
+			break;
+		log_warn("VM %d is not running again yet, retrying: %s", vm->vmid, why);
+		if (util_deadline_passed(deadline))
+			break;
+	}
+	return err_set(POE_FAIL, "VM %d needs attention: it is not running again (start it "
+		       "with 'qm start %d'): %s", vm->vmid, vm->vmid, why);
+}
+
 /*
  * Undo ops_quiesce_begin(), whatever happened in between (also after a failed begin: a freeze
- * that timed out at the proxy may still have frozen the guest). The thaw gets its own
- * deadline: a hook whose deadline passed must still thaw the guest.
+ * that timed out at the proxy may still have frozen the guest). The undo gets its own
+ * deadline: a hook whose deadline passed must still thaw the guest. Before a start or
+ * resume, the VM's cluster lock is released: PVE runs the VM's pre-start hookscript in
+ * that start (qemu-server vm_start), and that run takes the same lock (DESIGN.md Cluster).
  */
 int ops_quiesce_end(struct ops_ctx *ctx, const struct pve_vmconf *vm, struct quiesce_state *qs)
 {
 	int64_t saved = util_deadline_global();
-	int64_t deadline = util_now_ms() + 60000;
+	int64_t deadline = util_now_ms() + (qs->mode == QUIESCE_FREEZE ? OPS_THAW_MS
+								      : OPS_RESTART_MS);
 	struct pve_client *pc = ctx->pve;
-	char status[32] = "";
 	int rc = 0;
 
 	if (!qs->active || !pc)
 		goto out;
 	util_deadline_set_global(0);
-	switch (qs->mode) {
-	case QUIESCE_FREEZE:
-		for (int attempt = 0; attempt < 3; attempt++) {
-			rc = pve_agent_thaw(pc, qs->node, vm->vmid, deadline);
-			if (pve_agent_status(pc, qs->node, vm->vmid, status, sizeof(status),
-					     deadline) == 0 &&
-			    strcmp(status, "frozen") != 0) {
-				rc = 0;
-				break;
-			}
-			if (rc == 0)
-				rc = err_set(POE_API, "VM %d still reports '%s' after thaw", vm->vmid,
-					     status);
-		}
-		if (rc < 0)
-			log_error("VM %d may still be frozen: run 'qm guest cmd %d fsfreeze-thaw': %s",
-				  vm->vmid, vm->vmid, err_msg());
-		else
+	if (qs->mode == QUIESCE_FREEZE) {
+		rc = thaw_vm(pc, vm, qs->node, deadline);
+		if (rc == 0)
 			log_info("thawed the file systems of VM %d", vm->vmid);
-		break;
-	case QUIESCE_SUSPEND:
-		rc = pve_vm_resume(pc, qs->node, vm->vmid, deadline);
-		if (rc < 0)
-			log_error("cannot resume VM %d: %s", vm->vmid, err_msg());
+	} else if (qs->mode == QUIESCE_SUSPEND || qs->mode == QUIESCE_SHUTDOWN) {
+		if (ctx->vm_lock) {
+			cluster_lock_release(ctx->vm_lock);
+			ctx->vm_lock = NULL;
+		}
+		rc = restart_vm(pc, vm, qs->node, qs->mode == QUIESCE_SUSPEND, deadline);
+		if (rc == 0)
+			log_info("%s VM %d again", qs->mode == QUIESCE_SUSPEND ? "resumed" : "started",
+				 vm->vmid);
 		else
-			log_info("resumed VM %d", vm->vmid);
-		break;
-	case QUIESCE_SHUTDOWN:
-		rc = pve_vm_start(pc, qs->node, vm->vmid, deadline);
-		if (rc < 0)
-			log_error("cannot start VM %d again: %s", vm->vmid, err_msg());
-		else
-			log_info("started VM %d again", vm->vmid);
-		break;
-	case QUIESCE_NONE:
-		break;
+			log_error("%s", err_msg());
 	}
 	util_deadline_set_global(saved);
 	qs->active = false;
@@ -136,4 +198,9 @@ out:
 	if (qs->mode != QUIESCE_NONE)
 		ops_signals_restore();
 	return rc;
+}
+
+bool ops_quiesce_restarts(const struct quiesce_state *qs)
+{
+	return qs->active && (qs->mode == QUIESCE_SUSPEND || qs->mode == QUIESCE_SHUTDOWN);
 }

@@ -101,7 +101,9 @@ int pve_vm_suspend_todisk(struct pve_client *pc, const char *node, int vmid, int
 int pve_vm_resume(struct pve_client *pc, const char *node, int vmid, int64_t deadline);
 int pve_vm_shutdown(struct pve_client *pc, const char *node, int vmid, int64_t deadline);
 int pve_vm_start(struct pve_client *pc, const char *node, int vmid, int64_t deadline);
-/* Guest agent; status_out gets "frozen" / "thawed" (may be NULL). */
+/* Guest agent; status_out gets "frozen" / "thawed" (may be NULL). PVE pings the agent
+ * before every call (3 s); pve_agent_ping() is that ping alone, changing nothing. */
+int pve_agent_ping(struct pve_client *pc, const char *node, int vmid, int64_t deadline);
 int pve_agent_freeze(struct pve_client *pc, const char *node, int vmid, int64_t deadline);
 int pve_agent_thaw(struct pve_client *pc, const char *node, int vmid, int64_t deadline);
 int pve_agent_status(struct pve_client *pc, const char *node, int vmid, char *status_out,

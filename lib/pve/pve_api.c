@@ -652,6 +652,15 @@ static int agent_call(struct pve_client *pc, const char *node, int vmid, const c
 	return rc;
 }
 
+int pve_agent_ping(struct pve_client *pc, const char *node, int vmid, int64_t deadline)
+{
+	struct json_doc d = { 0 };
+	int rc = agent_call(pc, node, vmid, "ping", PVE_RQ_READONLY, &d, deadline);
+
+	json_free(&d);
+	return rc < 0 ? err_prefix(rc, "the guest agent of VM %d does not answer", vmid) : 0;
+}
+
 int pve_agent_freeze(struct pve_client *pc, const char *node, int vmid, int64_t deadline)
 {
 	struct json_doc d = { 0 };

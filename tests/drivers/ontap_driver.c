@@ -256,12 +256,13 @@ static int cmd_volume_nas_path(struct ctx *c)
 	return rc;
 }
 
+/* Several uuids: one client, so the cluster version is read for the first only. */
 static int cmd_volume_delete(struct ctx *c)
 {
-	int rc = need(c, 1, "volume-delete UUID");
+	int rc = need(c, 1, "volume-delete UUID...");
 
-	if (rc == 0)
-		rc = ontap_volume_delete(c->oc, arg(c, 0), c->deadline);
+	for (int i = 0; rc == 0 && i < c->argc; i++)
+		rc = ontap_volume_delete(c->oc, arg(c, i), c->deadline);
 	return rc;
 }
 

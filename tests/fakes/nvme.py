@@ -383,6 +383,20 @@ def _ns_rescan(root, args):
 
 
 def _show_hostnqn(root, args):
+    """As nvme-cli 2.x nvme.c show_hostnqn_cmd: nvmf_hostnqn_from_file() (the first line of
+    SYSCONFDIR/nvme/hostnqn, here T/etc/nvme/hostnqn; an empty file counts as none), else
+    nvmf_hostnqn_generate() ("nqn.2014-08.org.nvmexpress:uuid:<hostid>", libnvme fabrics.c,
+    the hostid from the DMI product uuid: stable per machine, here the state's "hostnqn"),
+    printed with "%s\n"."""
+    try:
+        with open(os.path.join(root, "etc", "nvme", "hostnqn"), encoding="ascii",
+                  errors="replace") as f:
+            line = f.read(4095).split("\n", 1)[0]
+    except OSError:
+        line = ""
+    if line:
+        print(line)
+        return 0
     with State(root) as st:
         print(st.data["hostnqn"])
     return 0

@@ -814,9 +814,14 @@ def update_vm_config(root, pve_etc, node, vmid, params, user="root@pam", mnt_dir
                 volid = parse_drive(val)[0]
                 if _volume_in_main(conf.main, volid, skip_key=key):
                     raise PveError("unable to delete '%s' - volume is in use" % key)
-                # try_deallocate_drive: an owned volume that no snapshot references is
-                # destroyed together with the entry -- deleting unusedN deletes the image.
-                if not _volume_in_snapshots(conf, volid) and sc.owner(volid) == vmid:
+                # qemu-server QemuServer.pm try_deallocate_drive (called from the m/^unused/
+                # branch of the delete path in API2/Qemu.pm): an owned volume is destroyed
+                # with the entry (vdisk_free) -- deleting unusedN deletes the image -- and
+                # one a snapshot still references is refused ("still in use (snapshot?)").
+                if sc.owner(volid) == vmid:
+                    if _volume_in_snapshots(conf, volid):
+                        raise PveError("unable to delete '%s' - volume is still in use "
+                                       "(snapshot?)" % volid)
                     _free_volume(sc, volid, warnings)
                 del conf.main[key]
             elif is_drive_key(key):

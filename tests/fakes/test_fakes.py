@@ -198,6 +198,44 @@ def test_set_delete_unused_destroys_owned_image(T):
     assert r.returncode == 0 and "cannot delete 'unused5' - not set" in r.stderr
 
 
+def test_set_delete_unused_referenced_by_snapshot_is_refused(T):
+    clone = img(T, 100, "vm-100-disk-0-snap-a-20261122T101500Z.raw")
+    volid = "ONTAP01:100/vm-100-disk-0-snap-a-20261122T101500Z.raw"
+    conf(T, 100, BASE + "unused0: %s\n\n[s1]\nscsi1: %s,size=1K\n" % (volid, volid))
+    r = qm(T, "set", "100", "--delete", "unused0")
+    assert r.returncode == 255
+    assert "unable to delete '%s' - volume is still in use (snapshot?)" % volid in r.stderr
+    assert os.path.exists(clone) and "unused0: " + volid in readconf(T, 100)
+
+
+def test_set_unused_registers_one_volume(T):
+    img(T, 100, "vm-100-disk-0-snap-a-20261122T101500Z.raw")
+    img(T, 100, "vm-100-disk-0-snap-b-20261122T101500Z.raw")
+    conf(T, 100, BASE)
+    r = qm(T, "set", "100", "--unused3", "ONTAP01:100/vm-100-disk-0-snap-a-20261122T101500Z.raw")
+    assert r.returncode == 0, r.stderr
+    c = readconf(T, 100)
+    assert "unused3: ONTAP01:100/vm-100-disk-0-snap-a-20261122T101500Z.raw\n" in c
+    assert "snap-b" not in c                       # only that volume, unlike a rescan
+    r = qm(T, "set", "100", "--unused4", "not a volid")
+    assert r.returncode == 255 and "unused4" in r.stderr
+
+
+def test_rescan_skips_storage_of_other_nodes(T):
+    """storage_check_enabled: a storage whose `nodes` lacks this node is not scanned."""
+    os.makedirs(os.path.join(T, "clone", "images", "100"))
+    img(T, 100, "vm-100-disk-0.raw", base=os.path.join(T, "clone"))
+    img(T, 100, "vm-100-disk-0.raw")
+    with open(os.path.join(T, "etc", "pve", "storage.cfg"), "a") as f:
+        f.write("\ndir: CLONE\n\tpath %s/clone\n\tcontent images\n\tnodes pve2\n" % T)
+    conf(T, 100, BASE)
+    r = qm(T, "rescan", "--vmid", "100")
+    assert r.returncode == 0, r.stderr
+    assert "CLONE:" not in readconf(T, 100)
+    with open(os.path.join(T, "etc", "pve", "storage.cfg")) as f:
+        assert "\tnodes pve2\n" in f.read()
+
+
 def test_set_scsi_path_and_volid(T):
     dev = os.path.join(T, "dev", "disk", "by-id")
     os.makedirs(dev)

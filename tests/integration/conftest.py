@@ -78,6 +78,9 @@ class Env:
             "sysfs": os.path.join(T, "sys"),
             "qm": os.path.join(T, "bin", "qm"),
             "nvme": os.path.join(T, "bin", "nvme"),
+            # hostnqn, discovery.conf (never the machine's /etc/nvme) and lvm.conf
+            "nvme_etc": os.path.join(T, "etc", "nvme"),
+            "lvm_conf": os.path.join(T, "etc", "lvm", "lvm.conf"),
         }
         self.config_path = os.path.join(T, "config.yaml")
         self.exports_file = os.path.join(T, "exports.json")

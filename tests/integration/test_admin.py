@@ -1,6 +1,7 @@
 """What an administrator touches first: install-hook, doctor, --help, the manual page and the
 bash completion."""
 
+import json
 import os
 import re
 import shutil
@@ -205,6 +206,88 @@ def test_doctor_flags_a_writable_config_and_a_bad_policy(env):
     fails = "\n".join(lines(r.stdout, "FAIL"))
     assert "writable by group or others" in fails
     assert "100.yaml" in fails
+
+
+PVE_LVM_CONF = """# lvm.conf as pve-manager's postinst leaves it
+devices {
+	# added by pve-manager to avoid scanning ZFS zvols and Ceph rbds
+	global_filter=["r|/dev/zd.*|","r|/dev/rbd.*|"]
+}
+"""
+NVME_REJECT = '"r|/dev/disk/by-id/nvme-uuid.*|"'
+
+
+def write_lvm_conf(env, text):
+    path = env.config["paths"]["lvm_conf"]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def lvm_lines(out):
+    return [line for line in out.splitlines() if line[5:].startswith("LVM:")]
+
+
+def test_doctor_lvm_global_filter(env):
+    from test_nvme import nvme_setup
+    nvme_setup(env)
+    write_lvm_conf(env, PVE_LVM_CONF)
+    r = env.run("doctor", timeout=120)
+    assert r.returncode == 1
+    fix = 'global_filter=[%s,"r|/dev/zd.*|","r|/dev/rbd.*|"]' % NVME_REJECT
+    (line,) = lvm_lines(r.stdout)
+    assert line.startswith("FAIL") and line.endswith("section: " + fix), line
+    # that line makes it pass
+    write_lvm_conf(env, "devices {\n  " + fix + "\n}\n")
+    (line,) = lvm_lines(env.run("doctor", timeout=120).stdout)
+    assert line.startswith("ok"), line
+    # a catch-all accept still lets LVM take the kernel name /dev/nvmeXnY
+    write_lvm_conf(env, 'devices {\n global_filter = [ %s, "a|.*|" ]\n}\n' % NVME_REJECT)
+    (line,) = lvm_lines(env.run("doctor", timeout=120).stdout)
+    assert line.startswith("FAIL") and "kernel names" in line, line
+    # none at all (a commented-out one does not count)
+    write_lvm_conf(env, "devices {\n # global_filter = [ %s ]\n}\n" % NVME_REJECT)
+    (line,) = lvm_lines(env.run("doctor", timeout=120).stdout)
+    assert line.startswith("FAIL") and line.endswith("global_filter=[%s]" % NVME_REJECT), line
+
+
+def test_doctor_and_nvme_list_name_orphans(env):
+    from test_nvme import SVM, base_conf, create_disk, nvme_setup
+    nvme_setup(env)
+    for vmid in (100, 105):
+        env.pve.add_vm(vmid, base_conf(vmid))
+        create_disk(env, vmid)
+    # qm destroy 105: the config goes, the raw-path disk's ONTAP objects stay
+    os.unlink(os.path.join(env.paths["pve_etc"], "nodes", "pve1", "qemu-server", "105.conf"))
+    # VM 106 lives on another node; 107 is gone and left a recovery clone
+    other = os.path.join(env.paths["pve_etc"], "nodes", "pve2", "qemu-server")
+    os.makedirs(other)
+    with open(os.path.join(other, "106.conf"), "w", encoding="utf-8") as f:
+        f.write(base_conf(106))
+    env.ontap.add_volume(SVM, "pve_vm_106_disk_0")
+    env.ontap.add_volume(SVM, "pve_vm_107_disk_2_clone_daily_20261122T101500Z")
+    env.ontap.add_volume(SVM, "pve_vm_108_data")  # not a name of ours: never an orphan
+    write_lvm_conf(env, "devices {\n global_filter=[%s]\n}\n" % NVME_REJECT)
+    before = env.ontap.state_summary()
+    r = env.run("--json", "nvme", "list", "--orphans")
+    assert r.returncode == 0, r.stderr
+    got = [(o["kind"], o["vmid"], o["name"]) for o in json.loads(r.stdout)]
+    assert got == [("volume", 105, "pve_vm_105_disk_0"),
+                   ("consistency-group", 105, "pve_cg_vm_105"),
+                   ("volume", 107, "pve_vm_107_disk_2_clone_daily_20261122T101500Z")]
+    r = env.run("nvme", "list", "--orphans")
+    assert r.returncode == 0 and "pve_cg_vm_105" in r.stdout and "vm_100" not in r.stdout
+    r = env.run("doctor", timeout=120)
+    warns = [w for w in lines(r.stdout, "warn") if "has no config on any node" in w]
+    assert len(warns) == 3, r.stdout
+    assert "volume 'pve_vm_105_disk_0' belongs to VM 105" in warns[0]
+    assert "consistency-group 'pve_cg_vm_105'" in warns[1]
+    assert "VM 107" in warns[2]
+    assert env.ontap.state_summary() == before  # nothing was removed
+    # without the cluster's configs every VM would look gone: refused
+    shutil.rmtree(os.path.join(env.paths["pve_etc"], "nodes"))
+    r = env.run("nvme", "list", "--orphans")
+    assert r.returncode == 1 and "cannot tell which VMs exist" in r.stderr
 
 
 def test_doctor_json(env):

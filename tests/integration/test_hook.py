@@ -361,7 +361,7 @@ def test_min_interval_skips(env):
 # ---------------------------------------------------------------- the queue
 
 
-def test_rescan_job_per_snapshot_and_config_untouched(env):
+def test_register_job_per_clone_and_config_untouched(env):
     make_vm(env)
     conf = os.path.join(env.paths["pve_etc"], "nodes", "pve1", "qemu-server", "100.conf")
     before = read(conf)
@@ -370,8 +370,12 @@ def test_rescan_job_per_snapshot_and_config_untouched(env):
         r = hook(env, 100, "post-stop")
         assert r.returncode == 0, r.stderr
         time.sleep(1.1)
-    jobs = [(j["vmid"], j["action"]) for j in env.queue_jobs()]
-    assert jobs == [(100, "rescan"), (100, "rescan")]
+    # one register job per clone file of the two snapshots, exactly those volumes
+    clones = sorted(f for f in os.listdir(os.path.dirname(env.image_path(100, "x")))
+                    if "-snap-" in f)
+    assert len(clones) == 2 * len(DISKS)
+    jobs = sorted((j["vmid"], j["action"], j["volid"]) for j in env.queue_jobs())
+    assert jobs == [(100, "register", "ONTAP01:100/" + f) for f in clones]
     assert read(conf) == before
     assert env.qm_calls() == []
     # PVE's own config writes were never asked for either
@@ -382,7 +386,12 @@ def test_rescan_job_per_snapshot_and_config_untouched(env):
                           "register: false\n")
     r = hook(env, 100, "post-stop")
     assert r.returncode == 0, r.stderr
-    assert len(env.queue_jobs()) == 2
+    assert len(env.queue_jobs()) == 2 * len(DISKS)
+
+
+def loud_registrations(env):
+    return sorted((j["vmid"], j["action"], "-snap-loud-" in j["volid"])
+                  for j in env.queue_jobs())
 
 
 def test_rule_register_overrides_the_policy(env):
@@ -393,8 +402,8 @@ def test_rule_register_overrides_the_policy(env):
                           "register: true\n")
     r = hook(env, 100, "post-stop")
     assert r.returncode == 0, r.stderr
-    # one rescan job per registering snapshot: only 'loud' registers
-    assert [(j["vmid"], j["action"]) for j in env.queue_jobs()] == [(100, "rescan")]
+    # one register job per clone of a registering snapshot: only 'loud' registers
+    assert loud_registrations(env) == [(100, "register", True)] * 2
 
     time.sleep(1.1)
     env.write_policy(100, "snapshots:\n  - on: [post-stop]\n    label: loud\n"
@@ -402,7 +411,7 @@ def test_rule_register_overrides_the_policy(env):
                           "register: false\n")
     r = hook(env, 100, "post-stop")
     assert r.returncode == 0, r.stderr
-    assert [(j["vmid"], j["action"]) for j in env.queue_jobs()] == [(100, "rescan")] * 2
+    assert loud_registrations(env) == [(100, "register", True)] * 4
 
 
 # ---------------------------------------------------------------- failures
@@ -511,6 +520,7 @@ def task_of(env, upid):
 
 def test_pve_runs_the_hook_on_start_and_stop(env):
     make_vm(env, agent=True)
+    env.pve.agent_boot_seconds = 1.0  # the guest's agent is up by the shutdown below
     env.install_hook(100)
     env.write_policy(100, "snapshots:\n  - on: [post-start]\n    label: boot\n    keep: 3\n"
                           "  - on: [pre-stop]\n    label: daily\n    quiesce: freeze\n")

@@ -380,6 +380,62 @@ def test_connect_discovers_lifs_and_reports_dead_portals(env):
     assert PORTAL in r.stderr
 
 
+def test_connect_persists_portals_for_boot(env):
+    """nvmf-autoconnect.service runs "nvme connect-all", which reads one discovery controller
+    per line of discovery.conf (nvme-cli fabrics.c discover_from_conf_file)."""
+    nvme_setup(env, portals=False)
+    env.ontap.add_lif(SVM, "nvme_lif2", "127.0.0.3")
+    env.nvme_portal("127.0.0.3")
+    conf = os.path.join(env.T, "etc", "nvme", "discovery.conf")
+    mine = "--transport=tcp --traddr=%s --trsvcid=8009\n"
+    with open(conf, "w", encoding="ascii") as f:
+        # another controller and a comment stay; a line naming one of ours in another
+        # form counts as ours
+        f.write("# site\n--transport=tcp --traddr=192.0.2.7 --trsvcid=8009\n"
+                "-t tcp -a 127.0.0.3\n")
+    ok(env.run("nvme", "connect", "--storage", POOL))
+    ok(env.run("nvme", "connect", "--storage", POOL))
+    with open(conf, encoding="ascii") as f:
+        assert f.read() == ("# site\n--transport=tcp --traddr=192.0.2.7 --trsvcid=8009\n"
+                            "-t tcp -a 127.0.0.3\n" + mine % PORTAL)
+    os.unlink(conf)
+    ok(env.run("nvme", "connect", "--storage", POOL))
+    ok(env.run("nvme", "connect", "--storage", POOL))
+    with open(conf, encoding="ascii") as f:
+        assert f.read() == mine % PORTAL + mine % "127.0.0.3"
+    assert [n for n in os.listdir(os.path.dirname(conf)) if n != "hostnqn"] == [
+        "discovery.conf"]  # no temporary file left
+    # a dry run writes nothing and says what it would add
+    os.unlink(conf)
+    r = ok(env.run("--dry-run", "nvme", "connect", "--storage", POOL))
+    assert not os.path.exists(conf) and "discovery.conf" in r.stdout
+
+
+def test_hostnqn_from_nvme_cli_without_file(env):
+    """No <nvme_etc>/hostnqn (nvme-cli never wrote it): the NQN nvme-cli uses itself, from
+    "nvme show-hostnqn" through paths.nvme."""
+    nvme_setup(env)
+    os.unlink(os.path.join(env.T, "etc", "nvme", "hostnqn"))
+    del env.config["paths"]["hostnqn"]  # the default: <paths.nvme_etc>/hostnqn
+    env.write_config()
+    ok(env.run("nvme", "connect", "--storage", POOL))
+    calls = env.nvme_calls()
+    assert ["show-hostnqn"] in calls
+    connect = [c for c in calls if c[0] == "connect-all"][0]
+    with open(os.path.join(env.T, "nvme-state.json"), encoding="utf-8") as f:
+        fake_nqn = json.load(f)["hostnqn"]
+    assert connect[connect.index("-q") + 1] == fake_nqn
+    assert env.ontap.state_summary()["subsystems"][SUBSYS]["hosts"] == [fake_nqn]
+    # the file, once there, wins
+    with open(os.path.join(env.T, "etc", "nvme", "hostnqn"), "w", encoding="ascii") as f:
+        f.write(HOSTNQN + "\n")
+    n = len(env.nvme_calls())
+    ok(env.run("nvme", "connect", "--storage", POOL))
+    assert ["show-hostnqn"] not in env.nvme_calls()[n:]
+    assert sorted(env.ontap.state_summary()["subsystems"][SUBSYS]["hosts"]) == sorted(
+        [fake_nqn, HOSTNQN])
+
+
 def test_hostnqn_is_validated(env):
     nvme_setup(env)
     with open(env.config["paths"]["hostnqn"], "w", encoding="ascii") as f:

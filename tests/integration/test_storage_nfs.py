@@ -166,3 +166,41 @@ def test_unknown_storage_and_snapshot(env):
     assert r.returncode == 6
     r = env.run("storage", "mount", "--storage", "ONTAP01", "--snapshot", "nope")
     assert r.returncode == 6
+
+
+def test_mount_is_for_this_node_only(env):
+    env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 8192)})
+    s = create(env)
+    r = env.run("storage", "mount", "--storage", "ONTAP01", "--snapshot", s["name"])
+    assert r.returncode == 0, r.stderr
+    # nodes <this node>: no other node mounts the FlexClone, so none keeps a stale mount
+    # of it after the unmount (PVE's DELETE /storage leaves mounts in place)
+    cfg = read(os.path.join(env.paths["pve_etc"], "storage.cfg")).decode()
+    section = cfg.split("nfs: ONTAP01-CLONE\n", 1)[1].split("\n\n", 1)[0]
+    assert "\tnodes pve1\n" in section + "\n", cfg
+    assert env.pve.storages()["ONTAP01-CLONE"]["nodes"] == "pve1"
+    assert "nodes" not in env.pve.storages()["ONTAP01"]
+
+
+def test_unmount_refuses_while_a_vm_config_uses_it(env):
+    paths = env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 8192)})
+    s = create(env)
+    r = env.run("storage", "mount", "--storage", "ONTAP01", "--snapshot", s["name"])
+    assert r.returncode == 0, r.stderr
+    # a VM config refers to a volume on it: refused, nothing removed
+    env.add_vm(101, disks={"scsi0": ("vm-101-disk-0.raw", 4096)},
+               extra_conf="unused0: ONTAP01-CLONE:100/vm-100-disk-0.raw\n")
+    r = env.run("storage", "unmount", "--storage", "ONTAP01-CLONE")
+    assert r.returncode == 1, r.stderr
+    assert "VM 101: unused0" in r.stderr and "--force" in r.stderr
+    assert "ONTAP01-CLONE" in env.pve.storages()
+    assert [v for v in env.ontap.volumes() if "_clone_" in v["name"]]
+    assert os.path.lexists(os.path.join(env.paths["mnt"], "ONTAP01-CLONE"))
+
+    # --force removes it anyway
+    r = env.run("storage", "unmount", "--storage", "ONTAP01-CLONE", "--force")
+    assert r.returncode == 0, r.stderr
+    assert "ONTAP01-CLONE" not in env.pve.storages()
+    assert not [v for v in env.ontap.volumes() if "_clone_" in v["name"]]
+    assert not os.path.lexists(os.path.join(env.paths["mnt"], "ONTAP01-CLONE"))
+    assert read(paths["scsi0"])

@@ -52,9 +52,12 @@ def test_create_list_restore_delete_three_disks(env):
     posts = [q for q in env.ontap.requests
              if q["method"] == "POST" and q["path"] == "/api/storage/file/clone"]
     assert len(posts) == 3
-    # a rescan job for the watcher, nothing done to the VM config by us
+    # one register job per clone for the watcher (never a whole-VM rescan, which would
+    # add every other storage's images too), nothing done to the VM config by us
     jobs = env.queue_jobs()
-    assert [(j["vmid"], j["action"]) for j in jobs] == [(100, "rescan")]
+    assert sorted((j["vmid"], j["action"], j["volid"]) for j in jobs) == sorted(
+        (100, "register", "ONTAP01:100/" + f) for f in clone_files(env))
+    assert len(jobs) == 3
     assert env.qm_calls() == []
 
     r = env.run("--json", "vm", "list", "--vm", "100")

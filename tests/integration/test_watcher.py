@@ -58,6 +58,39 @@ def rescans(env, vmid=None):
             if c[:1] == ["rescan"] and (vmid is None or c == ["rescan", "--vmid", str(vmid)])]
 
 
+def migrate(env, vmid, target="pve2"):
+    """POST .../migrate to another node of the cluster through the PVE simulator; returns
+    the task's exit status."""
+    import http.client
+    import urllib.parse
+    os.makedirs(os.path.join(env.paths["pve_etc"], "nodes", target), exist_ok=True)
+    ctx = ssl.create_default_context(cafile=env.certs["ca"])
+    conn = http.client.HTTPSConnection("127.0.0.1", env.pve.port, context=ctx, timeout=10)
+    h = {"Authorization": "PVEAPIToken=" + env.pve.token,
+         "Content-Type": "application/x-www-form-urlencoded"}
+    conn.request("POST", "/api2/json/nodes/%s/qemu/%d/migrate" % (env.pve.node, vmid),
+                 body=urllib.parse.urlencode({"target": target}), headers=h)
+    r = conn.getresponse()
+    body = json.loads(r.read())
+    assert r.status == 200, body
+    upid = body["data"]
+    for _ in range(500):
+        conn.request("GET", "/api2/json/nodes/%s/tasks/%s/status"
+                     % (env.pve.node, urllib.parse.quote(upid, safe="")), headers=h)
+        st = json.loads(conn.getresponse().read())["data"]
+        if st["status"] == "stopped":
+            return st["exitstatus"]
+        time.sleep(0.02)
+    raise AssertionError("migration task did not end")
+
+
+def registers(env, vmid=None):
+    """`qm set N --unusedK <volid>` calls (the register job)."""
+    return [c for c in env.qm_calls()
+            if c[:1] == ["set"] and len(c) == 4 and c[2].startswith("--unused")
+            and (vmid is None or c[1] == str(vmid))]
+
+
 def set_reconcile(env, seconds):
     env.config.setdefault("watch", {})["reconcile"] = "%ds" % seconds
     env.write_config()
@@ -322,17 +355,20 @@ def test_reconcile_finds_clone_made_elsewhere(env, watcher):
     with open(img, "wb") as f:
         f.write(b"y" * 4096)
     time.sleep(0.5)
-    assert rescans(env, 105) == []           # not a VM of this node (yet)
-    env.add_vm(105, disks={"scsi0": ("vm-105-disk-0.raw", 4096)})
+    assert registers(env, 105) == []         # not a VM of this node (yet)
+    env.add_vm(105, disks={"scsi0": ("vm-105-disk-0.raw", 4096)},
+               extra_conf="unused0: %s:105/someone-elses.raw\n" % STORAGE)
     t0 = time.monotonic()
-    assert wait_for(lambda: rescans(env, 105), timeout=10), w.log()
+    volid = "%s:105/vm-105-disk-0-snap-daily-20261122T101500Z.raw" % STORAGE
+    assert wait_for(lambda: registers(env, 105), timeout=10), w.log()
     print("reconcile found the clone after %.2f s" % (time.monotonic() - t0))
-    assert wait_for(lambda: any(v.startswith("%s:105/vm-105-disk-0-snap-daily" % STORAGE)
-                                for k, v in env.vm_config(105).items()
-                                if k.startswith("unused")), timeout=10), w.log()
+    # exactly that volume, as the next free unusedN; never a whole-VM rescan
+    assert registers(env, 105) == [["set", "105", "--unused1", volid]], w.log()
+    assert wait_for(lambda: env.vm_config(105).get("unused1") == volid, timeout=10), w.log()
     # once referenced it asks no more
     time.sleep(2.5)
-    assert len(rescans(env, 105)) == 1, w.log()
+    assert len(registers(env, 105)) == 1, w.log()
+    assert rescans(env) == [], w.log()
     assert w.stop() == 0
 
 
@@ -340,12 +376,16 @@ def test_clone_written_through_this_node_is_seen_by_inotify(env, watcher):
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
     w = watcher()                            # reconcile every 60 s: only inotify can see it
     time.sleep(0.3)
-    n = len(rescans(env, 100))
+    assert registers(env, 100) == []
     tmp = env.image_path(100, ".tmp-clone")
     with open(tmp, "wb") as f:
         f.write(b"z" * 4096)
     os.rename(tmp, env.image_path(100, "vm-100-disk-0-snap-boot-20261122T101500Z.raw"))
-    assert wait_for(lambda: len(rescans(env, 100)) > n, timeout=5), w.log()
+    volid = "%s:100/vm-100-disk-0-snap-boot-20261122T101500Z.raw" % STORAGE
+    assert wait_for(lambda: registers(env, 100), timeout=5), w.log()
+    assert registers(env, 100) == [["set", "100", "--unused0", volid]], w.log()
+    assert wait_for(lambda: env.vm_config(100).get("unused0") == volid, timeout=5), w.log()
+    assert rescans(env) == [], w.log()
     assert w.stop() == 0
 
 
@@ -400,6 +440,15 @@ def _fake_device(env, name, uuid_):
     return dev
 
 
+def _udev_link(env, name, uuid_):
+    """What udev does a moment after the kernel made the device: the by-id link."""
+    byid = os.path.join(env.paths["dev"], "disk", "by-id")
+    os.makedirs(byid, exist_ok=True)
+    link = os.path.join(byid, "nvme-uuid." + uuid_)
+    os.symlink(os.path.join("..", "..", name), link)
+    return link
+
+
 def test_new_nvme_device_is_attached(env, watcher):
     env.ontap.add_svm("svm_nvme")
     env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
@@ -411,12 +460,18 @@ def test_new_nvme_device_is_attached(env, watcher):
     w = watcher()
     # a path device (nvme0c0n1) is not a namespace head: ignored
     _fake_device(env, "nvme0c0n1", ns_uuid)
-    dev = _fake_device(env, "nvme0n1", ns_uuid)
+    _fake_device(env, "nvme0n1", ns_uuid)
+    # udev has not made the by-id link yet: the kernel name never goes into the config
+    assert wait_for(lambda: "its udev link" in w.log(), timeout=15), w.log()
+    assert [c for c in env.qm_calls() if c[:1] == ["set"]] == [], w.log()
+    link = _udev_link(env, "nvme0n1", ns_uuid)
     assert wait_for(lambda: [c for c in env.qm_calls() if c[:1] == ["set"]], timeout=15), \
         w.log()
-    assert env.qm_calls() == [["set", "100", "--scsi1", dev]], w.log()
-    assert wait_for(lambda: env.vm_config(100).get("scsi1", "").startswith(dev),
+    # the stable name, shared=1 so that PVE can migrate the VM (QemuMigrate.pm)
+    assert env.qm_calls() == [["set", "100", "--scsi1", link + ",shared=1"]], w.log()
+    assert wait_for(lambda: env.vm_config(100).get("scsi1", "").startswith(link + ","),
                     timeout=10), w.log()
+    assert "shared=1" in env.vm_config(100)["scsi1"].split(","), env.vm_config(100)
     # a device of no VM of ours is left alone
     _fake_device(env, "nvme1n1", str(uuidlib.uuid4()))
     assert wait_for(lambda: "left alone" in w.log(), timeout=15), w.log()
@@ -425,6 +480,8 @@ def test_new_nvme_device_is_attached(env, watcher):
     assert wait_for(lambda: not queue_files(env), timeout=10), w.log()
     assert len([c for c in env.qm_calls() if c[:1] == ["set"]]) == 1
     assert w.stop() == 0
+    # the VM migrates (QemuMigrate.pm refuses a '/' path without shared=1)
+    assert migrate(env, 100) == "OK"
 
 
 def _set_conf_lines(env, vmid, lines):
@@ -513,9 +570,8 @@ def test_nvme_disk_lifecycle_attach_waits_for_device_and_delete_drops_it(env, wa
     byid = os.path.join(env.paths["dev"], "disk", "by-id", "nvme-uuid." + d0["uuid"])
     kernel = os.path.join(env.paths["dev"], name)
     sets = [c for c in env.qm_calls() if c[:1] == ["set"]]
-    # the udev link when it is there already, else the kernel's name
-    assert len(sets) == 1 and sets[0][:3] == ["set", "100", "--scsi0"], sets
-    assert sets[0][3] in (byid, kernel), sets
+    # the udev link, never the kernel's name, and shared=1
+    assert sets == [["set", "100", "--scsi0", byid + ",shared=1"]], sets
     assert took < 2.0, (took, w.log())
     assert "is namespace %s of a waiting nvme-attach job" % d0["uuid"] in w.log()
     assert wait_for(lambda: not queue_files(env), timeout=10), w.log()
@@ -554,10 +610,30 @@ def test_device_without_sysfs_uuid_is_resolved_by_nguid(env, watcher):
     dev = os.path.join(env.paths["dev"], "nvme2n1")
     with open(dev, "wb") as f:
         f.truncate(1 << 20)
+    link = _udev_link(env, "nvme2n1", ns_uuid)
     assert wait_for(lambda: [c for c in env.qm_calls() if c[:1] == ["set"]], timeout=15), \
         w.log()
-    assert env.qm_calls() == [["set", "100", "--scsi1", dev]], w.log()
+    assert env.qm_calls() == [["set", "100", "--scsi1", link + ",shared=1"]], w.log()
     assert w.stop() == 0
+
+
+def test_doctor_names_nvme_disks_without_shared(env):
+    u1, u2, u3 = (str(uuidlib.uuid4()) for _ in range(3))
+    env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
+    _set_conf_lines(env, 100, [
+        "scsi1: /dev/disk/by-id/nvme-uuid.%s,size=1G" % u1,            # blocks migration
+        "scsi2: /dev/disk/by-id/nvme-uuid.%s,shared=1,size=1G" % u2,   # fine
+        "scsi3: /dev/nvme0n7,shared=1,size=1G",                         # a kernel name
+        "scsi4: %s/disk/by-id/nvme-uuid.%s,discard=on,shared=on" % (env.paths["dev"], u3),
+    ])
+    r = env.run("doctor", timeout=120)
+    warns = [l for l in r.stdout.splitlines() if l.startswith("warn") and "NVMe disk" in l]
+    assert len(warns) == 2, r.stdout
+    assert "VM 100: NVMe disk scsi1 '/dev/disk/by-id/nvme-uuid.%s' lacks shared=1" % u1 \
+        in warns[0], warns
+    assert "qm set 100 --scsi1 /dev/disk/by-id/nvme-uuid.<uuid>,shared=1" in warns[0], warns
+    assert "VM 100: NVMe disk scsi3 '/dev/nvme0n7' is a kernel name" in warns[1], warns
+    assert env.qm_calls() == []              # doctor changes nothing
 
 
 # ------------------------------------------------------------------------------ concurrency

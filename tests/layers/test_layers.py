@@ -5,6 +5,8 @@ import os
 import shutil
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check  # noqa: E402
 
@@ -35,25 +37,18 @@ def test_every_source_folder_has_a_layer():
         assert check.folder_of(rel) is not None, rel
 
 
-def test_planted_upward_include_is_found(tmp_path):
+@pytest.mark.parametrize("rel,line,problem", [
+    ("lib/base/buf.c", '#include "ops/ops.h"',
+     "lib/base/buf.c:2: upward include of lib/ops/ops.h (lib/ops is above lib/base)"),
+    ("lib/ops/ops.c", '#include "cli.h"',
+     "lib/ops/ops.c:2: upward include of cli/cli.h (cli is above lib/ops)"),
+    ("lib/pve/pve_local.c", '#include "ontap/ontap.h"',
+     "lib/pve/pve_local.c:2: include of sibling layer lib/ontap/ontap.h from lib/pve"),
+])
+def test_planted_violation_is_found(tmp_path, rel, line, problem):
     root = copy_tree(tmp_path)
-    plant(root, "lib/base/buf.c", '#include "ops/ops.h"')
-    assert check.check(root) == [
-        "lib/base/buf.c:2: upward include of lib/ops/ops.h (lib/ops is above lib/base)"]
-
-
-def test_planted_include_of_a_higher_top_level_folder_is_found(tmp_path):
-    root = copy_tree(tmp_path)
-    plant(root, "lib/ops/ops.c", '#include "cli.h"')
-    assert check.check(root) == [
-        "lib/ops/ops.c:2: upward include of cli/cli.h (cli is above lib/ops)"]
-
-
-def test_planted_sibling_include_is_found(tmp_path):
-    root = copy_tree(tmp_path)
-    plant(root, "lib/pve/pve_local.c", '#include "ontap/ontap.h"')
-    assert check.check(root) == [
-        "lib/pve/pve_local.c:2: include of sibling layer lib/ontap/ontap.h from lib/pve"]
+    plant(root, rel, line)
+    assert check.check(root) == [problem]
 
 
 def test_planted_cycle_is_found(tmp_path):

@@ -39,6 +39,13 @@ API = "/api"
 JOB_RETENTION = 300.0  # seconds a finished job stays readable (§1.8)
 GLOBAL_QUERY = frozenset(["fields", "max_records", "return_records", "return_timeout", "order_by"])
 
+# Query parameters the 9.16.1 spec declares that older releases do not know, with the release
+# that introduced them.  The REST reference of 9.13.1/9.14.1 lists `force` of DELETE
+# /storage/volumes/{uuid} as "Introduced in: 9.12" (reference/ontap-rest.md §2.4, §3
+# "volume DELETE force"); before that ONTAP answers it as any unknown argument: 400, code
+# 262179 "Unexpected argument" (the spec's generic error table).
+VERSIONED_QUERY = {("DELETE", "/storage/volumes/{uuid}", "force"): (9, 12, 0)}
+
 # HTTP status for an ONTAP error code (§1.9 and the tables of §2).  Only needed where the same
 # failure can come back synchronously (an inline job) or as a failed job; handlers that raise
 # OntapError directly give the status themselves.
@@ -458,6 +465,10 @@ class Fault:
             raise ValueError("unknown fault kind %r (one of %s)" % (kind, ", ".join(self.KINDS)))
         self.method = method.upper() if method and method != "*" else None
         self.regex = re.compile(path_regex)
+        # a test-only selector, no ONTAP behaviour: aim at one request of a parallel batch
+        # (e.g. the file clone of one disk) by its raw request body
+        body_regex = kw.pop("body_regex", None)
+        self.body_regex = re.compile(body_regex) if body_regex else None
         self.kind = kind
         self.count = count       # how many matching requests it hits (None = all)
         self.after = after       # matching requests let through first
@@ -465,10 +476,12 @@ class Fault:
         self.seen = 0
         self.hits = 0
 
-    def take(self, method, path, full):
+    def take(self, method, path, full, body=b""):
         if self.method not in (None, method):
             return False
         if not (self.regex.search(path) or self.regex.search(full)):
+            return False
+        if self.body_regex and not self.body_regex.search(body.decode("utf-8", "replace")):
             return False
         self.seen += 1
         if self.seen <= self.after:
@@ -484,6 +497,9 @@ class Fault:
 class _Handler(http.server.BaseHTTPRequestHandler):
     # HTTP/1.1 keep-alive with Content-Length on every answer, as libzapid-httpd (§4).
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY (socketserver.StreamRequestHandler): headers and body go out in two
+    # writes; with Nagle the second waits for the client's delayed ACK (~40 ms a reply).
+    disable_nagle_algorithm = True
     server_version = "libzapid-httpd"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are closed eventually
@@ -524,6 +540,7 @@ class OntapCore:
         self.requests = []
         self.violations = []
         self.page_size = None       # records per page when the client asks for more (or none)
+        self.version = (9, 16, 1)   # the release reported by GET /api/cluster (set_version)
         self.job_seconds = 0        # how long jobs stay queued/running
         self.job_retention = JOB_RETENTION
         self.jobs = {}
@@ -598,7 +615,8 @@ class OntapCore:
     def add_fault(self, method, path_regex, kind, count=1, after=0, **kw):
         """Make matching requests misbehave (HACKING.md): kind status (status=503, body),
         latency (seconds), drop, truncate, malformed, job_fail (code, message), slow_job
-        (seconds).  `count` requests are hit (None = every one) after `after` got through."""
+        (seconds).  `count` requests are hit (None = every one) after `after` got through.
+        body_regex= also requires the raw request body to match (one disk of a batch)."""
         with self.lock:
             f = Fault(method, path_regex, kind, count, after, kw)
             self.faults.append(f)
@@ -608,9 +626,9 @@ class OntapCore:
         with self.lock:
             self.faults = []
 
-    def _take_fault(self, method, path, full):
+    def _take_fault(self, method, path, full, body=b""):
         for f in self.faults:
-            if f.take(method, path, full):
+            if f.take(method, path, full, body):
                 return f
         return None
 
@@ -780,7 +798,7 @@ class OntapCore:
                "status": None, "headers": headers}
         with self.lock:
             self.requests.append(rec)
-            fault = self._take_fault(method, raw_path, h.path)
+            fault = self._take_fault(method, raw_path, h.path, raw)
         if raw:
             try:
                 rec["body"] = json.loads(raw.decode("utf-8"))
@@ -835,6 +853,12 @@ class OntapCore:
                 self.violations.append({"method": method, "path": raw_path, "query": query,
                                         "body": body, "errors": problems})
             return 400, OntapError(400, "262179", "; ".join(problems)).body(), {}
+        problems = self._version_problems(method, raw_path, query)
+        if problems:
+            with self.lock:
+                self.violations.append({"method": method, "path": raw_path, "query": query,
+                                        "body": body, "errors": problems})
+            return 400, OntapError(400, "262179", "; ".join(problems)).body(), {}
         rt = query.get("return_timeout")
         if rt is not None:
             try:
@@ -874,6 +898,20 @@ class OntapCore:
         if len(result) == 2:
             return result[0], result[1], {}
         return result
+
+    def _version_problems(self, method, raw_path, query):
+        """Query parameters this cluster's release does not know yet (VERSIONED_QUERY)."""
+        m = self.spec.match(raw_path)
+        if m is None:
+            return []
+        out = []
+        for key in query:
+            since = VERSIONED_QUERY.get((method, m[0], key))
+            if since is not None and tuple(self.version) < since:
+                out.append("Unexpected argument \"%s\": not known before ONTAP %s (this "
+                           "cluster runs %s)" % (key, ".".join(map(str, since)),
+                                                 ".".join(map(str, self.version))))
+        return out
 
     def _answer_job(self, req, p):
         """202 + job, or -- when return_timeout covers the job's duration -- wait for it and

@@ -119,6 +119,10 @@ class NasMixin:
         self.svms = {}              # uuid -> svm dict
         self.aggregates = {}        # uuid -> {name, uuid}
         self.vols = {}           # uuid -> Vol
+        # Deleted volumes kept for recovery (DELETE without force=true), uuid -> Vol
+        self.recovery_queue = {}
+        self._dsid = 1024
+        self.file_clone_status = None  # 200/201: answer file clone so, with the job link
         self._last_snap_ts = 0
         os.makedirs(os.path.join(self.root, "vol"), exist_ok=True)
         r = self.route
@@ -195,9 +199,10 @@ class NasMixin:
     # -- cluster and SVMs --------------------------------------------------------------------
 
     def _cluster_get(self, req):
+        g, ma, mi = self.version
         rec = dict(self.cluster, version={
-            "full": "NetApp Release 9.16.1: Mon Nov 18 12:34:56 UTC 2024",
-            "generation": 9, "major": 16, "minor": 1},
+            "full": "NetApp Release %d.%d.%d: Mon Nov 18 12:34:56 UTC 2024" % (g, ma, mi),
+            "generation": g, "major": ma, "minor": mi},
             _links={"self": {"href": API + "/cluster"}})
         return self.instance(req, rec)
 
@@ -559,22 +564,46 @@ class NasMixin:
             if v.nas_path:
                 raise err("917536", "the volume must be unmounted before being deleted: "
                           "volume \"%s\" is mounted at \"%s\"" % (v.name, v.nas_path))
-            clones = sorted(self.vols[o].name for s in v.snapshots for o in s.owners
-                            if o in self.vols)
+            # a FlexClone parked in the recovery queue still depends on its parent
+            clones = sorted((self.vols.get(o) or self.recovery_queue[o]).name
+                            for s in v.snapshots for o in s.owners
+                            if o in self.vols or o in self.recovery_queue)
             if clones:
                 raise err("524615", "volume \"%s\" has FlexClones (%s); delete or split them "
                           "first" % (v.name, ", ".join(clones)))
-            self._ns_volume_deleting(v)  # refuses while a namespace is mapped
-            if v.parent_snap is not None:
-                v.parent_snap.owners.discard(v.uuid)
+            force = req.qbool("force")
+            self._ns_volume_deleting(v, keep=not force)  # refuses while a namespace is mapped
             self._cg_volume_deleted(v)
             del self.vols[v.uuid]
-            # force=true only skips the recovery queue, which the simulator does not keep.
+            if not force:
+                self._park(v)
+                return
+            if v.parent_snap is not None:
+                v.parent_snap.owners.discard(v.uuid)
             if v.owns_directory and os.path.isdir(v.directory):
                 shutil.rmtree(v.directory)
             self._write_exports()
         job = self.start_job(req, "DELETE /api/storage/volumes/%s" % v.uuid, work, svm=v.svm)
         return Pending(job, 200)
+
+    def _park(self, v):
+        """DELETE without force=true: the volume goes to the recovery queue (`volume
+        recovery-queue show`), renamed <name>_<dsid> and offline, for the retention hours;
+        it keeps its blocks (space), its namespaces' data, and -- a FlexClone -- its parent's
+        snapshot, which stays busy (reference/ontap-rest.md §2.4 "force=true skips the
+        volume recovery queue ... a parked FlexClone still pins its parent's snapshot";
+        Additions: "still using space").  It is no longer a REST volume.  The simulator
+        never purges the queue: tests run well within the default 12 hours."""
+        self._dsid += 1
+        v.name = "%s_%d" % (v.name, self._dsid)
+        v.state = "offline"
+        self.recovery_queue[v.uuid] = v
+        self._write_exports()
+
+    def recovery_queue_names(self):
+        """Names (<name>_<dsid>) of the volumes in the recovery queue, sorted."""
+        with self.lock:
+            return sorted(v.name for v in self.recovery_queue.values())
 
     # -- volume snapshots --------------------------------------------------------------------
 
@@ -767,6 +796,11 @@ class NasMixin:
             copy_file(sp, dp)
         job = self.start_job(req, "POST /api/storage/file/clone (%s -> %s)" % (src, dst), work,
                              svm=v.svm)
+        if self.file_clone_status in (200, 201):
+            # The job link under 200/201 while the job may still run (or fail): ONTAP may
+            # answer so (reference/ontap-rest.md "Additions": poll whenever the answer has
+            # job.uuid, as Ansible's rest_generic.check_for_error_and_job_results does).
+            return self.file_clone_status, job.link()
         return Pending(job, 201)
 
     def _split_status(self, req):

@@ -325,7 +325,9 @@ class SanMixin:
             self._new_ns(clone.svm, clone, saved["ns_name"], saved["size"], saved["os_type"],
                          saved["block_size"], saved["comment"], source=saved["image"])
 
-    def _ns_volume_deleting(self, v):
+    def _ns_volume_deleting(self, v, keep=False):
+        """keep: the volume goes to the recovery queue, its namespaces' images stay on disk
+        (space still used) but the namespaces leave the REST view with it."""
         nss = self._vol_namespaces(v)
         mapped = [n["name"] for n in nss if self._ns_map(n)]
         if mapped:
@@ -334,7 +336,10 @@ class SanMixin:
             raise err("72089796", "volume \"%s\" holds mapped namespaces (%s); unmap them "
                       "before deleting the volume" % (v.name, ", ".join(mapped)))
         for n in nss:
-            self._drop_ns(n)
+            if keep:
+                del self.namespaces[n["uuid"]]
+            else:
+                self._drop_ns(n)
 
     def _cg_volume_deleted(self, v):
         for cg in self.cgs.values():
@@ -639,6 +644,17 @@ class SanMixin:
                                  svm=c["svm"])
             return Pending(job, 200)
         refs = self._cg_volume_refs(c["svm"], body.get("volumes"), ("add", "remove"))
+        if refs and tuple(self.version) < (9, 12, 1):
+            # Adding or removing volumes of an existing CG by PATCH came with 9.12.1
+            # (reference/ontap-rest.md §2.10 "Modify" and §3: the volumes action enum of
+            # 9.10.1 is create|add for new CGs only; McKay1717: PATCH add/remove from
+            # 9.12.1).  Codes from the PATCH error table: 262285 for a removal; for an
+            # addition the table's "only supported when provisioning new objects".
+            if any(a == "remove" for _, a in refs):
+                raise err("262285", "Consistency group does not support removing elements "
+                          "using a PATCH request.")
+            raise err("53411856", "Field provided is only supported when provisioning new "
+                      "objects.", target="volumes.provisioning_options.action")
 
         def work():
             for v, action in refs:

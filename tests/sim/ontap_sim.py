@@ -27,6 +27,7 @@ prints the port on stdout and serves until SIGINT/SIGTERM.  The seed file is YAM
   lifs: [{svm: svm1, name: lif1, ip: 10.0.0.1, services: [data_nvme_tcp]}]
   page_size: 2        # optional
   job_seconds: 1      # optional
+  version: 9.11.1     # optional: the ONTAP release reported and followed (default 9.16.1)
 """
 
 import argparse
@@ -111,6 +112,15 @@ class OntapSim(*_Bases):
             v = self._vol_by_name(volname, svm)
             return self._take_snapshot(v, name, comment, label).uuid
 
+    def set_version(self, version):
+        """The ONTAP release this cluster reports and behaves as: "9.11.1", (9, 12, 0)..."""
+        if isinstance(version, str):
+            version = tuple(int(x) for x in version.split("."))
+        if len(version) != 3:
+            raise ValueError("version %r: expected generation.major.minor" % (version,))
+        with self.lock:
+            self.version = tuple(version)
+
     # -- inspection --------------------------------------------------------------------------
 
     def _vol_by_name(self, volname, svm=None):
@@ -150,8 +160,9 @@ class OntapSim(*_Bases):
             v = self._vol_by_name(volname, svm)
             return [{"name": s.name, "uuid": s.uuid, "create_time": iso(s.create_time),
                      "comment": s.comment, "snapmirror_label": s.label, "path": s.path,
-                     "owners": sorted(self.vols[o].name for o in s.owners
-                                      if o in self.vols)} for s in v.snapshots]
+                     "owners": sorted((self.vols.get(o) or self.recovery_queue[o]).name
+                                      for o in s.owners if o in self.vols or
+                                      o in self.recovery_queue)} for s in v.snapshots]
 
     @staticmethod
     def _tree(path):
@@ -180,7 +191,8 @@ class OntapSim(*_Bases):
                 vols["%s/%s" % (v.svm["name"], v.name)] = info
             out = {"svms": sorted(s["name"] for s in self.svms.values()),
                    "aggregates": sorted(a["name"] for a in self.aggregates.values()),
-                   "volumes": vols}
+                   "volumes": vols,
+                   "recovery_queue": sorted(v.name for v in self.recovery_queue.values())}
             if SanMixin:
                 out.update(self._san_summary())
             return out
@@ -216,6 +228,8 @@ def main(argv=None):
             sim.add_lif(lif.pop("svm"), lif.pop("name"), lif.pop("ip"), **lif)
         sim.page_size = seed.get("page_size", sim.page_size)
         sim.job_seconds = seed.get("job_seconds", sim.job_seconds)
+        if seed.get("version"):
+            sim.set_version(str(seed["version"]))
     sim.start(a.port)
     if a.port_file:
         tmp = a.port_file + ".tmp"

@@ -118,6 +118,11 @@ class PveSim:
         self.login_fail_delay = 0.0
         self.hook_env = {}
         self.hook_timeout = 120.0
+        # Guest agent: seconds after a start (vm_start) before qemu-ga in the booting guest
+        # answers, and how long a call waits for the ping that fails meanwhile (qemu-server
+        # QemuServer/Agent.pm qga_check_running: guest-ping with timeout => 3).
+        self.agent_boot_seconds = 5.0
+        self.agent_ping_timeout = 3.0
         self.requests = []
         self.violations = []
         self.port = None
@@ -340,7 +345,7 @@ class PveSim:
         st = self._vms.get(vmid)
         if st is None:
             st = {"status": "stopped", "qmpstatus": "stopped", "frozen": False,
-                  "agent": True, "pid": None, "started": None}
+                  "agent": True, "pid": None, "started": None, "agent_up_at": 0.0}
             self._vms[vmid] = st
         return st
 
@@ -534,10 +539,10 @@ class PveSim:
             raise PveError("hookscript error for %d on %s: command '%s %d %s' failed: %s"
                            % (vmid, phase, path, vmid, phase, detail))
 
-    def _power_task(self, type_, vmid, user, action, skiplock=False, lock_ok=()):
+    def _power_task(self, type_, vmid, user, action, skiplock=False, lock_ok=(), hooks=None):
         """Common shape of start/stop/shutdown/suspend: take the flock, check the config
         lock, hooks before/after, `action()` in between (under the sim lock)."""
-        pre, _, post = _HOOKS.get(type_, (None, None, None))
+        pre, _, post = hooks or _HOOKS.get(type_, (None, None, None))
 
         def work(task):
             warnings = 0
@@ -944,7 +949,7 @@ class PveSim:
                 del e["running-machine"]
             return e
 
-    def _ep_start(self, p, user):
+    def _ep_start(self, p, user, task_type="qmstart"):
         vmid = int(p["vmid"])
         conf = self._require_vm(vmid)
         skiplock = pf._bool(p.get("skiplock", 0))
@@ -962,10 +967,18 @@ class PveSim:
             if c.main.get("lock") == "suspended":
                 self._resume_hibernated(vmid, c)
             self._set_run(vmid, "running")
+            # a fresh QEMU: the guest boots, qemu-ga is not up yet (pve.md Additions,
+            # "Guest agent calls ping first"); a resumed hibernated guest restores its RAM,
+            # but its agent channel too needs a moment (treated alike)
+            self._state(vmid)["agent_up_at"] = time.time() + self.agent_boot_seconds
 
-        # A hibernated VM (lock: suspended) is started through vm_start (pve.md 3).
-        return self._power_task("qmstart", vmid, user, action, skiplock,
-                                lock_ok=("suspended",))
+        # A hibernated VM (lock: suspended) is started through vm_start (pve.md 3), and
+        # so is its resume: qemu-server API2/Qemu.pm vm_resume forks a 'qmresume' worker
+        # that calls PVE::QemuServer::vm_start, which runs the pre-start hookscript under
+        # the VM config lock (QemuServer.pm vm_start -> lock_config -> vm_start_nolock ->
+        # exec_hookscript 'pre-start', then 'post-start').
+        return self._power_task(task_type, vmid, user, action, skiplock,
+                                lock_ok=("suspended",), hooks=_HOOKS["qmstart"])
 
     def _resume_hibernated(self, vmid, conf):
         vmstate = conf.main.pop("vmstate", None)
@@ -1064,7 +1077,7 @@ class PveSim:
         c = self._require_vm(vmid)
         if c.main.get("lock") == "suspended" and self._state(vmid)["status"] == "stopped":
             # resuming a hibernated VM is a start: hooks fire (pve.md 1.4)
-            return self._ep_start(p, user)
+            return self._ep_start(p, user, task_type="qmresume")
 
         def work(task):
             with self._lock:
@@ -1077,13 +1090,24 @@ class PveSim:
         return self._new_task("qmresume", str(vmid), user, work)
 
     def _agent_check(self, vmid):
+        """qemu-server QemuServer/Agent.pm assert_agent_available, called by every agent
+        endpoint (API2/Qemu/Agent.pm register_command): the agent must be configured, the
+        VM running, and a guest-ping (timeout 3 s) must answer, else "QEMU guest agent is
+        not running".  Called under the sim lock; the failed ping's wait is spent with the
+        lock released."""
         conf = self._require_vm(vmid).main
         st = self._state(vmid)
         if st["status"] != "running":
             raise PveError("VM %d is not running" % vmid)
         if not _agent_configured(conf):
             raise PveError("No QEMU guest agent configured")
-        if not st["agent"] or st["qmpstatus"] == "paused":
+        if not st["agent"] or st["qmpstatus"] == "paused" or \
+                time.time() < st.get("agent_up_at", 0.0):
+            self._lock.release()
+            try:
+                time.sleep(self.agent_ping_timeout)
+            finally:
+                self._lock.acquire()
             raise PveError("QEMU guest agent is not running")
         return st
 
@@ -1146,6 +1170,92 @@ class PveSim:
             pf.write_vm_config(pf.conf_path(self.pve_etc, self.node, vmid), conf)
         return None
 
+    # migration -------------------------------------------------------------------------
+
+    def _migrate_volume_error(self, sc, volid, attr, target):
+        """One volume of qemu-server QemuMigrate.pm scan_local_volumes' $test_volid: the
+        reason it cannot be migrated to `target`, or None."""
+        if volid.startswith("/"):
+            # "if ($volid =~ m|^/|) { return if $attr->{shared}; ... die "local file/device" }"
+            return None if attr.get("shared") else "local file/device"
+        if volid in ("none", "cdrom"):
+            return "can't migrate local cdrom drive" if volid == "cdrom" else None
+        pv = pf.parse_volid(volid)
+        if not pv or pv[0] not in sc.storages:
+            return "storage '%s' does not exist" % (pv[0] if pv else volid)
+        opts = sc.storages[pv[0]]
+        # PVE::Storage::storage_check_enabled for this node, then for the target
+        # (target_storage_check_available): a storage limited by `nodes` stays behind
+        if not pf.storage_enabled(opts, self.node):
+            return "storage '%s' is not available on node '%s'" % (pv[0], self.node)
+        if not pf.storage_enabled(opts, target):
+            return "storage '%s' is not available on node '%s'" % (pv[0], target)
+        if pf.storage_shared(opts):
+            return None
+        return "local disk on non-shared storage '%s' (not simulated)" % pv[0]
+
+    @staticmethod
+    def _migrate_volids(conf):
+        """qemu-server foreach_volid: every drive and unusedN of the config and of its
+        snapshots, with the drive's `shared` flag."""
+        out = {}
+        for section in [conf.main] + list(conf.snapshots.values()):
+            for k, v in section.items():
+                if not (pf.is_drive_key(k) or pf.is_unused_key(k)):
+                    continue
+                file, dopts = pf.parse_drive(v)
+                if file:
+                    a = out.setdefault(file, {})
+                    a["shared"] = a.get("shared") or pf._bool(dopts.get("shared", 0))
+        return out
+
+    def _ep_migrate(self, p, user):
+        """POST /nodes/{node}/qemu/{vmid}/migrate (qemu-server API2/Qemu.pm migrate_vm, then
+        QemuMigrate.pm in a 'qmigrate' task): refuses any drive path starting with '/'
+        without shared=1 ("can't migrate local disk '<path>': local file/device", task
+        error "can't migrate VM - check log"); on success the config moves to
+        nodes/<target>/qemu-server (move_config_to_node)."""
+        vmid = int(p["vmid"])
+        target = p["target"]
+        self._require_vm(vmid)
+        if target == self.node:
+            raise PveError.param("target", "target is local node.")
+        # PVE::Cluster::check_node_exists: pmxcfs has nodes/<name>/ for each member
+        if not os.path.isdir(os.path.join(self.pve_etc, "nodes", target)):
+            raise PveError("no such cluster node '%s'" % target)
+        with self._lock:
+            running = self._state(vmid)["status"] == "running"
+        if running and not pf._bool(p.get("online", 0)):
+            raise PveError("can't migrate running VM without --online")
+
+        def work(task):
+            with pf.VmLock(self.root, vmid, self.lock_timeout):
+                conf = self._require_vm(vmid)
+                if conf.main.get("lock"):
+                    raise PveError("VM is locked (%s)" % conf.main["lock"])
+                sc = pf.StoreCtx(self.pve_etc, self.mnt_dir, self.version)
+                errors = {}
+                for volid, attr in sorted(self._migrate_volids(conf).items()):
+                    err = self._migrate_volume_error(sc, volid, attr, target)
+                    if err:
+                        errors[volid] = err
+                with self._lock:
+                    for volid, err in sorted(errors.items()):
+                        task.log.append("can't migrate local disk '%s': %s" % (volid, err))
+                if errors:
+                    raise PveError("can't migrate VM - check log")
+                dst = os.path.join(self.pve_etc, "nodes", target, "qemu-server")
+                os.makedirs(dst, exist_ok=True)
+                os.rename(pf.conf_path(self.pve_etc, self.node, vmid),
+                          os.path.join(dst, "%d.conf" % vmid))
+                with self._lock:
+                    if running:
+                        self._set_run(vmid, "stopped")
+                    task.log.append("migration finished successfully")
+            return 0
+
+        return self._new_task("qmigrate", str(vmid), user, work)
+
     # storage configuration -------------------------------------------------------------
 
     def _storage_out(self, sid, opts, cfg_text):
@@ -1196,7 +1306,9 @@ class PveSim:
                 sect["content"] = "images" if typ == "nfs" else "images,rootdir"
             cfg[sid] = sect
             pf.write_storage_cfg(self.pve_etc, cfg)
-            if sect.get("disable") != "1":
+            # pve-storage API2/Storage/Config.pm create: "try to activate if enabled on local
+            # node" (storage_check_enabled honours `disable` and `nodes`)
+            if sect.get("disable") != "1" and pf.storage_enabled(sect, self.node):
                 try:
                     self._activate_storage(sid, sect)
                 except PveError:
@@ -1461,6 +1573,7 @@ _ROUTES = {
     ("POST", "/nodes/{node}/qemu/{vmid}/agent/fsfreeze-status"): PveSim._ep_fsstatus,
     ("POST", "/nodes/{node}/qemu/{vmid}/agent/ping"): PveSim._ep_ping,
     ("PUT", "/nodes/{node}/qemu/{vmid}/unlink"): PveSim._ep_unlink,
+    ("POST", "/nodes/{node}/qemu/{vmid}/migrate"): PveSim._ep_migrate,
     ("GET", "/storage"): PveSim._ep_storage_list,
     ("POST", "/storage"): PveSim._ep_storage_create,
     ("GET", "/storage/{storage}"): PveSim._ep_storage_get,
@@ -1480,6 +1593,9 @@ _ROUTES = {
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive, like pveproxy
+    # TCP_NODELAY (socketserver.StreamRequestHandler): headers and body go out in two
+    # writes; with Nagle the second waits for the client's delayed ACK (~40 ms a reply).
+    disable_nagle_algorithm = True
     server_version = "pve-api-daemon/3.0"
     sys_version = ""
     timeout = 60

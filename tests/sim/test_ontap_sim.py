@@ -376,6 +376,97 @@ def test_flexclone_directory_and_delete_rules(sim, cli, tmp_path):
     assert sim.snapshots("vol1")[0]["owners"] == []
 
 
+def _clone_of_vol1(sim, cli, name):
+    vdir = sim.volume("vol1")["directory"]
+    write(os.path.join(vdir, "images/100/d.raw"), b"snapdata")
+    if not sim.snapshots("vol1"):
+        sim.add_snapshot("vol1", "pveontap_x-1")
+    s, b = cli.call("POST", "/api/storage/volumes?return_timeout=60", {
+        "name": name, "svm": {"name": "svm1"},
+        "clone": {"is_flexclone": True, "parent_volume": {"name": "vol1"},
+                  "parent_snapshot": {"name": "pveontap_x-1"}}})
+    assert s == 201, b
+    return vol_uuid(cli, name)
+
+
+def test_delete_without_force_parks_in_recovery_queue(sim, cli):
+    cu = _clone_of_vol1(sim, cli, "vol1_clone_1")
+    cdir = sim.volume("vol1_clone_1")["directory"]
+    assert cli.call("DELETE", "/api/storage/volumes/%s?return_timeout=30" % cu)[0] == 200
+    # gone from the REST view, renamed <name>_<dsid> in the queue, its data still there
+    s, b = cli.get("/api/storage/volumes?svm.name=svm1&name=vol1_clone_1")
+    assert b["num_records"] == 0
+    assert sim.recovery_queue_names() == ["vol1_clone_1_1025"]
+    assert sim.state_summary()["recovery_queue"] == ["vol1_clone_1_1025"]
+    assert os.path.exists(os.path.join(cdir, "images/100/d.raw"))
+    # the parent's snapshot stays busy, and the parent cannot go either
+    vu = vol_uuid(cli)
+    snap = sim.snapshots("vol1")[0]
+    assert snap["owners"] == ["vol1_clone_1_1025"]
+    s, b = cli.call("DELETE", "/api/storage/volumes/%s/snapshots/%s?return_timeout=30"
+                    % (vu, snap["uuid"]))
+    assert b["error"]["code"] == "1638543"
+    # the name is free again
+    cu2 = _clone_of_vol1(sim, cli, "vol1_clone_1")
+    assert cli.call("DELETE", "/api/storage/volumes/%s?force=true&return_timeout=30"
+                    % cu2)[0] == 200
+    assert sim.recovery_queue_names() == ["vol1_clone_1_1025"]
+
+
+def test_versions(sim, cli):
+    sim.set_version("9.11.1")
+    s, b = cli.get("/api/cluster?fields=version")
+    assert b["version"] == {"full": b["version"]["full"], "generation": 9, "major": 11,
+                            "minor": 1} and "9.11.1" in b["version"]["full"]
+    cu = _clone_of_vol1(sim, cli, "vol1_clone_2")
+    # force is unknown before 9.12: refused as any unknown argument, nothing deleted
+    s, b = cli.call("DELETE", "/api/storage/volumes/%s?force=true" % cu)
+    assert s == 400 and b["error"]["code"] == "262179"
+    assert "force" in b["error"]["message"]
+    assert len(sim.violations) == 1
+    sim.violations.clear()
+    assert sim.volume("vol1_clone_2")
+    sim.set_version((9, 12, 0))
+    assert cli.call("DELETE", "/api/storage/volumes/%s?force=true&return_timeout=30"
+                    % cu)[0] == 200
+    assert sim.recovery_queue_names() == [] and sim.violations == []
+    # CG membership changes by PATCH: 9.12.1
+    for v in ("cgv_a", "cgv_b"):
+        sim.add_volume("svm1", v)
+    s, b = cli.call("POST", "/api/application/consistency-groups?return_timeout=60", {
+        "svm": {"name": "svm1"}, "name": "cg1",
+        "volumes": [{"name": "cgv_a", "provisioning_options": {"action": "add"}}]})
+    assert s == 201, b
+    cg = cli.get("/api/application/consistency-groups?name=cg1")[1]["records"][0]["uuid"]
+    url = "/api/application/consistency-groups/%s?return_timeout=30" % cg
+    add = {"volumes": [{"name": "cgv_b", "provisioning_options": {"action": "add"}}]}
+    rm = {"volumes": [{"name": "cgv_a", "provisioning_options": {"action": "remove"}}]}
+    s, b = cli.call("PATCH", url, add)
+    assert s == 400 and b["error"]["code"] == "53411856"
+    s, b = cli.call("PATCH", url, rm)
+    assert s == 400 and b["error"]["code"] == "262285"
+    assert sim.state_summary()["consistency_groups"]["cg1"]["volumes"] == ["cgv_a"]
+    sim.set_version("9.12.1")
+    assert cli.call("PATCH", url, add)[0] == 200
+    assert sim.state_summary()["consistency_groups"]["cg1"]["volumes"] == ["cgv_a", "cgv_b"]
+
+
+def test_file_clone_job_under_201(sim, cli):
+    vu = vol_uuid(cli)
+    vdir = sim.volume("vol1")["directory"]
+    write(os.path.join(vdir, "a.raw"), b"abc")
+    sim.file_clone_status = 201
+    sim.job_seconds = 1
+    s, b = cli.call("POST", "/api/storage/file/clone?return_timeout=30", {
+        "volume": {"name": "vol1", "uuid": vu}, "source_path": "a.raw",
+        "destination_path": "b.raw", "overwrite_destination": False})
+    assert s == 201 and b["job"]["uuid"]
+    # answered at once: the clone is made when the job ends
+    assert not os.path.exists(os.path.join(vdir, "b.raw"))
+    j = cli.wait_job(b["job"]["_links"]["self"]["href"])
+    assert j["state"] == "success" and read(os.path.join(vdir, "b.raw")) == b"abc"
+
+
 def test_volume_create_rules(sim, cli):
     base = {"svm": {"name": "svm1"}, "aggregates": [{"name": "aggr1"}]}
     s, b = cli.call("POST", "/api/storage/volumes", dict(base, name="bad-name"))
@@ -610,6 +701,25 @@ def test_fault_job_fail_and_slow_job(sim, cli):
     assert j["state"] in ("queued", "running") and sim.snapshots("vol1") == []
     assert cli.wait_job(b["job"]["_links"]["self"]["href"])["state"] == "success"
     assert [x["name"] for x in sim.snapshots("vol1")] == ["s2"]
+
+
+def test_fault_body_regex_hits_one_request_of_a_batch(sim, cli):
+    vu = vol_uuid(cli)
+    vdir = sim.volume("vol1")["directory"]
+    write(os.path.join(vdir, "images/100/vm-100-disk-0.raw"), b"zero")
+    sim.add_fault("POST", r"/file/clone$", "job_fail", count=1,
+                  body_regex=r'"destination_path": *"images/100/b\.raw"', message="no")
+    body = {"volume": {"name": "vol1", "uuid": vu},
+            "source_path": "images/100/vm-100-disk-0.raw"}
+    states = []
+    for dst in ("a.raw", "b.raw", "b.raw"):
+        s, b = cli.call("POST", "/api/storage/file/clone", dict(
+            body, destination_path="images/100/" + dst))
+        assert s == 202, b
+        states.append(cli.wait_job(b["job"]["_links"]["self"]["href"])["state"])
+    # only the first clone to b.raw fails: its body matched, and count=1
+    assert states == ["success", "failure", "success"]
+    assert read(os.path.join(vdir, "images/100/b.raw")) == b"zero"
 
 
 # ------------------------------------------------------------------------------- standalone

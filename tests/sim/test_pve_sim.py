@@ -497,3 +497,72 @@ def test_keepalive_and_threads(tree):
     [t.start() for t in ts]
     [t.join() for t in ts]
     assert errors == []
+
+
+def test_migrate_refuses_raw_path_without_shared(tree):
+    """QemuMigrate.pm $test_volid: a drive path starting with '/' needs shared=1."""
+    sim, cl, T, _ = tree
+    os.makedirs(os.path.join(T, "etc", "pve", "nodes", "pve2"))
+    dev = os.path.join(T, "dev", "disk", "by-id", "nvme-uuid.1b2c")
+    os.makedirs(os.path.dirname(dev))
+    with open(dev, "wb") as f:
+        f.truncate(1 << 20)
+    sim.add_vm(102, "name: n\nscsi0: ONTAP01:100/vm-100-disk-0.raw,size=1M\n"
+                    "scsi1: %s,size=1M\n" % dev)
+    st, _, d = cl.req("POST", "/nodes/pve1/qemu/102/migrate", {"target": "pve2"})
+    assert st == 200, d
+    t = cl.wait(d["data"])
+    assert t["exitstatus"] == "can't migrate VM - check log"
+    st, _, log = cl.req("GET", "/nodes/pve1/tasks/%s/log" % urllib.parse.quote(d["data"]))
+    assert "can't migrate local disk '%s': local file/device" % dev in \
+        [l["t"] for l in log["data"]]
+    assert os.path.isfile(os.path.join(T, "etc", "pve", "nodes", "pve1", "qemu-server",
+                                       "102.conf"))
+    # with shared=1 it migrates: the config moves to the target node
+    sim.add_vm(103, "name: n\nscsi1: %s,shared=1,size=1M\n" % dev)
+    st, _, d = cl.req("POST", "/nodes/pve1/qemu/103/migrate", {"target": "pve2"})
+    assert cl.wait(d["data"])["exitstatus"] == "OK"
+    assert os.path.isfile(os.path.join(T, "etc", "pve", "nodes", "pve2", "qemu-server",
+                                       "103.conf"))
+    assert not os.path.exists(os.path.join(T, "etc", "pve", "nodes", "pve1", "qemu-server",
+                                           "103.conf"))
+    # a running VM needs online=1; the local node and unknown nodes are refused
+    sim.add_vm(104, "name: n\n", status="running")
+    st, _, d = cl.req("POST", "/nodes/pve1/qemu/104/migrate", {"target": "pve2"})
+    assert st == 500 and "without --online" in d["message"]
+    st, _, d = cl.req("POST", "/nodes/pve1/qemu/104/migrate", {"target": "pve1"})
+    assert st == 400 and d["errors"]["target"].strip() == "target is local node."
+    st, _, d = cl.req("POST", "/nodes/pve1/qemu/104/migrate", {"target": "pve9"})
+    assert st == 500 and d["message"].strip() == "no such cluster node 'pve9'"
+    assert sim.violations == []
+
+
+def test_storage_for_other_node_is_not_mounted_and_blocks_migration(tree):
+    """Config.pm create activates only a storage enabled on this node; a volume on a storage
+    whose `nodes` lacks the target cannot migrate (target_storage_check_available)."""
+    sim, cl, T, vol = tree
+    os.makedirs(os.path.join(T, "etc", "pve", "nodes", "pve2"))
+    clone = os.path.join(T, "sim", "ontap", "vol", "clone2")
+    os.makedirs(os.path.join(clone, "images", "105"))
+    with open(os.path.join(clone, "images", "105", "vm-105-disk-0.raw"), "wb") as f:
+        f.write(b"c" * 4096)
+    exports = json.load(open(sim.exports_file))
+    exports["/clone2"] = clone
+    json.dump(exports, open(sim.exports_file, "w"))
+    st, _, d = cl.req("POST", "/storage", {"storage": "OTHER", "type": "nfs",
+                                           "server": "127.0.0.1", "export": "/clone2",
+                                           "nodes": "pve2"})
+    assert st == 200, d
+    assert sim.storages()["OTHER"]["nodes"] == "pve2"
+    assert not os.path.lexists(os.path.join(T, "mnt", "pve", "OTHER"))
+    st, _, d = cl.req("POST", "/storage", {"storage": "MINE", "type": "nfs",
+                                           "server": "127.0.0.1", "export": "/clone2",
+                                           "nodes": "pve1"})
+    assert st == 200 and os.path.islink(os.path.join(T, "mnt", "pve", "MINE"))
+    sim.add_vm(105, "name: c\nunused0: MINE:105/vm-105-disk-0.raw\n")
+    st, _, d = cl.req("POST", "/nodes/pve1/qemu/105/migrate", {"target": "pve2"})
+    assert cl.wait(d["data"])["exitstatus"] == "can't migrate VM - check log"
+    st, _, log = cl.req("GET", "/nodes/pve1/tasks/%s/log" % urllib.parse.quote(d["data"]))
+    assert "can't migrate local disk 'MINE:105/vm-105-disk-0.raw': storage 'MINE' is not " \
+           "available on node 'pve2'" in [l["t"] for l in log["data"]]
+    assert sim.violations == []

@@ -96,9 +96,23 @@ static void test_exit_status(void **state)
 	assert_int_equal(err_exit_status(-99), 1);
 }
 
+static void test_save_restore(void **state)
+{
+	struct err_saved saved;
+
+	(void)state;
+	assert_int_equal(err_set(POE_API, "cannot clone 'a': busy"), POE_API);
+	err_save(&saved);
+	assert_int_equal(err_set(POE_FAIL, "cleanup failed too"), POE_FAIL);
+	assert_int_equal(err_restore(&saved), POE_API);
+	assert_string_equal(err_msg(), "cannot clone 'a': busy");
+	assert_int_equal(err_code(), POE_API);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_save_restore, teardown),
 		cmocka_unit_test_teardown(test_set_returns_code_and_stores, teardown),
 		cmocka_unit_test_teardown(test_clear, teardown),
 		cmocka_unit_test_teardown(test_prefix_keeps_old, teardown),

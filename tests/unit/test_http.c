@@ -24,6 +24,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "net/http.h"
+#include "net/netlib.h"
 #include "base/log.h"
 #include "testutil.h"
 #include "base/util.h"
@@ -748,6 +749,33 @@ static void test_urlencode(void **state)
 	buf_release(&b);
 }
 
+/* netlib: the libcurl it accepts (7.85.0 or later, OpenSSL 3 backend) and the one it opened */
+static void test_netlib_curl_check(void **state)
+{
+	curl_version_info_data v = { 0 };
+
+	(void)state;
+	v.version = "8.14.1";
+	v.version_num = 0x080e01;
+	v.ssl_version = "OpenSSL/3.0.17";
+	assert_int_equal(netlib_check_curl(&v), 0);
+	v.version = "7.84.0";
+	v.version_num = 0x075400;
+	assert_int_equal(netlib_check_curl(&v), POE_API);
+	assert_non_null(strstr(err_msg(), "libcurl 7.84.0 is too old"));
+	v.version = "8.14.1";
+	v.version_num = 0x080e01;
+	v.ssl_version = "GnuTLS/3.8.9";
+	assert_int_equal(netlib_check_curl(&v), POE_API);
+	assert_non_null(strstr(err_msg(), "TLS backend 'GnuTLS/3.8.9'"));
+	v.ssl_version = "OpenSSL/1.1.1w";
+	assert_int_equal(netlib_check_curl(&v), POE_API);
+	assert_int_equal(netlib_check_curl(NULL), POE_API);
+	/* the libcurl.so.4 of this machine passes, and OpenSSL came in as its dependency */
+	assert_int_equal(netlib_load(), 0);
+	assert_int_equal(netlib_check_curl(netlib.version_info(CURLVERSION_NOW)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -767,6 +795,7 @@ int main(void)
 		cmocka_unit_test(test_drop_not_retried),
 		cmocka_unit_test(test_connect_refused_retried),
 		cmocka_unit_test(test_urlencode),
+		cmocka_unit_test(test_netlib_curl_check),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

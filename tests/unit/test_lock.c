@@ -23,6 +23,35 @@
 #include "testutil.h"
 #include "base/util.h"
 
+/*
+ * pmxcfs refuses rename of lock directories (pve-cluster src/pmxcfs/memdb.c, "we do not
+ * allow rename for locks"): these definitions take the place of libc's for lock.c, so
+ * every test runs on a lock directory where rename fails with EACCES, as there.
+ */
+static int rename_calls;
+
+int rename(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	rename_calls++;
+	errno = EACCES;
+	return -1;
+}
+
+int renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned int flags)
+{
+	(void)fromfd;
+	(void)tofd;
+	(void)flags;
+	return rename(from, to);
+}
+
+/* Lock times scaled by 1/100 (HACKING.md, PVE_ONTAP_TEST_LOCK_SCALE): a lock expires
+ * 1.2 s after its mtime, the holder refreshes it every 100 ms. */
+#define SCALE "0.01"
+#define STALE_MS 1200
+
 static int setup(void **state)
 {
 	*state = testutil_mkdtemp("test_lock");
@@ -217,28 +246,68 @@ static void write_owner(const char *dir, const char *content)
 	free(lockdir);
 }
 
+/* A lock of "other-node" pid 12345, whose owner file says it was taken secs ago. */
+static void write_other_owner(const char *dir, int secs)
+{
+	char owner[512];
+
+	snprintf(owner, sizeof(owner), "other-node 12345 %lld\n", (long long)time(NULL) - secs);
+	write_owner(dir, owner);
+}
+
+/* Set the lock directory's mtime to secs ago. */
+static void age_lock(const char *dir, int secs)
+{
+	char *lockdir = util_xasprintf("%s/pve-ontap-vm-100", dir);
+	struct utimbuf old = { .actime = time(NULL) - secs, .modtime = time(NULL) - secs };
+
+	assert_int_equal(utime(lockdir, &old), 0);
+	free(lockdir);
+}
+
+static struct timespec lock_mtime(const char *dir)
+{
+	char *lockdir = util_xasprintf("%s/pve-ontap-vm-100", dir);
+	struct stat st;
+
+	assert_int_equal(stat(lockdir, &st), 0);
+	free(lockdir);
+	return st.st_mtim;
+}
+
 static void test_stale_takeover(void **state)
 {
 	const char *dir = *state;
 	struct cluster_lock l;
-	char owner[512];
 
-	/* another node's holder, 10 minutes ago */
-	snprintf(owner, sizeof(owner), "other-node 12345 %lld\n", (long long)time(NULL) - 600);
-	write_owner(dir, owner);
+	/* another node's holder whose lock was last refreshed 10 minutes ago */
+	write_other_owner(dir, 600);
+	age_lock(dir, 600);
 	assert_int_equal(cluster_lock_acquire(&l, dir, "vm-100", util_now_ms() + 1000), 0);
+	assert_int_equal(count_entries(dir), 1); /* no break directory left behind */
 	cluster_lock_release(&l);
 	assert_int_equal(count_entries(dir), 0);
+	assert_int_equal(rename_calls, 0);
+}
+
+/* An owner file that says "10 minutes ago" does not make a refreshed lock stale. */
+static void test_old_owner_but_fresh_mtime_not_taken(void **state)
+{
+	const char *dir = *state;
+	struct cluster_lock l;
+
+	write_other_owner(dir, 600);
+	assert_int_equal(cluster_lock_acquire(&l, dir, "vm-100", util_now_ms() + 400),
+			 POE_TIMEOUT);
+	assert_non_null(strstr(err_msg(), "held by other-node pid 12345"));
 }
 
 static void test_fresh_other_node_not_taken(void **state)
 {
 	const char *dir = *state;
 	struct cluster_lock l;
-	char owner[512];
 
-	snprintf(owner, sizeof(owner), "other-node 12345 %lld\n", (long long)time(NULL) - 5);
-	write_owner(dir, owner);
+	write_other_owner(dir, 5);
 	assert_int_equal(cluster_lock_acquire(&l, dir, "vm-100", util_now_ms() + 300),
 			 POE_TIMEOUT);
 	assert_non_null(strstr(err_msg(), "other-node"));
@@ -280,6 +349,149 @@ static void test_dead_local_holder(void **state)
 	cluster_lock_release(&l);
 }
 
+/*
+ * A job longer than the lock's lifetime: the holder's mtime advances while it holds the
+ * lock, and a waiter on another "node" (a child with a deadline past the expiry) never
+ * takes it over.
+ */
+static void test_refresh_keeps_a_long_job_locked(void **state)
+{
+	const char *dir = *state;
+	struct cluster_lock l;
+	struct timespec first, last;
+	int status;
+	pid_t pid;
+
+	assert_int_equal(cluster_lock_acquire(&l, dir, "vm-100", 0), 0);
+	first = lock_mtime(dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct cluster_lock cl;
+		int rc = cluster_lock_acquire(&cl, dir, "vm-100", util_now_ms() + 2 * STALE_MS);
+
+		_exit(rc == POE_TIMEOUT ? 0 : 1);
+	}
+	for (int i = 0; i < 5; i++) {
+		struct timespec now;
+
+		usleep(STALE_MS * 1000 / 2);
+		now = lock_mtime(dir);
+		/* touched again within half a lifetime, every time */
+		assert_true(now.tv_sec > first.tv_sec ||
+			    (now.tv_sec == first.tv_sec && now.tv_nsec > first.tv_nsec));
+		first = now;
+	}
+	last = lock_mtime(dir);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0); /* the waiter timed out */
+	(void)last;
+	cluster_lock_release(&l);
+	assert_int_equal(count_entries(dir), 0);
+}
+
+/*
+ * N waiters meet one stale lock at the same moment (a pipe is the starting gun): exactly
+ * one of them gets it. Each winner holds the lock past every waiter's deadline.
+ */
+static int race_for_stale_lock(const char *dir, int n)
+{
+	int gun[2], winners = 0;
+	pid_t *pids = util_xcalloc((size_t)n, sizeof(*pids));
+
+	assert_int_equal(pipe(gun), 0);
+	for (int i = 0; i < n; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct cluster_lock cl;
+			char c;
+
+			close(gun[1]);
+			if (read(gun[0], &c, 1) != 0)
+				_exit(3);
+			if (cluster_lock_acquire(&cl, dir, "vm-100", util_now_ms() + 700) < 0)
+				_exit(1);
+			usleep(1000 * 1000);
+			cluster_lock_release(&cl);
+			_exit(0);
+		}
+	}
+	close(gun[0]);
+	close(gun[1]); /* EOF: all start */
+	for (int i = 0; i < n; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_true(WEXITSTATUS(status) <= 1);
+		winners += WEXITSTATUS(status) == 0;
+	}
+	free(pids);
+	return winners;
+}
+
+static void test_one_winner_for_an_expired_lock(void **state)
+{
+	const char *dir = *state;
+
+	for (int round = 0; round < 2; round++) {
+		write_other_owner(dir, 0);
+		age_lock(dir, 10);
+		assert_int_equal(race_for_stale_lock(dir, 8), 1);
+		assert_int_equal(count_entries(dir), 0);
+	}
+}
+
+static void test_one_winner_for_a_dead_local_owner(void **state)
+{
+	const char *dir = *state;
+	char owner[512];
+	char host[256];
+	int status;
+	pid_t pid;
+
+	gethostname(host, sizeof(host));
+	for (int round = 0; round < 2; round++) {
+		pid = fork();
+		if (pid == 0)
+			_exit(0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		/* fresh mtime: only the dead owner makes it stale */
+		snprintf(owner, sizeof(owner), "%s %ld %lld\n", host, (long)pid,
+			 (long long)time(NULL));
+		write_owner(dir, owner);
+		assert_int_equal(race_for_stale_lock(dir, 8), 1);
+		assert_int_equal(count_entries(dir), 0);
+	}
+}
+
+/* A waiter that died while breaking a stale lock delays the takeover by one lifetime. */
+static void test_dead_breaker(void **state)
+{
+	const char *dir = *state;
+	struct timespec m;
+	struct cluster_lock l;
+	char *bp;
+
+	write_owner(dir, "other-node 12345 1\n");
+	age_lock(dir, 10);
+	m = lock_mtime(dir);
+	bp = util_xasprintf("%s/pve-ontap-vm-100.break-%lld.%09ld-0", dir, (long long)m.tv_sec,
+			    m.tv_nsec);
+	assert_int_equal(mkdir(bp, 0700), 0);
+	assert_int_equal(cluster_lock_acquire(&l, dir, "vm-100", util_now_ms() + 300),
+			 POE_TIMEOUT);
+	assert_true(exists(bp));
+	assert_int_equal(cluster_lock_acquire(&l, dir, "vm-100", util_now_ms() + 3 * STALE_MS),
+			 0);
+	assert_false(exists(bp));
+	cluster_lock_release(&l);
+	assert_int_equal(count_entries(dir), 0);
+	free(bp);
+}
+
 static void test_release_after_takeover(void **state)
 {
 	const char *dir = *state;
@@ -300,6 +512,7 @@ static void test_release_after_takeover(void **state)
 
 int main(void)
 {
+	setenv("PVE_ONTAP_TEST_LOCK_SCALE", SCALE, 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_acquire_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_name, setup, teardown),
@@ -311,6 +524,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_without_owner_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_local_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_after_takeover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_owner_but_fresh_mtime_not_taken, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_refresh_keeps_a_long_job_locked, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_one_winner_for_an_expired_lock, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_one_winner_for_a_dead_local_owner, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_dead_breaker, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

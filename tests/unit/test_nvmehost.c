@@ -301,6 +301,18 @@ static void test_hostnqn(void **state)
 	struct fixture *fx = *state;
 	char nqn[NVMEHOST_NQN_MAX + 1], longer[300];
 
+	/* no file and no nvme-cli */
+	assert_int_equal(nvmehost_hostnqn(fx->cfg, nqn, sizeof(nqn)), POE_CONFIG);
+	/* no file: what "nvme show-hostnqn" prints (validated like the file) */
+	fake_nvme(fx, "#!/bin/sh\n[ \"$1\" = show-hostnqn ] || exit 9\n"
+		      "echo nqn.2014-08.org.nvmexpress:uuid:" UUID "\n");
+	assert_int_equal(nvmehost_hostnqn(fx->cfg, nqn, sizeof(nqn)), 0);
+	assert_string_equal(nqn, "nqn.2014-08.org.nvmexpress:uuid:" UUID);
+	fake_nvme(fx, "#!/bin/sh\necho 'hostnqn is not available -- use nvme gen-hostnqn' >&2\n"
+		      "exit 2\n");
+	assert_int_equal(nvmehost_hostnqn(fx->cfg, nqn, sizeof(nqn)), POE_CONFIG);
+	assert_non_null(strstr(err_msg(), "gen-hostnqn"));
+	fake_nvme(fx, "#!/bin/sh\necho 'not an nqn'\n");
 	assert_int_equal(nvmehost_hostnqn(fx->cfg, nqn, sizeof(nqn)), POE_CONFIG);
 	put(fx->root, "etc/nvme/hostnqn", "  nqn.2014-08.org.nvmexpress:uuid:" UUID "  \nrest\n", 0644);
 	assert_int_equal(nvmehost_hostnqn(fx->cfg, nqn, sizeof(nqn)), 0);

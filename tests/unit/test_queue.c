@@ -73,9 +73,11 @@ static void write_raw(const char *dir, const char *name, const char *text)
 static void test_put_and_read_roundtrip(void **state)
 {
 	const char *dir = *state;
-	struct queue_job jobs[3] = {
+	struct queue_job jobs[4] = {
 		{ .vmid = 100, .action = QUEUE_RESCAN },
 		{ .vmid = 100, .action = QUEUE_UNUSED_REMOVE,
+		  .arg = "ONTAP01:100/vm-100-disk-0-snap-daily-20261122T101500Z.raw" },
+		{ .vmid = 100, .action = QUEUE_REGISTER,
 		  .arg = "ONTAP01:100/vm-100-disk-0-snap-daily-20261122T101500Z.raw" },
 		{ .vmid = 4242, .action = QUEUE_NVME_ATTACH,
 		  .arg = "1b4e28ba-2fa1-11d2-883f-0016d3cca427" },
@@ -85,13 +87,13 @@ static void test_put_and_read_roundtrip(void **state)
 	struct stat st;
 	int dfd, n;
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		assert_int_equal(queue_put(dir, &jobs[i]), 0);
 	assert_int_equal(stat(dir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 
 	n = list_dir(dir, names, 8);
-	assert_int_equal(n, 3); /* no temporary files left behind */
+	assert_int_equal(n, 4); /* no temporary files left behind */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	assert_true(dfd >= 0);
 	for (int i = 0; i < n; i++) {
@@ -99,7 +101,7 @@ static void test_put_and_read_roundtrip(void **state)
 		assert_non_null(strstr(names[i], ".job"));
 		assert_int_equal(queue_read(dfd, names[i], &got), 0);
 		assert_string_equal(got.file, names[i]);
-		/* sorted by name: 100-... (two, in write order), then 4242-... */
+		/* sorted by name: 100-... (three, in write order), then 4242-... */
 		assert_int_equal(got.vmid, jobs[i].vmid);
 		assert_int_equal(got.action, jobs[i].action);
 		assert_string_equal(got.arg, jobs[i].arg);
@@ -141,6 +143,15 @@ static void test_parse_valid(void **state)
 	assert_int_equal(queue_parse(t3, strlen(t3), &j), 0);
 	assert_int_equal(j.action, QUEUE_NVME_ATTACH);
 	assert_string_equal(queue_action_name(j.action), "nvme-attach");
+	{
+		static const char t4[] = "{\"vmid\":100,\"action\":\"register\","
+					 "\"volid\":\"ONTAP01:100/vm-100-disk-0-snap-x.raw\"}";
+
+		assert_int_equal(queue_parse(t4, strlen(t4), &j), 0);
+		assert_int_equal(j.action, QUEUE_REGISTER);
+		assert_string_equal(j.arg, "ONTAP01:100/vm-100-disk-0-snap-x.raw");
+		assert_string_equal(queue_action_name(j.action), "register");
+	}
 }
 
 #define NVME_ATTACH "{\"vmid\":100,\"action\":\"nvme-attach\",\"uuid\":"
@@ -176,6 +187,13 @@ static void test_parse_invalid(void **state)
 		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":\"ONTAP01:100/x\\n.raw\"}",
 		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":\"ONTAP01:100/x\\u0000\"}",
 		"{\"vmid\":100,\"action\":\"unused-remove\",\"volid\":5}",
+		"{\"vmid\":100,\"action\":\"register\"}",
+		"{\"vmid\":100,\"action\":\"register\",\"volid\":\"ONTAP01:100/../x.raw\"}",
+		/* a raw path is never registered (PVE owns no path) */
+		"{\"vmid\":100,\"action\":\"register\",\"volid\":"
+		"\"/dev/disk/by-id/nvme-uuid.1b4e28ba-2fa1-11d2-883f-0016d3cca427\"}",
+		"{\"vmid\":100,\"action\":\"register\",\"uuid\":"
+		"\"1b4e28ba-2fa1-11d2-883f-0016d3cca427\"}",
 		NVME_ATTACH "\"1b4e28ba2fa111d2883f0016d3cca427\"}",
 		NVME_ATTACH "\"1b4e28ba-2fa1-11d2-883f-0016d3cca42\"}",
 		NVME_ATTACH "\"1b4e28ba-2fa1-11d2-883f-0016d3cca4271\"}",

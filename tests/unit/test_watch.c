@@ -129,7 +129,22 @@ static void test_coalesce(void **state)
 	assert_int_equal(key_of[5], 5);
 	assert_int_equal(key_of[6], 5);
 
-	/* 500 rescans of one VM are one */
+	/* register jobs coalesce per volume, not with unused-remove of the same volume */
+	{
+		struct queue_job r[3];
+		int k[3];
+
+		r[0] = job(100, QUEUE_REGISTER, "ONTAP01:100/a.raw");
+		r[1] = job(100, QUEUE_UNUSED_REMOVE, "ONTAP01:100/a.raw");
+		r[2] = job(100, QUEUE_REGISTER, "ONTAP01:100/a.raw");
+		assert_int_equal(watch_coalesce(r, 3, k), 2);
+		assert_int_equal(k[2], 0);
+		assert_int_equal(k[1], 1);
+		r[2] = job(100, QUEUE_REGISTER, "ONTAP01:100/b.raw");
+		assert_int_equal(watch_coalesce(r, 3, k), 3);
+	}
+
+		/* 500 rescans of one VM are one */
 	{
 		struct queue_job many[500];
 		int keys[500];

@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Critical-path round trips of vm create/list/delete/restore through a latency relay.
+
+    python3 bench/rtt_table.py --bin build/pve-ontap [--rtt-ms 50] [--disks 1,4,16] [--repeat 3]
+
+Both simulators sit behind bench/latency_proxy.py, which delays every TCP segment by RTT/2
+each way and charges each new connection its connect round trip, so TLS handshakes and
+extra connections cost what they cost on a real network (TLS 1.3). For each command and
+disk count it prints the wall time in RTTs (wall / RTT, median of the repeats), the round
+trips counted from the relay's byte timing, and the requests and new connections that
+reached ONTAP and PVE. Run by hand; no test depends on it.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, HERE)
+
+import conftest  # noqa: E402
+from latency_proxy import LatencyProxy, round_trips  # noqa: E402
+
+GOAL = {"vm create": 4, "vm list": 4, "vm delete": 5, "vm restore": 7}
+
+
+def measure(env, proxies, rtt, argv):
+    for p in proxies:
+        p.reset_counters()
+    before = len(env.ontap.requests) + len(env.pve.requests)
+    t0 = time.perf_counter()
+    r = env.run(*argv)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(argv), r.stderr.strip()))
+    reqs = len(env.ontap.requests) + len(env.pve.requests) - before
+    conns = sum(p.connections for p in proxies)
+    counted = round_trips(proxies)
+    return wall / rtt, counted, reqs, conns
+
+
+def run_n(a, n):
+    rows = {}
+    with tempfile.TemporaryDirectory() as T:
+        os.chmod(T, 0o700)
+        env = conftest.Env(T)
+        env.setup()
+        proxies = []
+        try:
+            disks = {"scsi%d" % i: ("vm-100-disk-%d.raw" % i, 64 * 1024) for i in range(n)}
+            env.add_vm(100, disks=disks)
+            for sim, key in ((env.ontap, ("ontap", "cluster1")), (env.pve, ("pve",))):
+                p = LatencyProxy(("127.0.0.1", sim.port), a.rtt_ms).start()
+                proxies.append(p)
+                node = env.config
+                for k in key:
+                    node = node[k]
+                node["port"] = p.port
+            env.write_config()
+            rtt = a.rtt_ms / 1000.0
+            samples = {c: [] for c in GOAL}
+            for i in range(a.repeat):
+                label = "b%d" % i
+                samples["vm create"].append(
+                    measure(env, proxies, rtt, ("vm", "create", "--vm", "100", "--label", label)))
+                time.sleep(1.05)  # names are per second
+                name = [s for s in os.listdir(os.path.dirname(env.image_path(100, "x"))) if "-snap-%s-" % label in s][0]
+                snap = name.split("-snap-", 1)[1].rsplit(".", 1)[0]
+                samples["vm list"].append(measure(env, proxies, rtt, ("vm", "list", "--vm", "100")))
+                samples["vm restore"].append(measure(
+                    env, proxies, rtt, ("vm", "restore", "--vm", "100", "--snapshot", snap, "--yes")))
+                samples["vm delete"].append(
+                    measure(env, proxies, rtt, ("vm", "delete", "--vm", "100", "--snapshot", snap)))
+                time.sleep(1.05)
+            for c, s in samples.items():
+                rows[c] = tuple(statistics.median(x[k] for x in s) for k in range(4))
+        finally:
+            for p in proxies:
+                p.stop()
+            env.teardown()
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bin", default=os.path.join(REPO, "build", "pve-ontap"))
+    ap.add_argument("--rtt-ms", type=float, default=50.0)
+    ap.add_argument("--disks", default="1,4,16")
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    os.environ["PVE_ONTAP_BIN"] = os.path.abspath(a.bin)
+    ns = [int(x) for x in a.disks.split(",")]
+    table = {n: run_n(a, n) for n in ns}
+    print("RTT %.0f ms; cells: wall/RTT (round trips counted from bytes; requests; connections)"
+          % a.rtt_ms)
+    print("%-11s" % "command" + "".join("%-24s" % ("N=%d" % n) for n in ns) + "goal")
+    for c in GOAL:
+        cells = ["%.1f (%d; %d req; %d conn)" % table[n][c] for n in ns]
+        print("%-11s" % c + "".join("%-24s" % x for x in cells) + "<= %d" % GOAL[c])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

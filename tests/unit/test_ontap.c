@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The ONTAP client (lib/ontap/) against a scripted in-process server (fake_http.h): the
+ * requests it sends, paging, jobs, lost replies and errors, in milliseconds. The
+ * simulator-backed tests (tests/integration/test_ontap_client.py) check the same client
+ * against the whole API model.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/err.h"
+#include "base/util.h"
+#include "config/config.h"
+#include "fake_http.h"
+#include "ontap/ontap.h"
+
+static struct config_ontap cluster = {
+	.name = "c1", .host = "ontap.invalid", .port = 443, .user = "admin",
+	.password = "s3cr3t-ontap", .verify = true,
+};
+
+struct fixture {
+	struct fake_http f;
+	struct ontap_client *oc;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	http_set_fake_transport(fake_http_answer, &fx->f);
+	fx->oc = ontap_client_new(&cluster);
+	assert_non_null(fx->oc);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	ontap_client_free(fx->oc);
+	http_set_fake_transport(NULL, NULL);
+	free(fx);
+	return 0;
+}
+
+#define VOL1 "{\"uuid\":\"11111111-1111-1111-1111-111111111111\",\"name\":\"vol1\"," \
+	     "\"svm\":{\"name\":\"svm1\"},\"nas\":{\"path\":\"/vol1\"},\"state\":\"online\"," \
+	     "\"space\":{\"size\":1073741824}}"
+
+static void dump(const struct fake_http *f)
+{
+	for (int i = 0; i < f->nlog; i++)
+		print_message("  %s\n", f->log[i]);
+}
+
+/* One GET with the name and svm filters; the record is parsed. */
+static void test_volume_find(void **state)
+{
+	struct fixture *fx = *state;
+	struct ontap_volume v;
+
+	fake_route(&fx->f, "GET", "/api/storage/volumes?", 200,
+		   "{\"records\":[" VOL1 "],\"num_records\":1}", 0);
+	assert_int_equal(ontap_volume_find(fx->oc, "svm1", "vol1", &v, 0), 0);
+	dump(&fx->f);
+	assert_int_equal(fx->f.nlog, 1);
+	assert_non_null(strstr(fx->f.log[0], "name=vol1"));
+	assert_non_null(strstr(fx->f.log[0], "svm.name=svm1"));
+	assert_string_equal(v.uuid, "11111111-1111-1111-1111-111111111111");
+	assert_string_equal(v.nas_path, "/vol1");
+	assert_int_equal(v.size, 1073741824);
+}
+
+#define VOL_UUID "11111111-1111-1111-1111-111111111111"
+#define SNAP_PATH "/api/storage/volumes/" VOL_UUID "/snapshots"
+#define JOB "{\"job\":{\"uuid\":\"22222222-2222-2222-2222-222222222222\"," \
+	    "\"_links\":{\"self\":{\"href\":\"/api/cluster/jobs/22222222-2222-2222-2222-222222222222\"}}}}"
+#define JOB_PATH "/api/cluster/jobs/22222222-2222-2222-2222-222222222222"
+
+/* A collection of three pages is read whole by following _links.next (ONTAP §1.6). */
+static void test_volume_list_pages(void **state)
+{
+	struct fixture *fx = *state;
+	struct ontap_volume *v = NULL;
+	int n = 0;
+
+	fake_route(&fx->f, "GET", "/api/storage/volumes?page=3", 200,
+		   "{\"records\":[{\"uuid\":\"u3\",\"name\":\"c\"}],\"num_records\":1}", 0);
+	fake_route(&fx->f, "GET", "/api/storage/volumes?page=2", 200,
+		   "{\"records\":[{\"uuid\":\"u2\",\"name\":\"b\"}],\"num_records\":1,"
+		   "\"_links\":{\"next\":{\"href\":\"/api/storage/volumes?page=3\"}}}", 0);
+	fake_route(&fx->f, "GET", "/api/storage/volumes?", 200,
+		   "{\"records\":[{\"uuid\":\"u1\",\"name\":\"a\"}],\"num_records\":1,"
+		   "\"_links\":{\"next\":{\"href\":\"/api/storage/volumes?page=2\"}}}", 0);
+	assert_int_equal(ontap_volume_list(fx->oc, "svm1", "pve_*", &v, &n, 0), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(fx->f.nlog, 3);
+	assert_string_equal(fx->f.log[1], "GET /api/storage/volumes?page=2");
+	assert_string_equal(v[0].name, "a");
+	assert_string_equal(v[2].name, "c");
+	free(v);
+}
+
+/* 202 + job: the job is polled until success; one POST only. */
+static void test_snapshot_create_job(void **state)
+{
+	struct fixture *fx = *state;
+
+	fake_route(&fx->f, "POST", SNAP_PATH, 202, JOB, 0);
+	fake_route(&fx->f, "GET", JOB_PATH, 200, "{\"state\":\"running\"}", 1);
+	fake_route(&fx->f, "GET", JOB_PATH, 200, "{\"state\":\"success\"}", 0);
+	assert_int_equal(ontap_snapshot_create(fx->oc, VOL_UUID, "pveontap_x", "c", NULL, 0), 0);
+	dump(&fx->f);
+	assert_int_equal(fake_count(&fx->f, "POST "), 1);
+	assert_int_equal(fake_count(&fx->f, "GET " JOB_PATH), 2);
+	assert_non_null(strstr(fx->f.log[0], "\"name\":\"pveontap_x\""));
+}
+
+/* A failed job is an API error with ONTAP's message and code (exit 4), never success. */
+static void test_snapshot_create_job_failure(void **state)
+{
+	struct fixture *fx = *state;
+
+	fake_route(&fx->f, "POST", SNAP_PATH, 202, JOB, 0);
+	fake_route(&fx->f, "GET", JOB_PATH, 200,
+		   "{\"state\":\"failure\",\"message\":\"snapshot name exists\",\"code\":1638401}", 0);
+	assert_int_equal(ontap_snapshot_create(fx->oc, VOL_UUID, "pveontap_x", "c", NULL, 0),
+			 POE_API);
+	assert_non_null(strstr(err_msg(), "snapshot name exists"));
+	assert_non_null(strstr(err_msg(), "1638401"));
+	assert_int_equal(fake_count(&fx->f, "POST "), 1);
+}
+
+/* An error answer of a GET carries ONTAP's message; 404 is "not found" (exit 6). */
+static void test_volume_not_found(void **state)
+{
+	struct fixture *fx = *state;
+	struct ontap_volume v;
+
+	fake_route(&fx->f, "GET", "/api/storage/volumes?", 200, "{\"records\":[],\"num_records\":0}", 0);
+	assert_int_equal(ontap_volume_find(fx->oc, "svm1", "nope", &v, 0), POE_NOTFOUND);
+	assert_non_null(strstr(err_msg(), "nope"));
+	assert_int_equal(fx->f.nlog, 1);
+}
+
+/*
+ * The POST's reply is lost (connection reset after sending): the client looks the snapshot
+ * up by name instead of sending the POST again, and finds it (ONTAP §5: never re-POST
+ * blindly, a create that reached ONTAP completes).
+ */
+static void test_snapshot_create_lost_reply(void **state)
+{
+	struct fixture *fx = *state;
+
+	fake_route(&fx->f, "POST", SNAP_PATH, 0, "", 0);
+	fake_route(&fx->f, "GET", SNAP_PATH "?", 200,
+		   "{\"records\":[{\"uuid\":\"33333333-3333-3333-3333-333333333333\","
+		   "\"name\":\"pveontap_x\",\"create_time\":\"2026-11-22T10:15:00+00:00\"}],"
+		   "\"num_records\":1}", 0);
+	assert_int_equal(ontap_snapshot_create(fx->oc, VOL_UUID, "pveontap_x", "c", NULL, 0), 0);
+	dump(&fx->f);
+	assert_int_equal(fake_count(&fx->f, "POST "), 1);
+	assert_int_equal(fake_count(&fx->f, "GET " SNAP_PATH "?"), 1);
+	assert_non_null(strstr(fx->f.log[1], "name=pveontap_x"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_volume_find, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_volume_list_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_create_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_create_job_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_volume_not_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_create_lost_reply, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
