@@ -36,7 +36,18 @@ DRIVER_BINS := $(DRIVER_SRCS:tests/drivers/%.c=$(BUILDDIR)/drivers/%)
 .PHONY: all deps check check-unit check-integration check-sanitize check-valgrind demo \
 	install clean fuzz deb bench lint
 
-all: $(BUILDDIR)/pve-ontap pve-ontap
+all: $(BUILDDIR)/pve-ontap pve-ontap $(BUILDDIR)/pve-ontap.8
+
+# The manual page: version and date of this build. The date is SOURCE_DATE_EPOCH's
+# (dpkg-buildpackage sets it from debian/changelog: reproducible), else the last commit's,
+# else today's.
+MANDATE ?= $(shell if [ -n "$$SOURCE_DATE_EPOCH" ]; then date -u -d "@$$SOURCE_DATE_EPOCH" +%F; \
+	else git log -1 --format=%cs 2>/dev/null | grep . || date -u +%F; fi)
+
+$(BUILDDIR)/pve-ontap.8: install/pve-ontap.8.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's/@VERSION@/$(VERSION)/g' -e 's/@DATE@/$(MANDATE)/g' $< >$@.tmp
+	mv $@.tmp $@
 
 $(BUILDDIR)/pve-ontap: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
@@ -108,11 +119,11 @@ fuzz: deps
 lint:
 	shellcheck install/*.sh tests/*.sh tests/fuzz/*.sh .ci/run
 
-install: all
+install: all $(BUILDDIR)/pve-ontap.8
 	install -D -m 0755 $(BUILDDIR)/pve-ontap $(DESTDIR)$(SBINDIR)/pve-ontap
 	install -D -m 0644 install/pve-ontap-watch.service $(DESTDIR)$(UNITDIR)/pve-ontap-watch.service
 	install -D -m 0644 install/pve-ontap.bash-completion $(DESTDIR)$(COMPLETIONDIR)/pve-ontap
-	install -D -m 0644 install/pve-ontap.8 $(DESTDIR)$(MANDIR)/man8/pve-ontap.8
+	install -D -m 0644 $(BUILDDIR)/pve-ontap.8 $(DESTDIR)$(MANDIR)/man8/pve-ontap.8
 	install -d $(DESTDIR)$(DOCDIR)/examples/policies
 	install -m 0644 install/config.example.yaml $(DESTDIR)$(DOCDIR)/examples/config.yaml
 	install -m 0644 policies/examples/*.yaml $(DESTDIR)$(DOCDIR)/examples/policies/

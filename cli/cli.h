@@ -3,6 +3,8 @@
 #define PVE_ONTAP_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "base/buf.h"
 #include "format/json.h"
@@ -10,6 +12,8 @@
 #include "ops/ops.h"
 
 struct config;
+
+#define CLI_PROG "pve-ontap"
 
 /*
  * Command-line front end: object, then verb ("pve-ontap storage mount ..."), as iproute2.
@@ -77,12 +81,49 @@ struct cli_opt {
 int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
 	      const char *help, char ***pos, int *npos);
 
-/* Print "pve-ontap: <cmd>: <message>" usage error and return POE_USAGE. */
+/* Print "pve-ontap: <cmd>: <message>" usage error and return POE_USAGE. (cli/options.c) */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Ask for nothing interactive: destructive verbs need --yes; this prints what would be
  * lost (text) and returns POE_USAGE when yes is false. */
 int cli_require_yes(bool yes, const char *what);
+
+/* The command whose global options cli_parse() also accepts after the verb (main.c). */
+void cli_options_set_ctx(struct cli_ctx *ctx);
+
+/* The global options and exit status paragraphs every help text ends with. */
+void cli_print_global_help(FILE *f);
+
+/*
+ * Split an option argument ("--name", "-name", "--name=value", "-name=value") into name
+ * (a buffer of n bytes) and *value (borrowed from arg, NULL without '='). Returns 1 for
+ * an option, 0 for a positional argument ("", "-", "value"), POE_USAGE for a name that
+ * does not fit. Never reads past arg's terminating NUL.
+ */
+int cli_split_option(const char *arg, char *name, size_t n, const char **value);
+
+/* Is arg "--help", "-help", "-h" or "--h"? */
+bool cli_is_help(const char *arg);
+
+/* The last --config/-config[=]FILE in argv[1..argc-1], else dflt (borrowed pointers). */
+const char *cli_find_config(int argc, char **argv, const char *dflt);
+
+/*
+ * A global option (json, dry-run, config, log-level) named name, with value the next
+ * argument or the "=value" part; *used says whether the value was taken. Returns 1 when
+ * it was one, 0 when not, POE_USAGE for a bad value.
+ */
+int cli_parse_global(struct cli_ctx *ctx, const char *name, const char *value, int *used);
+
+/*
+ * "did you mean" (cli/suggest.c, git's help.c): writes "; did you mean 'x'" (or "one of
+ * 'x' or 'y'") naming the names nearest to typed, each preceded by prefix, into out, or
+ * "" when none is near; returns how many were named. cli_edit_distance() is git's
+ * weighted Damerau-Levenshtein distance (swap 0, substitution 2, insertion 1, deletion 3).
+ */
+int cli_suggest(const char *typed, const char *const *names, size_t n, const char *prefix,
+		char *out, size_t outsz);
+size_t cli_edit_distance(const char *a, const char *b);
 
 /*
  * One operation of a command: an ops context (with --dry-run recording), and the cluster
@@ -101,6 +142,16 @@ void cli_run_begin(struct cli_run *r, struct cli_ctx *cc);
 int cli_run_begin_vm(struct cli_run *r, struct cli_ctx *cc, int vmid);
 int cli_run_begin_storage(struct cli_run *r, struct cli_ctx *cc, const char *id);
 void cli_run_end(struct cli_run *r, struct cli_ctx *cc);
+
+/*
+ * The dry-run record (lines "METHOD /path[ body]" of the ONTAP and PVE clients,
+ * "QUEUE <dir>/<vmid>-*.job {job}", anything else a command that would run here) printed
+ * as is, or with --json as one document (DESIGN.md "Command line"):
+ * {"dry_run": true, "requests": [{"service", "method", "path", "body"}], "jobs": [...],
+ * "commands": ["EXEC ...", ...]}; after it, cli_json_end() prints nothing.
+ */
+void cli_dry_run_print(struct cli_ctx *cc, const char *log);
+int cli_dry_run_document(const char *log, struct buf *out);
 
 /* The one JSON document a --json command prints on stdout (pretty, capped at 64 MiB). */
 struct cli_json {

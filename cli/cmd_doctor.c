@@ -105,11 +105,6 @@ static void report(struct doctor *d, enum verdict v, const char *fmt, ...)
 
 /* ---- configuration and local files ---- */
 
-static bool is_under_etc_pve(const char *path)
-{
-	return !strncmp(path, "/etc/pve/", 9);
-}
-
 static void check_config_file(struct doctor *d, const struct config *cfg)
 {
 	struct stat st;
@@ -124,7 +119,8 @@ static void check_config_file(struct doctor *d, const struct config *cfg)
 		return;
 	}
 	mode = (unsigned)(st.st_mode & 07777);
-	if (is_under_etc_pve(cfg->file)) {
+	/* the real path: "/etc/pve/../root/c.yaml" is not on pmxcfs (shared with config.c) */
+	if (config_path_is_under(cfg->file, CONFIG_PMXCFS_DIR)) {
 		report(d, V_OK, "config file permissions: under /etc/pve, pmxcfs controls access");
 		return;
 	}
@@ -140,8 +136,9 @@ static void check_config_file(struct doctor *d, const struct config *cfg)
 		return;
 	}
 	if (mode & (S_IRGRP | S_IROTH)) {
-		report(d, V_WARN, "config file permissions: '%s' is readable by group or others "
-		       "(mode %04o): chmod 600 it if it will ever hold a password", cfg->file, mode);
+		report(d, V_WARN, "config file permissions: '%s' is readable by %s (mode %04o): "
+		       "chmod 600 it if it will ever hold a password", cfg->file,
+		       config_readers(mode), mode);
 		return;
 	}
 	report(d, V_OK, "config file permissions: mode %04o, owner uid %u", mode,
@@ -483,7 +480,40 @@ struct endpoint {
 	const char *ca_file;
 	const char *fingerprint;
 	const char *probe_path;  /* answered (401 is fine) without credentials */
+	const char *section;     /* where its fingerprint: goes, "pve:" or "ontap: cluster1:" */
 };
+
+/*
+ * The verified handshake failed: learn the certificate the server shows (a pin no
+ * certificate has, so nothing is trusted or sent) and print its SHA-256 and the exact
+ * line that pins it, to add once it is checked out of band. ONTAP's own certificate is
+ * self-signed by default, so this is the usual first run.
+ */
+static void report_fingerprint(struct doctor *d, const struct endpoint *ep, const char *base)
+{
+	static const char nopin[] = "00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:"
+				    "00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00";
+	struct http_opts opts = { .base_url = base, .fingerprint = nopin,
+				  .connect_timeout_ms = CONNECT_TIMEOUT_MS };
+	struct http_request rq = { .method = "GET", .path = ep->probe_path };
+	struct http_response rs;
+	struct http_client *hc = http_client_new(&opts);
+	char fp[96];
+
+	if (!hc)
+		return;
+	http_response_init(&rs);
+	rq.deadline_ms = util_now_ms() + CHECK_TIMEOUT_MS;
+	(void)http_perform(hc, &rq, &rs);
+	http_response_release(&rs);
+	if (http_client_peer_fingerprint(hc, fp, sizeof(fp)) == 0)
+		report(d, V_FAIL, "%s TLS: the server's certificate has SHA-256 fingerprint %s; "
+		       "if it is self-signed (ONTAP's default), check that fingerprint out of band "
+		       "(on the system's console, not over this network) and pin it: add under "
+		       "'%s' in the config the line   fingerprint: \"%s\"", ep->label, fp,
+		       ep->section, fp);
+	http_client_free(hc);
+}
 
 /* Reachability and TLS; returns false (after reporting) when the API cannot be used. */
 static bool check_transport(struct doctor *d, const struct endpoint *ep)
@@ -511,9 +541,9 @@ static bool check_transport(struct doctor *d, const struct endpoint *ep)
 	opts.connect_timeout_ms = CONNECT_TIMEOUT_MS;
 	opts.user_agent = "User-Agent: pve-ontap/" PVE_ONTAP_VERSION " (doctor)";
 	hc = http_client_new(&opts);
-	free(base);
 	if (!hc) {
 		report(d, V_FAIL, "%s TLS: %s", ep->label, err_msg());
+		free(base);
 		return false;
 	}
 	/* Without credentials: any HTTP answer (401) proves the handshake and the certificate. */
@@ -525,8 +555,12 @@ static bool check_transport(struct doctor *d, const struct endpoint *ep)
 	if (rc < 0) {
 		report(d, V_FAIL, "%s TLS: %s%s", ep->label, err_msg(),
 		       ep->ca_file ? "" : " (set ca_file, or fingerprint to pin the certificate)");
+		if (ep->verify && !ep->fingerprint)
+			report_fingerprint(d, ep, base);
+		free(base);
 		return false;
 	}
+	free(base);
 	if (!ep->verify)
 		report(d, V_WARN, "%s TLS: the certificate is not verified (verify: false): set "
 		       "ca_file or fingerprint", ep->label);
@@ -549,6 +583,7 @@ static void check_pve(struct doctor *d, const struct config *cfg)
 		.ca_file = p->ca_file,
 		.fingerprint = p->fingerprint,
 		.probe_path = "/api2/json/version",
+		.section = "pve:",
 	};
 	struct pve_client *pc = NULL;
 	char version[64], who[160];
@@ -599,9 +634,10 @@ static long version_code(int g, int ma, int mi)
 /* Returns whether the cluster answered correctly (storages on it are then checked). */
 static bool check_ontap(struct doctor *d, const struct config *cfg, const struct config_ontap *o)
 {
-	char label[128];
+	char label[128], section[160];
 	struct endpoint ep = {
 		.label = label,
+		.section = section,
 		.host = o->host ? o->host : "",
 		.port = o->port > 0 ? o->port : 443,
 		.verify = o->verify,
@@ -615,6 +651,7 @@ static bool check_ontap(struct doctor *d, const struct config *cfg, const struct
 	long v;
 
 	snprintf(label, sizeof(label), "ONTAP cluster '%s'", o->name);
+	snprintf(section, sizeof(section), "ontap: %s:", o->name);
 	if (!check_transport(d, &ep))
 		return false;
 	oc = ontap_client_new(o);
@@ -1044,6 +1081,51 @@ static void check_queue(struct doctor *d, const struct config *cfg)
 		       "running?", njobs, (long long)(now - oldest) / 60);
 }
 
+/* ---- without a configuration ---- */
+
+#define EXAMPLE_CONFIG "/usr/share/doc/pve-ontap/examples/config.yaml"
+
+/* No file where config_load() looks (or the one named does not exist)? */
+static bool config_missing(const char *path)
+{
+	const char *file = config_search(path && *path ? path : NULL);
+
+	return !file || (access(file, F_OK) < 0 && errno == ENOENT);
+}
+
+/* Is this pve-ontap in the snippets directory, where install-hook puts the hookscript? */
+static void check_snippet_binary(struct doctor *d, const struct config *cfg)
+{
+	char *path = util_xasprintf("%s/pve-ontap", cfg->paths.snippets);
+
+	if (access(path, X_OK) < 0)
+		report(d, V_WARN, "hookscript binary: '%s' is missing (%s): 'pve-ontap install-hook "
+		       "--vm ID' copies it there", path, strerror(errno));
+	else if (!same_as_running(path))
+		report(d, V_WARN, "hookscript binary: '%s' differs from this pve-ontap (an older "
+		       "copy?): 'pve-ontap install-hook --vm ID' replaces it", path);
+	else
+		report(d, V_OK, "hookscript binary: %s is this pve-ontap", path);
+	free(path);
+}
+
+/*
+ * No configuration yet (a fresh install): say where to start, then run the checks that
+ * need none, with the default paths.
+ */
+static void check_without_config(struct doctor *d)
+{
+	struct config *defaults = config_new_defaults();
+
+	report(d, V_FAIL, "config: %s; start from the example: cp " EXAMPLE_CONFIG
+	       " /etc/pve/pve-ontap/config.yaml, then set the hosts and credentials",
+	       err_msg());
+	check_snippet_binary(d, defaults);
+	check_watcher(d);
+	check_queue(d, defaults);
+	config_free(defaults);
+}
+
 static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const struct cli_opt opts[] = { { .name = NULL } };
@@ -1062,6 +1144,10 @@ static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv)
 	}
 
 	rc = cli_config(ctx);
+	if (rc < 0 && config_missing(ctx->config_path)) {
+		check_without_config(&d);
+		goto out;
+	}
 	if (rc < 0) {
 		report(&d, V_FAIL, "config: %s", err_msg());
 		goto out;

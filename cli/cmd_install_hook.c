@@ -331,6 +331,15 @@ static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 		log_warn("VM %lld has hookscript '%s'; it is replaced by '%s'", vmid, vm->hookscript,
 			 volid);
 
+	if (ctx->dry_run && ctx->json) {
+		char *log = util_xasprintf("COPY /proc/self/exe %s 0755\nEXEC %s set %lld "
+					   "--hookscript %s\n", dst, cfg->paths.qm, vmid, volid);
+
+		cli_dry_run_print(ctx, log);
+		free(log);
+		rc = 0;
+		goto out;
+	}
 	if (ctx->dry_run) {
 		printf("would copy /proc/self/exe to %s (mode 0755)\n", dst);
 		printf("would run: %s set %lld --hookscript %s\n", cfg->paths.qm, vmid, volid);

@@ -43,22 +43,16 @@ static void info_json(struct json_writer *w, const struct nvme_disk_info *d)
 /* One JSON document of n infos on stdout (as an array unless one == true). */
 static int print_json(const struct nvme_disk_info *d, int n, bool one)
 {
-	struct buf out = BUF_INIT(64 << 20);
-	struct json_writer w;
-	int rc;
+	struct cli_json j;
 
-	jw_init(&w, &out, 1);
+	cli_json_begin(&j);
 	if (!one)
-		jw_array_begin(&w, NULL);
+		jw_array_begin(&j.w, NULL);
 	for (int i = 0; i < n; i++)
-		info_json(&w, &d[i]);
+		info_json(&j.w, &d[i]);
 	if (!one)
-		jw_array_end(&w);
-	rc = jw_finish(&w);
-	if (rc == 0)
-		printf("%s\n", buf_cstr(&out));
-	buf_release(&out);
-	return rc;
+		jw_array_end(&j.w);
+	return cli_json_end(&j);
 }
 
 static void human(uint64_t v, char *out, size_t n)

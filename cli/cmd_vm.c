@@ -283,25 +283,6 @@ static int vm_restore(struct cli_ctx *cc, int argc, char **argv)
 	return rc;
 }
 
-/* The dry-run record, one request per line, as strings of the JSON document. */
-static void dry_requests_json(struct json_writer *w, struct buf *dry)
-{
-	const char *line = buf_cstr(dry);
-
-	jw_array_begin(w, "requests");
-	while (*line) {
-		const char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		char *one = util_xasprintf("%.*s", (int)len, line);
-
-		jw_string(w, NULL, one);
-		free(one);
-		line += len + (nl != NULL);
-	}
-	jw_array_end(w);
-	buf_reset(dry); /* in the document now, not printed again by cli_run_end() */
-}
-
 static int vm_prune(struct cli_ctx *cc, int argc, char **argv)
 {
 	const char *label = NULL;
@@ -341,9 +322,8 @@ static int vm_prune(struct cli_ctx *cc, int argc, char **argv)
 		jw_int(&j.w, "keep", keep);
 		jw_string(&j.w, "label", label);
 		jw_bool(&j.w, "dry_run", cc->dry_run);
+		/* with --dry-run this yields to the one dry-run document (cli_run_end) */
 		pruned_json(&j.w, pruned, n);
-		if (cc->dry_run)
-			dry_requests_json(&j.w, &run.dry);
 		jw_object_end(&j.w);
 	}
 	cli_run_end(&run, cc);

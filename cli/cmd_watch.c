@@ -17,12 +17,12 @@ static const char watch_help[] =
 	"Run the watcher in the foreground: it processes the job queue (paths.queue) that the\n"
 	"hook and the CLI fill (registering new clones as unusedN, removal of unusedN entries\n"
 	"whose file is gone, attachment of new NVMe namespaces), watches the image directories\n"
-	"of the configured NFS storages and /dev, and reconciles every watch.reconcile_s\n"
-	"seconds (default 60). It runs the scheduled rules of the running VMs whose config is\n"
-	"on this node (at most watch.max_parallel at once, each as a child process under the\n"
-	"VM's cluster lock) and, with paths.metrics set, keeps a Prometheus textfile there.\n"
-	"SIGHUP reloads the configuration and policies, SIGTERM finishes the job in hand and\n"
-	"exits 0. Runs as root (it runs qm); PVE_ONTAP_ALLOW_NONROOT=1 lifts that for tests.\n"
+	"of the configured NFS storages and /dev, and reconciles every 'watch.reconcile' (a\n"
+	"duration, default 60s). It runs the scheduled rules of the running VMs whose config\n"
+	"is on this node (at most 'watch.max_parallel' at once, each as a child process under\n"
+	"the VM's cluster lock) and, with 'paths.metrics' set, keeps a Prometheus textfile\n"
+	"there. SIGHUP reloads the configuration and policies, SIGTERM finishes the job in hand\n"
+	"and exits 0. Runs as root (it runs qm); PVE_ONTAP_ALLOW_NONROOT=1 lifts that for tests.\n"
 	"  --once   process the pending jobs and one reconcile, then exit (1 if jobs are left);\n"
 	"           no scheduled runs";
 

@@ -2,13 +2,14 @@
 /*
  * pve-ontap entry point: hook mode detection, global options, object/verb dispatch from
  * static tables (git's commands[] with precondition flags checked once, iproute2's object
- * then verb), help, and the one place where a return code becomes an exit status.
+ * then verb), help, "did you mean" for a mistyped object or verb (as git's help.c), and
+ * the one place where a return code becomes an exit status. Option parsing is
+ * cli/options.c.
  */
 #include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,7 @@
 #include "base/log.h"
 #include "base/util.h"
 
-#define PROG "pve-ontap"
-
-/* The command being run; cli_parse() consults it for global options given after the verb. */
-static struct cli_ctx *current_ctx;
+#define PROG CLI_PROG
 
 static const struct cli_object *const objects[] = {
 	&cli_obj_vm,
@@ -40,33 +38,34 @@ static const struct cli_object *const objects[] = {
 
 #define NOBJECTS (sizeof(objects) / sizeof(objects[0]))
 
-static const char global_help[] =
-	"Global options (before or after the command):\n"
-	"  --config FILE      configuration file (default: $PVE_ONTAP_CONFIG,\n"
-	"                     /etc/pve/pve-ontap/config.yaml, /etc/pve-ontap/config.yaml)\n"
-	"  --log-level LEVEL  error, warn, info (default) or debug; logs go to stderr\n"
-	"  --json             print list/show/create results as one JSON document\n"
-	"  --dry-run          print the ONTAP and PVE requests that would be sent, change nothing\n"
-	"  --help             help for the command\n"
-	"  --version          print the version\n"
-	"Options also take one dash (-vm 100 -suspend), as pve-ontap-snapshot.py did.\n";
-
-static const char exit_help[] =
-	"Exit status: 0 success, 1 operation failed, 2 usage error, 3 configuration or policy\n"
-	"error, 4 ONTAP or PVE API error, 5 timeout, 6 object not found.\n";
+static const char hook_help[] =
+	"usage: " PROG " hook VMID PHASE\n"
+	"       " PROG " VMID PHASE   (what Proxmox VE runs)\n\n"
+	"Hook mode: Proxmox VE runs a VM's hookscript as '<script> VMID PHASE' for the phases\n"
+	"pre-start, post-start, pre-stop and post-stop; 'pve-ontap install-hook --vm ID' sets\n"
+	"pve-ontap as that script. For the phase, pve-ontap takes the ONTAP snapshots the VM's\n"
+	"policy (<paths.policies>/<vmid>.yaml, else default.yaml) asks for, prunes by 'keep'\n"
+	"and queues the jobs the watcher finishes; no policy means nothing is done. The\n"
+	"configuration is $PVE_ONTAP_CONFIG, else the usual search order ('hook' also takes\n"
+	"--config FILE before it). 'hook VMID PHASE' runs the same thing by hand.\n\n"
+	"Exit status: 0, unless the phase is pre-start, the policy says 'on_error: block' and\n"
+	"the run failed: then non-zero, and PVE does not start the VM.\n";
 
 static void print_main_help(FILE *f)
 {
 	fprintf(f,
 		"usage: " PROG " [global options] OBJECT VERB [options]\n"
+		"       " PROG " help [OBJECT [VERB]]\n"
 		"       " PROG " VMID PHASE            (as a Proxmox VE hookscript)\n\n"
 		"ONTAP snapshots, FlexClones and NVMe/TCP namespaces for Proxmox VE guests.\n\n"
 		"Objects:\n");
 	for (size_t i = 0; i < NOBJECTS; i++)
 		fprintf(f, "  %-13s %s\n", objects[i]->name, objects[i]->summary);
 	fprintf(f, "  %-13s %s\n", "hook", "run the hookscript for VMID PHASE explicitly");
-	fprintf(f, "\n%s\n%s\nRun '" PROG " OBJECT --help' for the verbs of an object.\n",
-		global_help, exit_help);
+	fputc('\n', f);
+	cli_print_global_help(f);
+	fprintf(f, "\nRun '" PROG " help OBJECT' or '" PROG " OBJECT --help' for the verbs of an "
+		   "object.\n");
 }
 
 static void print_object_help(FILE *f, const struct cli_object *o)
@@ -80,196 +79,6 @@ static void print_object_help(FILE *f, const struct cli_object *o)
 	for (const struct cli_verb *v = o->verbs; v->name; v++)
 		fprintf(f, "  %s %s %s\n", o->name, v->name, v->usage ? v->usage : "");
 	fprintf(f, "\nRun '" PROG " %s VERB --help' for details.\n", o->name);
-}
-
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return err_set(POE_USAGE, "%s: %s (see '" PROG " %s --help')", cmd, msg, cmd);
-}
-
-int cli_require_yes(bool yes, const char *what)
-{
-	if (yes)
-		return 0;
-	fprintf(stderr, "%s\n", what);
-	return err_set(POE_USAGE, "refusing without --yes");
-}
-
-int cli_config(struct cli_ctx *ctx)
-{
-	if (ctx->cfg)
-		return 0;
-	return config_load(ctx->config_path, &ctx->cfg);
-}
-
-/* Global options may also follow the verb; returns 1 when arg (and maybe its value) was one. */
-static int parse_global(struct cli_ctx *ctx, const char *name, const char *value, int *used)
-{
-	*used = 0;
-	if (!strcmp(name, "json")) {
-		ctx->json = true;
-		return 1;
-	}
-	if (!strcmp(name, "dry-run")) {
-		ctx->dry_run = true;
-		return 1;
-	}
-	if (!strcmp(name, "config") || !strcmp(name, "log-level")) {
-		if (!value)
-			return err_set(POE_USAGE, "option '--%s' needs a value", name);
-		*used = 1;
-		if (!strcmp(name, "config")) {
-			ctx->config_path = value;
-		} else {
-			enum log_level lvl;
-
-			if (log_parse_level(value, &lvl) < 0)
-				return err_set(POE_USAGE,
-					       "bad log level '%s' (error, warn, info, debug)", value);
-			log_set_level(lvl);
-		}
-		return 1;
-	}
-	return 0;
-}
-
-static void print_opts_help(FILE *f, const char *cmd, const struct cli_opt *opts,
-			    const char *help)
-{
-	fprintf(f, "usage: " PROG " %s", cmd);
-	for (const struct cli_opt *o = opts; o && o->name; o++) {
-		const char *mv = o->metavar ? o->metavar : "VALUE";
-
-		if (o->type == CLI_OPT_FLAG)
-			fprintf(f, o->required ? " --%s" : " [--%s]", o->name);
-		else
-			fprintf(f, o->required ? " --%s %s" : " [--%s %s]", o->name, mv);
-	}
-	fprintf(f, "\n\n%s\n", help ? help : "");
-	if (opts && opts->name) {
-		fprintf(f, "\nOptions:\n");
-		for (const struct cli_opt *o = opts; o->name; o++) {
-			char left[64];
-
-			if (o->type == CLI_OPT_FLAG)
-				snprintf(left, sizeof(left), "--%s", o->name);
-			else
-				snprintf(left, sizeof(left), "--%s %s", o->name,
-					 o->metavar ? o->metavar : "VALUE");
-			fprintf(f, "  %-22s %s\n", left, o->help ? o->help : "");
-		}
-	}
-	fprintf(f, "\n%s\n%s", global_help, exit_help);
-}
-
-static int store_opt(const char *cmd, const struct cli_opt *o, const char *value)
-{
-	switch (o->type) {
-	case CLI_OPT_STR:
-		*(const char **)o->dst = value;
-		return 0;
-	case CLI_OPT_INT: {
-		int64_t v;
-
-		if (util_parse_int(value, INT32_MIN, INT32_MAX, &v) < 0)
-			return cli_usage_error(cmd, "option '--%s' needs a number, not '%s'",
-					       o->name, value);
-		*(long long *)o->dst = v;
-		return 0;
-	}
-	case CLI_OPT_SIZE: {
-		uint64_t v;
-
-		if (util_parse_size(value, &v) < 0)
-			return cli_usage_error(cmd, "option '--%s' needs a size like 32G, not '%s'",
-					       o->name, value);
-		*(unsigned long long *)o->dst = v;
-		return 0;
-	}
-	case CLI_OPT_FLAG:
-		*(bool *)o->dst = true;
-		return 0;
-	}
-	return POE_FAIL;
-}
-
-int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
-	      const char *help, char ***pos, int *npos)
-{
-	bool seen[64] = { false };
-	int np = 0;
-
-	if (pos)
-		*pos = util_xcalloc((size_t)argc + 1, sizeof(char *));
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		const char *name, *eq, *value = NULL;
-		char namebuf[64];
-		const struct cli_opt *o;
-		int used, r, idx;
-
-		if (arg[0] != '-' || !arg[1]) {
-			if (!pos)
-				return cli_usage_error(cmd, "unexpected argument '%s'", arg);
-			(*pos)[np++] = argv[i];
-			continue;
-		}
-		name = arg + 1;
-		if (*name == '-')
-			name++;
-		eq = strchr(name, '=');
-		if (eq) {
-			util_strlcpy(namebuf, name,
-				     (size_t)(eq - name) + 1 < sizeof(namebuf) ?
-					     (size_t)(eq - name) + 1 : sizeof(namebuf));
-			name = namebuf;
-			value = eq + 1;
-		}
-		if (!strcmp(name, "help") || !strcmp(name, "h")) {
-			print_opts_help(stdout, cmd, opts, help);
-			return 1;
-		}
-		for (o = opts, idx = 0; o && o->name; o++, idx++)
-			if (!strcmp(o->name, name))
-				break;
-		if (!o || !o->name) {
-			const char *next = value ? value : (i + 1 < argc ? argv[i + 1] : NULL);
-
-			r = current_ctx ? parse_global(current_ctx, name, next, &used) : 0;
-			if (r < 0)
-				return r;
-			if (r == 0)
-				return cli_usage_error(cmd, "unknown option '%s'", arg);
-			if (used && !value)
-				i++;
-			continue;
-		}
-		if (o->type == CLI_OPT_FLAG) {
-			if (value)
-				return cli_usage_error(cmd, "option '--%s' takes no value", name);
-		} else if (!value) {
-			if (i + 1 >= argc)
-				return cli_usage_error(cmd, "option '--%s' needs a value", name);
-			value = argv[++i];
-		}
-		r = store_opt(cmd, o, value);
-		if (r < 0)
-			return r;
-		if (idx < 64)
-			seen[idx] = true;
-	}
-	for (int idx = 0; opts && opts[idx].name; idx++)
-		if (opts[idx].required && idx < 64 && !seen[idx])
-			return cli_usage_error(cmd, "option '--%s' is required", opts[idx].name);
-	if (npos)
-		*npos = np;
-	return 0;
 }
 
 static bool is_all_digits(const char *s)
@@ -306,64 +115,132 @@ static int run_scheduled(const char *config_path, char **argv)
 	return hook_run_scheduled(config_path, (int)vmid, argv[1], slot);
 }
 
-static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
+static const struct cli_object *find_object(const char *name)
 {
-	const struct cli_object *obj = NULL;
-	const struct cli_verb *verb = NULL;
-	unsigned flags;
-	char cmd[64];
-	int rc;
+	char hint[256];
+	const char *names[NOBJECTS + 2];
 
 	for (size_t i = 0; i < NOBJECTS; i++)
-		if (!strcmp(objects[i]->name, argv[0]))
-			obj = objects[i];
+		if (!strcmp(objects[i]->name, name))
+			return objects[i];
+	for (size_t i = 0; i < NOBJECTS; i++)
+		names[i] = objects[i]->name;
+	names[NOBJECTS] = "hook";
+	names[NOBJECTS + 1] = "help";
+	cli_suggest(name, names, NOBJECTS + 2, "", hint, sizeof(hint));
+	err_set(POE_USAGE, "unknown command '%s' (see '" PROG " --help')%s", name, hint);
+	return NULL;
+}
+
+static const struct cli_verb *find_verb(const struct cli_object *obj, const char *name)
+{
+	const struct cli_verb *v;
+	const char **names;
+	size_t n = 0;
+	char hint[256];
+
+	for (v = obj->verbs; v->name; v++, n++)
+		if (!strcmp(v->name, name))
+			return v;
+	names = util_xcalloc(n + 1, sizeof(*names));
+	for (size_t i = 0; i < n; i++)
+		names[i] = obj->verbs[i].name;
+	cli_suggest(name, names, n, "", hint, sizeof(hint));
+	free(names);
+	print_object_help(stderr, obj);
+	err_set(POE_USAGE, "%s: unknown verb '%s' (see '" PROG " %s --help')%s", obj->name, name,
+		obj->name, hint);
+	return NULL;
+}
+
+/* The object and verb argv names: their cli_fn, flags and command name ("vm create"). */
+static int resolve(int *argc, char ***argv, cli_fn *fn, unsigned *flags, char *cmd, size_t n)
+{
+	const struct cli_object *obj = find_object((*argv)[0]);
+	const struct cli_verb *verb;
+
 	if (!obj)
-		return err_set(POE_USAGE, "unknown command '%s' (see '" PROG " --help')", argv[0]);
-	if (obj->verbs) {
-		if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-		    !strcmp(argv[1], "help")) {
-			print_object_help(argc < 2 ? stderr : stdout, obj);
-			return argc < 2 ? err_set(POE_USAGE, "%s: a verb is required", obj->name) : 0;
-		}
-		for (verb = obj->verbs; verb->name; verb++)
-			if (!strcmp(verb->name, argv[1]))
-				break;
-		if (!verb->name) {
-			print_object_help(stderr, obj);
-			return err_set(POE_USAGE, "%s: unknown verb '%s'", obj->name, argv[1]);
-		}
-		snprintf(cmd, sizeof(cmd), "%s %s", obj->name, verb->name);
-		flags = verb->flags;
-		argc--;
-		argv++;
-	} else {
-		snprintf(cmd, sizeof(cmd), "%s", obj->name);
-		flags = obj->flags;
+		return POE_USAGE;
+	if (!obj->verbs) {
+		snprintf(cmd, n, "%s", obj->name);
+		*fn = obj->fn;
+		*flags = obj->flags;
+		return 0;
 	}
+	if (*argc < 2 || cli_is_help((*argv)[1]) || !strcmp((*argv)[1], "help")) {
+		print_object_help(*argc < 2 ? stderr : stdout, obj);
+		return *argc < 2 ? err_set(POE_USAGE, "%s: a verb is required", obj->name) : 1;
+	}
+	verb = find_verb(obj, (*argv)[1]);
+	if (!verb)
+		return POE_USAGE;
+	snprintf(cmd, n, "%s %s", obj->name, verb->name);
+	*fn = verb->fn;
+	*flags = verb->flags;
+	(*argc)--;
+	(*argv)++;
+	return 0;
+}
+
+static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
+{
+	unsigned flags = 0;
+	char cmd[64];
+	cli_fn fn = NULL;
+	int rc = resolve(&argc, &argv, &fn, &flags, cmd, sizeof(cmd));
+	const char *allow = getenv("PVE_ONTAP_ALLOW_NONROOT");
+
+	if (rc)
+		return rc;
 	/* --help never needs a config or root */
 	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-help") ||
-		    !strcmp(argv[i], "-h"))
+		if (cli_is_help(argv[i]))
 			flags &= ~(unsigned)(CLI_NEEDS_CONFIG | CLI_NEEDS_ROOT);
-	if ((flags & CLI_NEEDS_ROOT) && geteuid() != 0 &&
-	    !(getenv("PVE_ONTAP_ALLOW_NONROOT") && !strcmp(getenv("PVE_ONTAP_ALLOW_NONROOT"), "1")))
+	if ((flags & CLI_NEEDS_ROOT) && geteuid() != 0 && !(allow && !strcmp(allow, "1")))
 		return err_set(POE_USAGE, "%s must run as root (it runs qm and reads /etc/pve/priv)",
 			       cmd);
 	if (flags & CLI_NEEDS_CONFIG) {
-		/* -config may follow the verb (pve-ontap-snapshot.py style): find it first */
-		for (int i = 1; i < argc; i++) {
-			const char *a = argv[i] + (argv[i][0] == '-') + (argv[i][1] == '-');
-
-			if (argv[i][0] == '-' && !strcmp(a, "config") && i + 1 < argc)
-				ctx->config_path = argv[i + 1];
-			else if (argv[i][0] == '-' && !strncmp(a, "config=", 7))
-				ctx->config_path = a + 7;
-		}
+		ctx->config_path = cli_find_config(argc, argv, ctx->config_path);
 		rc = cli_config(ctx);
 		if (rc < 0)
 			return rc;
 	}
-	return verb ? verb->fn(ctx, argc, argv) : obj->fn(ctx, argc, argv);
+	return fn(ctx, argc, argv);
+}
+
+/* "help [OBJECT [VERB]]": the help the object or the verb prints for --help. */
+static int run_help(struct cli_ctx *ctx, int argc, char **argv)
+{
+	char *args[4] = { NULL };
+
+	if (argc < 2) {
+		print_main_help(stdout);
+		return 0;
+	}
+	if (argc > 3)
+		return err_set(POE_USAGE, "usage: " PROG " help [OBJECT [VERB]]");
+	if (!strcmp(argv[1], "hook")) {
+		fputs(hook_help, stdout);
+		return 0;
+	}
+	args[0] = argv[1];
+	args[1] = argc == 3 ? argv[2] : "--help";
+	args[2] = argc == 3 ? "--help" : NULL;
+	return dispatch(ctx, argc == 3 ? 3 : 2, args);
+}
+
+static int run_hook_command(struct cli_ctx *ctx, int argc, char **argv)
+{
+	if (argc >= 2 && cli_is_help(argv[1])) {
+		fputs(hook_help, stdout);
+		return 0;
+	}
+	if (argc != 3) {
+		fputs(hook_help, stderr);
+		return err_set(POE_USAGE, "hook: VMID and PHASE are required");
+	}
+	return run_hook(ctx->config_path ? ctx->config_path : getenv("PVE_ONTAP_CONFIG"), argv[1],
+			argv[2]);
 }
 
 /*
@@ -378,6 +255,44 @@ static void protect_secrets(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* Global options before the command; returns the index of the command, 0 when --help or
+ * --version was answered, or POE_USAGE. */
+static int parse_leading(struct cli_ctx *ctx, int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		char name[64];
+		const char *value;
+		int used, rc = cli_split_option(argv[i], name, sizeof(name), &value);
+
+		if (rc == 0)
+			break;
+		if (rc > 0 && !value && (!strcmp(name, "help") || !strcmp(name, "h"))) {
+			print_main_help(stdout);
+			return 0;
+		}
+		if (rc > 0 && !value && !strcmp(name, "version")) {
+			printf(PROG " %s\n", PVE_ONTAP_VERSION);
+			return 0;
+		}
+		if (rc > 0)
+			rc = cli_parse_global(ctx, name, value ? value : (i + 1 < argc ? argv[i + 1] :
+							     NULL), &used);
+		if (rc == 0)
+			rc = err_set(POE_USAGE, "unknown global option '%s'", argv[i]);
+		if (rc < 0)
+			return rc;
+		if (used && !value)
+			i++;
+	}
+	if (i >= argc) {
+		print_main_help(stderr);
+		return err_set(POE_USAGE, "a command is required");
+	}
+	return i;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_ctx ctx = { .progname = PROG };
@@ -389,59 +304,20 @@ int main(int argc, char **argv)
 	if (argc == 3 && is_all_digits(argv[1]))
 		return run_hook(getenv("PVE_ONTAP_CONFIG"), argv[1], argv[2]);
 
-	current_ctx = &ctx;
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		const char *name = argv[i] + 1 + (argv[i][1] == '-');
-		const char *eq = strchr(name, '=');
-		char namebuf[64];
-		int used;
-
-		if (!strcmp(name, "help") || !strcmp(name, "h")) {
-			print_main_help(stdout);
-			return 0;
-		}
-		if (!strcmp(name, "version")) {
-			printf(PROG " %s\n", PVE_ONTAP_VERSION);
-			return 0;
-		}
-		if (eq) {
-			util_strlcpy(namebuf, name,
-				     (size_t)(eq - name) + 1 < sizeof(namebuf) ?
-					     (size_t)(eq - name) + 1 : sizeof(namebuf));
-			name = namebuf;
-		}
-		rc = parse_global(&ctx, name, eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL),
-				  &used);
-		if (rc == 0)
-			rc = err_set(POE_USAGE, "unknown global option '%s'", argv[i]);
-		if (rc < 0)
-			goto out;
-		if (used && !eq)
-			i++;
-	}
-	if (i >= argc) {
-		print_main_help(stderr);
-		rc = err_set(POE_USAGE, "a command is required");
-		goto out;
-	}
-	if (!strcmp(argv[i], "hook")) {
-		if (argc - i != 3) {
-			rc = err_set(POE_USAGE, "usage: " PROG " hook VMID PHASE");
-			goto out;
-		}
-		return run_hook(ctx.config_path ? ctx.config_path : getenv("PVE_ONTAP_CONFIG"),
-				argv[i + 1], argv[i + 2]);
-	}
-	if (!strcmp(argv[i], "sched-run")) {
-		if (argc - i != 4) {
-			rc = err_set(POE_USAGE, "usage: " PROG " sched-run VMID LABEL SLOT");
-			goto out;
-		}
-		return run_scheduled(ctx.config_path ? ctx.config_path :
-				     getenv("PVE_ONTAP_CONFIG"), argv + i + 1);
-	}
-	rc = dispatch(&ctx, argc - i, argv + i);
-out:
+	cli_options_set_ctx(&ctx);
+	rc = i = parse_leading(&ctx, argc, argv);
+	if (i > 0 && !strcmp(argv[i], "sched-run")) {
+		/* the watcher's child: its exit status is the run's (hook_run_scheduled()) */
+		if (argc - i == 4)
+			return run_scheduled(ctx.config_path ? ctx.config_path :
+					     getenv("PVE_ONTAP_CONFIG"), argv + i + 1);
+		rc = err_set(POE_USAGE, "usage: " PROG " sched-run VMID LABEL SLOT");
+	} else if (i > 0 && !strcmp(argv[i], "hook"))
+		rc = run_hook_command(&ctx, argc - i, argv + i);
+	else if (i > 0 && !strcmp(argv[i], "help"))
+		rc = run_help(&ctx, argc - i, argv + i);
+	else if (i > 0)
+		rc = dispatch(&ctx, argc - i, argv + i);
 	if (rc == 1) /* --help was printed */
 		rc = 0;
 	if (rc < 0 && err_msg()[0])

@@ -496,7 +496,10 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	ctx_ready = true;
 	h.ctx.deadline = h.deadline;
 	h.ctx.phase = phase_name;
+	/* the journal fields of what this run logs (log.h): VMID=, PHASE=, LABEL= per rule */
+	log_context_set(vmid, NULL, phase_name);
 	for (failed_rule = 0; failed_rule < nidx; failed_rule++) {
+		log_context_label(pol->rules[idx[failed_rule]].label);
 		rc = run_rule(&h, &pol->rules[idx[failed_rule]]);
 		if (rc > 0)
 			record_success(&h, pol->rules[idx[failed_rule]].label);
@@ -514,6 +517,7 @@ out:
 	policy_free(pol);
 	config_free(cfg);
 	util_deadline_set_global(0);
+	log_context_clear();
 	fflush(stdout);
 	return status;
 }
@@ -643,6 +647,7 @@ int hook_run_scheduled(const char *config_path, int vmid, const char *label, int
 	ops_ctx_init(&h.ctx, cfg);
 	h.ctx.deadline = h.deadline;
 	h.ctx.phase = "schedule";
+	log_context_set(vmid, label, "schedule"); /* journal fields VMID=, LABEL=, PHASE= */
 	snprintf(lockname, sizeof(lockname), "vm-%d", vmid);
 	h.what = "cannot lock the VM";
 	rc = cluster_lock_acquire(&lock, cfg->paths.lock, lockname, h.deadline);
@@ -661,6 +666,7 @@ out:
 	policy_free(pol);
 	config_free(cfg);
 	util_deadline_set_global(0);
+	log_context_clear();
 	fflush(stdout);
 	return status;
 }

@@ -1,11 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Install the Debian packages needed to build and test pve-ontap, only those missing.
-# Quick (one dpkg-query) when everything is present.
+# Quick (one dpkg-query) when everything is present. debhelper builds the maintainer scripts
+# tests/integration/test_maintscripts.py runs; systemd gives systemd-analyze (the unit's
+# security score); groff and lintian check the manual page.
 set -eu
 
 PKGS="build-essential clang pkg-config libcurl4-openssl-dev libjsmn-dev libinotifytools0-dev
-libyaml-dev libssl-dev libcmocka-dev python3 python3-pytest python3-pytest-xdist python3-yaml openssl valgrind"
+libyaml-dev libssl-dev libcmocka-dev python3 python3-pytest python3-pytest-xdist python3-yaml
+openssl valgrind debhelper lintian groff systemd"
 
 missing=""
 for p in $PKGS; do

@@ -601,17 +601,26 @@ out:
 
 enum watch_result wq_run_action(const struct config *cfg, const struct queue_job *job)
 {
+	enum watch_result res = WR_FAIL;
+
+	/* the journal's VMID= field of every line this job logs (log.h) */
+	log_context_set(job->vmid, NULL, NULL);
 	switch (job->action) {
 	case QUEUE_RESCAN:
-		return do_rescan(cfg, job->vmid);
+		res = do_rescan(cfg, job->vmid);
+		break;
 	case QUEUE_UNUSED_REMOVE:
-		return do_unused_remove(cfg, job->vmid, job->arg);
+		res = do_unused_remove(cfg, job->vmid, job->arg);
+		break;
 	case QUEUE_NVME_ATTACH:
-		return wq_nvme_attach(cfg, job->vmid, job->arg);
+		res = wq_nvme_attach(cfg, job->vmid, job->arg);
+		break;
 	case QUEUE_REGISTER:
-		return do_register(cfg, job->vmid, job->arg);
+		res = do_register(cfg, job->vmid, job->arg);
+		break;
 	}
-	return WR_FAIL;
+	log_context_clear();
+	return res;
 }
 
 /* A job is over: its file is deleted (done) or moved to aside ("rejected", "failed"). */

@@ -4,10 +4,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -18,6 +22,17 @@
 static const char *log_progname = "pve-ontap";
 static enum log_level log_level = LOG_LVL_INFO;
 static bool log_journal;
+/* the journal's native socket (systemd-journald.socket), when stderr is the journal */
+static int journal_fd = -1;
+static struct sockaddr_un journal_addr;
+static socklen_t journal_addr_len;
+
+/* What a line is about, per thread (the watcher runs one VM's jobs per worker). */
+static _Thread_local struct {
+	int vmid;
+	char label[64];
+	char phase[32];
+} log_ctx;
 static bool log_progress_shown;
 static unsigned int log_spin;
 
@@ -39,6 +54,29 @@ static bool stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/*
+ * The journal's native protocol (systemd's "Native Journal Protocol", as sd_journal_send()
+ * speaks it, without linking libsystemd): one datagram per entry on journald's socket.
+ * PVE_ONTAP_JOURNAL_SOCKET replaces the socket's path for tests only (HACKING.md).
+ */
+static void journal_open(void)
+{
+	const char *path = getenv("PVE_ONTAP_JOURNAL_SOCKET");
+
+	if (!path || !*path)
+		path = "/run/systemd/journal/socket";
+	if (strlen(path) >= sizeof(journal_addr.sun_path)) {
+		journal_addr_len = 0;
+		return;
+	}
+	memset(&journal_addr, 0, sizeof(journal_addr));
+	journal_addr.sun_family = AF_UNIX;
+	memcpy(journal_addr.sun_path, path, strlen(path) + 1);
+	journal_addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+	if (journal_fd < 0)
+		journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+}
+
 void log_init(const char *progname)
 {
 	if (progname && *progname) {
@@ -47,6 +85,83 @@ void log_init(const char *progname)
 		log_progname = slash ? slash + 1 : progname;
 	}
 	log_journal = stderr_is_journal();
+	if (log_journal)
+		journal_open();
+}
+
+/* A value that does not fit leaves the field out: a cut label would name another one. */
+static void ctx_copy(char *dst, size_t n, const char *s)
+{
+	if (!s || strlen(s) >= n)
+		s = "";
+	memcpy(dst, s, strlen(s) + 1);
+}
+
+void log_context_set(int vmid, const char *label, const char *phase)
+{
+	log_ctx.vmid = vmid > 0 ? vmid : 0;
+	ctx_copy(log_ctx.label, sizeof(log_ctx.label), label);
+	ctx_copy(log_ctx.phase, sizeof(log_ctx.phase), phase);
+}
+
+void log_context_label(const char *label)
+{
+	ctx_copy(log_ctx.label, sizeof(log_ctx.label), label);
+}
+
+void log_context_clear(void)
+{
+	memset(&log_ctx, 0, sizeof(log_ctx));
+}
+
+/* One field: "NAME=value\n", or, for a value with a newline, NAME\n <le64 size> value\n. */
+static bool journal_field(char *buf, size_t cap, size_t *len, const char *name,
+			  const char *value)
+{
+	size_t n = strlen(name), v = strlen(value);
+
+	if (*len + n + v + 10 > cap)
+		return false;
+	memcpy(buf + *len, name, n);
+	*len += n;
+	if (!strchr(value, '\n')) {
+		buf[(*len)++] = '=';
+	} else {
+		uint64_t le = (uint64_t)v;
+
+		buf[(*len)++] = '\n';
+		for (int i = 0; i < 8; i++)
+			buf[(*len)++] = (char)((le >> (8 * i)) & 0xff);
+	}
+	memcpy(buf + *len, value, v);
+	*len += v;
+	buf[(*len)++] = '\n';
+	return true;
+}
+
+/* Send one entry with the thread's VMID=, LABEL=, PHASE=; false when it did not go. */
+static bool journal_send(enum log_level level, const char *msg)
+{
+	char buf[LOG_LINE_MAX + 512], num[24];
+	size_t len = 0;
+	bool ok;
+
+	if (journal_fd < 0 || journal_addr_len == 0)
+		return false;
+	snprintf(num, sizeof(num), "%d", (int)level);
+	ok = journal_field(buf, sizeof(buf), &len, "PRIORITY", num) &&
+	     journal_field(buf, sizeof(buf), &len, "SYSLOG_IDENTIFIER", log_progname) &&
+	     journal_field(buf, sizeof(buf), &len, "MESSAGE", msg);
+	if (ok && log_ctx.vmid > 0) {
+		snprintf(num, sizeof(num), "%d", log_ctx.vmid);
+		ok = journal_field(buf, sizeof(buf), &len, "VMID", num);
+	}
+	if (ok && log_ctx.label[0])
+		ok = journal_field(buf, sizeof(buf), &len, "LABEL", log_ctx.label);
+	if (ok && log_ctx.phase[0])
+		ok = journal_field(buf, sizeof(buf), &len, "PHASE", log_ctx.phase);
+	return ok && sendto(journal_fd, buf, len, MSG_NOSIGNAL, (struct sockaddr *)&journal_addr,
+			    journal_addr_len) == (ssize_t)len;
 }
 
 void log_set_level(enum log_level level)
@@ -130,6 +245,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	secret_scrub(clean, sizeof(clean), raw);
 
+	if (log_journal && journal_send(level, clean))
+		goto out;
 	if (log_journal)
 		n = snprintf(line, sizeof(line), "<%d>%s\n", (int)level, clean);
 	else

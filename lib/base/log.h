@@ -14,9 +14,12 @@ enum log_level {
 
 /*
  * Logging goes to stderr only (stdout is for a command's primary output). When stderr is
- * connected to the journal (JOURNAL_STREAM set and matching stderr's dev:ino) every line
- * is prefixed with "<N>" so journald records its priority; otherwise lines read
- * "pve-ontap: warning: ...". No trailing newline in fmt.
+ * connected to the journal (JOURNAL_STREAM set and matching stderr's dev:ino) each line
+ * goes to journald through its native protocol instead, with PRIORITY=, MESSAGE= and the
+ * calling thread's context as VMID=, LABEL=, PHASE= (journalctl -u pve-ontap-watch
+ * VMID=100); if that socket cannot be used, the line goes to stderr prefixed with "<N>"
+ * so journald still records its priority. Otherwise lines read
+ * "pve-ontap: warning: ...", as always. No trailing newline in fmt.
  */
 void log_init(const char *progname);
 void log_set_level(enum log_level level);
@@ -26,6 +29,16 @@ int log_parse_level(const char *s, enum log_level *out);
 bool log_enabled(enum log_level level);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * What the calling thread's lines are about, for the journal fields: a VM id (0: none),
+ * a snapshot label and a hook phase (NULL or "": none). Thread-local; cleared by
+ * log_context_clear(). A value too long for its field (label 63, phase 31 bytes) leaves the
+ * field out rather than cut it.
+ */
+void log_context_set(int vmid, const char *label, const char *phase);
+void log_context_label(const char *label);
+void log_context_clear(void);
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)

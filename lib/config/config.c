@@ -54,6 +54,20 @@ static const char *const default_search[] = {
 	"/etc/pve-ontap/config.yaml",
 };
 
+const char *config_search(const char *path)
+{
+	const char *env = getenv("PVE_ONTAP_CONFIG");
+
+	if (path)
+		return path;
+	if (env && *env)
+		return env;
+	for (size_t i = 0; i < sizeof(default_search) / sizeof(default_search[0]); i++)
+		if (access(default_search[i], F_OK) == 0)
+			return default_search[i];
+	return NULL;
+}
+
 /* ---- config object ---- */
 
 static void secret_free(char *s)
@@ -290,16 +304,35 @@ static bool token_ok(const char *s)
 	       !has_control(s) && !strchr(s, ' ');
 }
 
-static bool is_under_etc_pve(const char *path)
+bool config_path_is_under(const char *path, const char *dir)
 {
 	char *real = realpath(path, NULL);
+	size_t n = strlen(dir);
 	bool under;
 
 	if (!real)
 		return false;
-	under = strcmp(real, "/etc/pve") == 0 || strncmp(real, "/etc/pve/", 9) == 0;
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	under = !strncmp(real, dir, n) && (real[n] == '\0' || real[n] == '/');
 	free(real);
 	return under;
+}
+
+static bool is_under_etc_pve(const char *path)
+{
+	return config_path_is_under(path, CONFIG_PMXCFS_DIR);
+}
+
+const char *config_readers(unsigned int mode)
+{
+	if ((mode & S_IRGRP) && (mode & S_IROTH))
+		return "its group and others";
+	if (mode & S_IRGRP)
+		return "its group";
+	if (mode & S_IROTH)
+		return "others";
+	return "nobody else";
 }
 
 /* ---- errors ---- */
@@ -483,8 +516,8 @@ static void h_password_file(struct yt_doc *d, const struct yt_node *k, const str
 	}
 	if (stat(path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) &&
 	    !is_under_etc_pve(path)) {
-		yt_error(d, v, "password file '%s' is readable by others (mode %04o): chmod 600 it",
-			 path, (unsigned)(st.st_mode & 07777));
+		yt_error(d, v, "password file '%s' is readable by %s (mode %04o): chmod 600 it",
+			 path, config_readers(st.st_mode), (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
@@ -1413,17 +1446,11 @@ int config_load(const char *path, struct config **out)
 	struct buf b = BUF_INIT(CONFIG_MAX_FILE);
 	struct secrets_seen seen = { false, false };
 	struct config *c = NULL;
-	const char *file = path && *path ? path : NULL;
-	const char *env = getenv("PVE_ONTAP_CONFIG");
+	const char *file = config_search(path && *path ? path : NULL);
 	struct stat st;
 	int rc;
 
 	*out = NULL;
-	if (!file && env && *env)
-		file = env;
-	for (size_t i = 0; !file && i < sizeof(default_search) / sizeof(default_search[0]); i++)
-		if (access(default_search[i], F_OK) == 0)
-			file = default_search[i];
 	if (!file)
 		return err_set(POE_CONFIG, "no configuration file (looked for %s and %s; use "
 					   "--config FILE or $PVE_ONTAP_CONFIG)",
@@ -1446,10 +1473,10 @@ int config_load(const char *path, struct config **out)
 	if ((seen.password || seen.token) && stat(file, &st) == 0 &&
 	    (st.st_mode & (S_IRGRP | S_IROTH)) && !is_under_etc_pve(file)) {
 		rc = err_set(POE_CONFIG,
-			     "config file '%s' holds %s and is readable by others (mode %04o): "
+			     "config file '%s' holds %s and is readable by %s (mode %04o): "
 			     "chmod 600 it",
 			     file, seen.password ? "a password" : "an API token",
-			     (unsigned)(st.st_mode & 07777));
+			     config_readers(st.st_mode), (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	*out = c;

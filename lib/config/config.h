@@ -101,6 +101,26 @@ int config_load(const char *path, struct config **out);
 /* Parse from memory (tests, fuzzing); name is used in messages; no permission check. */
 int config_parse_yaml(const char *name, const char *text, size_t len, struct config **out);
 int config_parse_ini(const char *name, const char *text, size_t len, struct config **out);
+/*
+ * The file config_load(path) reads: path, else $PVE_ONTAP_CONFIG, else the first of
+ * /etc/pve/pve-ontap/config.yaml and /etc/pve-ontap/config.yaml that exists; NULL when
+ * there is none (borrowed pointers).
+ */
+const char *config_search(const char *path);
+
+/* The pmxcfs mount: a file there is access-controlled by pmxcfs, not by its mode bits. */
+#define CONFIG_PMXCFS_DIR "/etc/pve"
+
+/*
+ * Is path, resolved (realpath: symbolic links and ".." followed), dir or inside it?
+ * "/etc/pve/../root/c.yaml" is not under /etc/pve. False when path cannot be resolved.
+ */
+bool config_path_is_under(const char *path, const char *dir);
+
+/* Who besides the owner may read a file of this mode: "its group", "others", "its group
+ * and others" or "nobody else" (for messages). */
+const char *config_readers(unsigned int mode);
+
 /* A config with only defaults (paths etc.), used when no file is needed (policy check). */
 struct config *config_new_defaults(void);
 void config_free(struct config *c);

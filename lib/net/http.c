@@ -59,6 +59,8 @@ struct http_client {
 	char *ca_file;
 	bool pinned;
 	unsigned char pin[FP_LEN];
+	bool seen_leaf;             /* a pinned handshake saw this leaf (doctor shows it) */
+	unsigned char leaf[FP_LEN];
 	char *user;
 	char *password;
 	char *auth_header;
@@ -390,7 +392,11 @@ static int pin_verify(X509_STORE_CTX *x, void *arg)
 	unsigned int mdlen = 0;
 
 	if (leaf && netlib.x509_digest(leaf, netlib.evp_sha256(), md, &mdlen) == 1 &&
-	    mdlen == FP_LEN && netlib.crypto_memcmp(md, s->c->pin, FP_LEN) == 0) {
+	    mdlen == FP_LEN) {
+		memcpy(s->c->leaf, md, FP_LEN);
+		s->c->seen_leaf = true;
+	}
+	if (s->c->seen_leaf && netlib.crypto_memcmp(s->c->leaf, s->c->pin, FP_LEN) == 0) {
 		netlib.x509_store_ctx_set_error(x, X509_V_OK);
 		return 1;
 	}
@@ -945,6 +951,16 @@ int http_perform_many(struct http_client *c, const struct http_request *rq,
 		      struct http_response *rs, int n)
 {
 	return perform(c, rq, rs, n);
+}
+
+int http_client_peer_fingerprint(const struct http_client *c, char *out, size_t n)
+{
+	if (!c->seen_leaf || n < FP_LEN * 3)
+		return POE_NOTFOUND;
+	for (int i = 0; i < FP_LEN; i++)
+		snprintf(out + 3 * i, n - 3 * (size_t)i, "%02X%s", c->leaf[i],
+			 i + 1 < FP_LEN ? ":" : "");
+	return 0;
 }
 
 int http_urlencode(struct buf *out, const char *s)

@@ -107,4 +107,12 @@ int http_parse_fingerprint(const char *s, unsigned char out[32]);
 /* Percent-encode s for a URL path segment or query value (everything but unreserved). */
 int http_urlencode(struct buf *out, const char *s);
 
+/*
+ * The SHA-256 of the leaf certificate the last pinned handshake of c saw, as "AA:BB:..."
+ * (95 characters and a NUL; n >= 96), the form opts.fingerprint takes; POE_NOTFOUND when
+ * no pinned handshake got that far. Doctor pins a fingerprint no certificate has to
+ * learn the one the server shows, without trusting it for anything.
+ */
+int http_client_peer_fingerprint(const struct http_client *c, char *out, size_t n);
+
 #endif

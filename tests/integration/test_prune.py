@@ -75,10 +75,11 @@ def test_prune_dry_run_changes_nothing(env):
     r = env.run("--dry-run", "--json", "vm", "prune", "--vm", "100", "--keep", "3",
                 "--label", "daily")
     assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
+    doc = json.loads(r.stdout)  # the one dry-run document of DESIGN.md "Command line"
     assert doc["dry_run"] is True
-    assert [s["name"] for s in doc["pruned"]] == DAILY[:1]
-    assert any("DELETE" in q for q in doc["requests"])
+    deletes = [q for q in doc["requests"] if q["method"] == "DELETE"]
+    assert len(deletes) == 2 and all(q["service"] == "ontap" for q in deletes)
+    assert all(DAILY[0] in q["path"] for q in deletes), deletes
     r = env.run("--dry-run", "vm", "prune", "--vm", "100", "--keep", "3", "--label", "daily")
     assert r.returncode == 0, r.stderr
     assert "would delete snapshot '%s' of VM 100" % DAILY[0] in r.stdout.splitlines()

@@ -428,6 +428,44 @@ static void test_all_errors_collected(void **state)
 	assert_null(c);
 }
 
+/* The real path decides, not the spelling: "<dir>/../x" is not under <dir>. */
+static void test_path_is_under(void **state)
+{
+	char *dir = util_xasprintf("%s/pve", tmpdir);
+	char *in = util_xasprintf("%s/pve/c.yaml", tmpdir);
+	char *out = util_xasprintf("%s/c.yaml", tmpdir);
+	char *dotdot = util_xasprintf("%s/pve/../c.yaml", tmpdir);
+	char *link = util_xasprintf("%s/pve/link.yaml", tmpdir);
+	char *slash = util_xasprintf("%s/pve/", tmpdir);
+	char *sibling = util_xasprintf("%s/pve2", tmpdir);
+
+	(void)state;
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(mkdir(sibling, 0700), 0);
+	free(write_file("pve/c.yaml", "x: 1\n", 0600));
+	free(write_file("c.yaml", "x: 1\n", 0600));
+	assert_int_equal(symlink(out, link), 0);
+	assert_true(config_path_is_under(in, dir));
+	assert_true(config_path_is_under(in, slash));
+	assert_true(config_path_is_under(dir, dir));
+	assert_false(config_path_is_under(out, dir));
+	assert_false(config_path_is_under(dotdot, dir));
+	assert_false(config_path_is_under(link, dir));
+	assert_false(config_path_is_under(sibling, dir));
+	assert_false(config_path_is_under("/nonexistent/pve/c.yaml", "/nonexistent/pve"));
+	assert_string_equal(config_readers(0640), "its group");
+	assert_string_equal(config_readers(0604), "others");
+	assert_string_equal(config_readers(0644), "its group and others");
+	assert_string_equal(config_readers(0600), "nobody else");
+	free(dir);
+	free(in);
+	free(out);
+	free(dotdot);
+	free(link);
+	free(slash);
+	free(sibling);
+}
+
 static void test_password_permissions(void **state)
 {
 	const char *yaml = "ontap:\n  c1:\n    host: h\n    user: admin\n"
@@ -440,7 +478,7 @@ static void test_password_permissions(void **state)
 	assert_int_equal(config_load(path, &c), POE_CONFIG);
 	assert_null(c);
 	snprintf(want, sizeof(want),
-		 "config file '%s' holds a password and is readable by others (mode 0644): "
+		 "config file '%s' holds a password and is readable by its group and others (mode 0644): "
 		 "chmod 600 it",
 		 path);
 	assert_string_equal(err_msg(), want);
@@ -448,7 +486,7 @@ static void test_password_permissions(void **state)
 
 	assert_int_equal(chmod(path, 0640), 0);
 	assert_int_equal(config_load(path, &c), POE_CONFIG);
-	assert_non_null(strstr(err_msg(), "(mode 0640)"));
+	assert_non_null(strstr(err_msg(), "is readable by its group (mode 0640)"));
 
 	assert_int_equal(chmod(path, 0600), 0);
 	assert_int_equal(config_load(path, &c), 0);
@@ -460,7 +498,7 @@ static void test_password_permissions(void **state)
 	/* a token counts as a password */
 	path = write_file("tok.yaml", "pve:\n  token: root@pam!t=abcdef-123\n", 0604);
 	assert_int_equal(config_load(path, &c), POE_CONFIG);
-	assert_non_null(strstr(err_msg(), "holds an API token and is readable by others"));
+	assert_non_null(strstr(err_msg(), "holds an API token and is readable by others (mode 0604)"));
 	free(path);
 
 	/* no secret: any mode will do */
@@ -498,7 +536,7 @@ static void test_password_file(void **state)
 	assert_int_equal(chmod(pw, 0644), 0);
 	assert_int_equal(parse(text, &c), POE_CONFIG);
 	snprintf(want, sizeof(want),
-		 "t.yaml:5:20: password file '%s' is readable by others (mode 0644): chmod 600 it",
+		 "t.yaml:5:20: password file '%s' is readable by its group and others (mode 0644): chmod 600 it",
 		 pw);
 	assert_string_equal(err_msg(), want);
 	free(text);
@@ -677,7 +715,7 @@ static void test_ini(void **state)
 	path = write_file("config.ini", ini, 0644);
 	assert_int_equal(config_load(path, &c), POE_CONFIG);
 	snprintf(want, sizeof(want),
-		 "config file '%s' holds a password and is readable by others (mode 0644): "
+		 "config file '%s' holds a password and is readable by its group and others (mode 0644): "
 		 "chmod 600 it",
 		 path);
 	assert_string_equal(err_msg(), want);
@@ -739,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_errors_file_line_col),
 		cmocka_unit_test(test_all_errors_collected),
 		cmocka_unit_test(test_password_permissions),
+		cmocka_unit_test(test_path_is_under),
 		cmocka_unit_test(test_password_file),
 		cmocka_unit_test(test_ini),
 		cmocka_unit_test(test_ini_paths_and_ports),

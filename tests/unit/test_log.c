@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -66,6 +68,7 @@ static int teardown(void **state)
 	(void)state;
 	secret_clear();
 	unsetenv("JOURNAL_STREAM");
+	unsetenv("PVE_ONTAP_JOURNAL_SOCKET");
 	log_init("pve-ontap");
 	log_set_level(LOG_LVL_INFO);
 	return 0;
@@ -134,12 +137,115 @@ static void test_journal_prefix(void **state)
 	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
 		 (unsigned long long)st.st_ino);
 	setenv("JOURNAL_STREAM", js, 1);
+	/* journald's socket cannot be reached: the <N> lines on stderr are the fallback */
+	setenv("PVE_ONTAP_JOURNAL_SOCKET", "/nonexistent/journal/socket", 1);
 	log_init("pve-ontap");
 	log_error("bad");
 	log_warn("careful");
 	log_info("note");
 	capture_end(out, sizeof(out));
 	assert_string_equal(out, "<3>bad\n<4>careful\n<6>note\n");
+}
+
+/* Set JOURNAL_STREAM to what fd 2 is now (systemd.exec(5)). */
+static void stderr_is_the_journal(void)
+{
+	char js[64];
+	struct stat st;
+
+	assert_int_equal(fstat(STDERR_FILENO, &st), 0);
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+}
+
+static ssize_t next_datagram(int fd, char *buf, size_t n)
+{
+	return recv(fd, buf, n, MSG_DONTWAIT);
+}
+
+/* The native protocol: one datagram per line, the context as VMID=, LABEL=, PHASE=. */
+static void test_journal_native(void **state)
+{
+	char dir[] = "/tmp/test_log_journal.XXXXXX", path[128], buf[512], out[64];
+	static const char multi[] = "PRIORITY=6\nSYSLOG_IDENTIFIER=pve-ontap-watch\n"
+				    "MESSAGE\n\x09\0\0\0\0\0\0\0two\nlines\n";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+	ssize_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/socket", dir);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setenv("PVE_ONTAP_JOURNAL_SOCKET", path, 1);
+	capture_begin();
+	stderr_is_the_journal();
+	log_init("/usr/sbin/pve-ontap-watch");
+	log_context_set(100, "daily", "pre-start");
+	log_warn("snapshot of %s failed", "scsi0");
+	log_context_label(NULL);
+	log_error("no label");
+	log_context_clear();
+	log_info("two\nlines");
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "");  /* nothing twice: stderr is the journal too */
+	n = next_datagram(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, "PRIORITY=4\nSYSLOG_IDENTIFIER=pve-ontap-watch\n"
+				 "MESSAGE=snapshot of scsi0 failed\nVMID=100\nLABEL=daily\n"
+				 "PHASE=pre-start\n");
+	n = next_datagram(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	assert_string_equal(buf, "PRIORITY=3\nSYSLOG_IDENTIFIER=pve-ontap-watch\n"
+				 "MESSAGE=no label\nVMID=100\nPHASE=pre-start\n");
+	/* a newline in the value: the binary form, name, LE64 length, value */
+	n = next_datagram(fd, buf, sizeof(buf));
+	assert_int_equal(n, sizeof(multi) - 1);
+	assert_memory_equal(buf, multi, sizeof(multi) - 1);
+	assert_true(next_datagram(fd, buf, sizeof(buf)) < 0);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	unsetenv("PVE_ONTAP_JOURNAL_SOCKET");
+}
+
+/* A too-long phase leaves the field out rather than cut it. */
+static void test_journal_context_not_cut(void **state)
+{
+	char dir[] = "/tmp/test_log_journal.XXXXXX", path[128], buf[512], out[64];
+	char phase[40];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+	ssize_t n;
+
+	(void)state;
+	memset(phase, 'p', sizeof(phase) - 1);
+	phase[sizeof(phase) - 1] = '\0';
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/socket", dir);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setenv("PVE_ONTAP_JOURNAL_SOCKET", path, 1);
+	capture_begin();
+	stderr_is_the_journal();
+	log_init("pve-ontap");
+	log_context_set(7, NULL, phase);
+	log_warn("w");
+	log_context_clear();
+	capture_end(out, sizeof(out));
+	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	buf[n > 0 ? n : 0] = '\0';
+	assert_string_equal(buf, "PRIORITY=4\nSYSLOG_IDENTIFIER=pve-ontap\nMESSAGE=w\nVMID=7\n");
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	unsetenv("PVE_ONTAP_JOURNAL_SOCKET");
 }
 
 static void test_journal_mismatch(void **state)
@@ -269,6 +375,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_progname_basename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_native, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_context_not_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scrub, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_line_scrubbed, setup, teardown),
