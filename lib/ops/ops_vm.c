@@ -174,21 +174,6 @@ static int snap_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-struct vm_snapshot *ops_snapshot_find_or_add(struct vm_snapshot **arr, int *n, const char *name)
-{
-	struct vm_snapshot *s;
-
-	for (int i = 0; i < *n; i++)
-		if (!strcmp((*arr)[i].name, name))
-			return &(*arr)[i];
-	*arr = util_xrealloc(*arr, (size_t)(*n + 1) * sizeof(**arr));
-	s = &(*arr)[(*n)++];
-	memset(s, 0, sizeof(*s));
-	util_strlcpy(s->name, name, sizeof(s->name));
-	ops_parse_snapshot_name(name, s->label, sizeof(s->label), &s->created);
-	return s;
-}
-
 /* Is stem a disk of this VM: a current disk's stem, or vm-<vmid>-disk-<n>? */
 static const struct vm_disk *stem_disk(const struct vm_plan *p, const char *stem, bool *ours)
 {
