@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import binary
+from test_hook import agent_calls
 from test_watcher import wait_for as _wait_for
 
 
@@ -134,6 +135,16 @@ def next_slot(clock):
     return (int(clock.now()) // 60 + 1) * 60
 
 
+def start_before_slot(env, clock, start, keep):
+    """VM 100 running with the */1 rule (keep N), the watcher started 1.5 s before a slot;
+    returns the watcher and that slot."""
+    setup_vm(env, 100)
+    env.write_policy(100, POLICY.replace("keep: 2", "keep: %d" % keep))
+    clock.before_minute()
+    w = start()
+    return w, next_slot(clock)
+
+
 def clone_posts(env):
     return len([q for q in env.ontap.requests
                 if q["method"] == "POST" and q["path"] == "/api/storage/file/clone"])
@@ -230,17 +241,16 @@ def test_one_snapshot_per_slot_retention_and_stopped_vm_skipped(env, sched):
     assert snaps(env, 101) == []
     st = runstate(env, 101, "minutely")
     assert st.get("runs_ok", "0") == "0" and int(st.get("slot", 0)) > 0
-    # the guest was frozen and thawed for each run
     assert w.stop() == 0
+    # quiesce: freeze, for each of the three runs of the running VM, always thawed
+    calls = agent_calls(env)
+    assert calls.count("fsfreeze-freeze") == 3 and calls.count("fsfreeze-thaw") == 3, calls
+    assert env.pve.vm(100)["frozen"] is False
 
 
 def test_missed_slot_is_made_up_once(env, sched):
     clock, start = sched
-    setup_vm(env, 100)
-    env.write_policy(100, POLICY.replace("keep: 2", "keep: 10"))
-    clock.before_minute()
-    w = start()
-    first_slot = next_slot(clock)
+    w, first_slot = start_before_slot(env, clock, start, keep=10)
     first = slot_name(first_slot)
     assert wait_for(lambda: minutes(snaps(env)) == [first]), w.log()
     assert wait_for(lambda: runstate(env, 100, "minutely").get("runs_ok") == "1"), w.log()
@@ -375,11 +385,7 @@ def test_status_and_metrics_ok_then_failed_and_late(env, sched):
 
 def test_clock_jumps_give_one_run_never_a_storm(env, sched):
     clock, start = sched
-    setup_vm(env, 100)
-    env.write_policy(100, POLICY.replace("keep: 2", "keep: 100"))
-    clock.before_minute()
-    w = start()
-    first_slot = next_slot(clock)
+    w, first_slot = start_before_slot(env, clock, start, keep=100)
     assert wait_for(lambda: runstate(env, 100, "minutely").get("runs_ok") == "1"), w.log()
     # forward by an hour: sixty slots passed, one run, for the latest
     clock.set(clock.offset + 3600)
