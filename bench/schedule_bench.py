@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Scheduler benchmark, run by hand (not in make check):
 
-    PVE_ONTAP_BIN=build/pve-ontap /usr/bin/python3 bench/schedule_bench.py [--vms 1000]
-        [--burst 200] [--latency 0.02]
+    /usr/bin/python3 bench/schedule_bench.py --bin build/pve-ontap [--vms 1000]
+        [--burst 200] [--latency 0.02] [--max-parallel N] [--phase tick|burst|all]
 
 Uses the integration tests' tree and simulators (tests/integration/conftest.py) and the
 test-only schedule clock (PVE_ONTAP_TEST_NOW_OFFSET=@file, HACKING.md).
@@ -165,12 +165,15 @@ def burst(env, n, latency):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", help="the binary (default: $PVE_ONTAP_BIN, else build/pve-ontap)")
     ap.add_argument("--vms", type=int, default=1000)
     ap.add_argument("--burst", type=int, default=200)
     ap.add_argument("--latency", type=float, default=0.02)
     ap.add_argument("--max-parallel", type=int, default=0, help="watch.max_parallel (0: default)")
     ap.add_argument("--phase", choices=("tick", "burst", "all"), default="all")
     a = ap.parse_args()
+    if a.bin:
+        os.environ["PVE_ONTAP_BIN"] = os.path.abspath(a.bin)
     for phase in (("tick", "burst") if a.phase == "all" else (a.phase,)):
         T = tempfile.mkdtemp(prefix="schedule_bench.")
         os.chmod(T, 0o700)
