@@ -14,8 +14,11 @@ and the bytes of each direction with their times, for the benches (bench/rtt_tab
 Run by hand only (benches); it never leaves the loopback interface.
 """
 
+import contextlib
+import os
 import selectors
 import socket
+import tempfile
 import threading
 import time
 import heapq
@@ -181,3 +184,38 @@ def round_trips(proxies):
             seen.add(cid)
             connects = True
     return rounds + (1 if connects else 0)
+
+
+def relay_env(env, rtt_ms):
+    """Put a relay in front of both simulators of a conftest.Env and point its config at
+    them; returns the relays (ONTAP's first), to stop when done."""
+    proxies = []
+    for sim, key in ((env.ontap, ("ontap", "cluster1")), (env.pve, ("pve",))):
+        p = LatencyProxy(("127.0.0.1", sim.port), rtt_ms).start()
+        proxies.append(p)
+        node = env.config
+        for k in key:
+            node = node[k]
+        node["port"] = p.port
+    env.write_config()
+    return proxies
+
+
+@contextlib.contextmanager
+def relayed_vm(env_class, rtt_ms, ndisks, status="stopped"):
+    """A test tree (tests/integration/conftest.py Env) with VM 100 of ndisks 64 KiB disks,
+    both simulators behind relays: yields (env, relays)."""
+    with tempfile.TemporaryDirectory() as T:
+        os.chmod(T, 0o700)
+        env = env_class(T)
+        env.setup()
+        proxies = []
+        try:
+            disks = {"scsi%d" % i: ("vm-100-disk-%d.raw" % i, 64 * 1024) for i in range(ndisks)}
+            env.add_vm(100, disks=disks, status=status)
+            proxies = relay_env(env, rtt_ms)
+            yield env, proxies
+        finally:
+            for p in proxies:
+                p.stop()
+            env.teardown()

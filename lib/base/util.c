@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,12 +61,56 @@ bool util_deadline_passed(int64_t d)
 	return d != 0 && util_now_ms() >= d;
 }
 
+/* PVE_ONTAP_TEST_TIME_SCALE in parts per million, read once; 0 = not read yet. */
+static atomic_int sleep_scale_ppm;
+
+static int64_t scaled(int64_t ms)
+{
+	int ppm = atomic_load(&sleep_scale_ppm);
+
+	if (ppm == 0) {
+		const char *e = getenv("PVE_ONTAP_TEST_TIME_SCALE");
+		char *end = NULL;
+		double f = e ? strtod(e, &end) : 1.0;
+
+		if (!e || end == e || *end || !(f > 0.0 && f <= 1.0))
+			f = 1.0; /* anything else is ignored */
+		ppm = (int)(f * 1000000.0);
+		if (ppm < 1)
+			ppm = 1;
+		atomic_store(&sleep_scale_ppm, ppm);
+	}
+	return ppm == 1000000 ? ms : ms * ppm / 1000000;
+}
+
+int64_t util_jitter_ms(int64_t ms)
+{
+	static _Thread_local uint64_t x;
+
+	if (ms <= 1)
+		return ms;
+	if (x == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		x = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+		    (uint64_t)(uintptr_t)&ts;
+		x |= 1;
+	}
+	/* xorshift64 */
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return ms / 2 + (int64_t)(x % (uint64_t)ms);
+}
+
 int util_sleep_ms(int64_t ms, int64_t deadline)
 {
 	int64_t left = util_deadline_left(deadline);
 	int64_t end;
 	bool cut = false;
 
+	ms = scaled(ms);
 	if (left == 0)
 		return err_set(POE_TIMEOUT, "deadline expired");
 	if (ms > left) {

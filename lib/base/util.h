@@ -17,8 +17,12 @@ int64_t util_deadline_min(int64_t d);
 /* Milliseconds left until d (after util_deadline_min), INT64_MAX when none, 0 when over. */
 int64_t util_deadline_left(int64_t d);
 bool util_deadline_passed(int64_t d);
-/* Sleep ms (or until the deadline); returns POE_TIMEOUT when the deadline passed. */
+/* Sleep ms (or until the deadline); returns POE_TIMEOUT when the deadline passed.
+ * PVE_ONTAP_TEST_TIME_SCALE=F (F in (0, 1], tests only) makes every sleep F times as long. */
 int util_sleep_ms(int64_t ms, int64_t deadline);
+/* A backoff of about ms: uniform in [ms/2, 3ms/2), different in each process and call, so
+ * that clients which failed together do not come back together. */
+int64_t util_jitter_ms(int64_t ms);
 
 /* Timestamp of DESIGN.md: UTC "YYYYMMDDTHHMMSSZ" (out >= 17 bytes). */
 void util_ts_format(time_t t, char out[17]);

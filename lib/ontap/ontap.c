@@ -547,12 +547,113 @@ static int empty_answer(struct json_doc *resp)
 	return 0;
 }
 
+/* Where oc_request() stands between attempts. */
+struct attempt {
+	int n;            /* attempts made so far, this one included */
+	bool retryable;   /* a GET or an idempotent write: may be sent again as it is */
+	bool lost;        /* an earlier send may have reached ONTAP */
+	bool recheck;     /* look for the result by name before sending again */
+	bool now;         /* send again at once (no backoff) */
+};
+
+/* A 2xx answer: parse it and follow its job. */
+static int answer_ok(struct ontap_client *oc, const struct oc_call *c, struct http_response *rs,
+		     struct json_doc *d, int64_t sent, bool lost)
+{
+	char juuid[64];
+	int rc = parse_answer(oc, c->method, c->url, rs, d);
+
+	http_response_release(rs);
+	if (rc < 0)
+		return rc;
+	oc_jstr(d, 0, "job.uuid", juuid, sizeof(juuid));
+	if (!juuid[0] || (c->flags & OC_NO_JOB_WAIT))
+		return 0;
+	rc = job_wait(oc, juuid, c->what, sent, c->deadline);
+	if (rc == JOB_GONE) {
+		rc = c->recheck ? c->recheck(oc, c->recheck_arg, c->deadline) : POE_FAIL;
+		if (rc == POE_NOTFOUND || rc == POE_FAIL)
+			rc = err_set(POE_API,
+				     "cannot %s: ONTAP job %s vanished before it was seen to finish; outcome unknown",
+				     c->what, juuid);
+	} else if (rc == POE_API && (oc_last_code_in(oc, c->ok_codes) ||
+				     (lost && oc_last_code_in(oc, c->dup_codes)))) {
+		err_clear();
+		rc = 0;
+	}
+	return rc;
+}
+
+/*
+ * An HTTP error answer: *rc is the result; true to send again after a backoff. A 5xx GET or
+ * idempotent write is sent again; a POST answered 503 (ONTAP busy, ontap-rest.md §4) only
+ * when a re-check by name (c->recheck, after the backoff) finds nothing.
+ */
+static bool error_answer(struct ontap_client *oc, const struct oc_call *c,
+			 struct http_response *rs, struct attempt *a, int *rc)
+{
+	bool last = a->n >= RETRY_TRIES;
+	bool again = rs->status >= 500 && rs->status != 501 &&
+		     (rs->status == 503 || is_get(c->method)) && a->retryable && !last;
+
+	if (rs->status == 503 && !a->retryable && c->recheck && !a->lost && !last)
+		again = a->recheck = true;
+	*rc = http_error(oc, c->what, rs);
+	http_response_release(rs);
+	if (oc_last_code_in(oc, c->ok_codes) || (a->lost && oc_last_code_in(oc, c->dup_codes))) {
+		/* ok_codes, or the lost send did it: "already done" */
+		err_clear();
+		*rc = 0;
+		return false;
+	}
+	if (*rc == POE_NOTFOUND && a->lost && strcmp(c->method, "DELETE") == 0) {
+		*rc = 0; /* a DELETE whose first answer was lost */
+		return false;
+	}
+	return again;
+}
+
+/* The result of a POST found by c->recheck: 0 found (done), 1 not found (send again). */
+static int recheck(struct ontap_client *oc, const struct oc_call *c)
+{
+	int chk = c->recheck(oc, c->recheck_arg, c->deadline);
+
+	if (chk == POE_NOTFOUND) {
+		log_debug("ONTAP '%s': no result of %s %s found; sending again", oc->cfg->host,
+			  c->method, c->url);
+		return 1;
+	}
+	return chk;
+}
+
+/* No HTTP answer (cannot connect, reset, timeout): true to send again. */
+static bool no_answer(struct ontap_client *oc, const struct oc_call *c, struct http_response *rs,
+		      struct attempt *a, int *rc)
+{
+	bool permanent = rs->permanent;
+
+	http_response_release(rs);
+	*rc = err_prefix(*rc, "cannot %s", c->what);
+	/* a certificate that failed verification fails the same way again */
+	if (permanent || util_deadline_passed(c->deadline))
+		return false;
+	if (a->retryable) {
+		a->lost = !is_get(c->method);
+		return a->n < RETRY_TRIES;
+	}
+	/* A POST that may have reached ONTAP is never re-sent blindly (§5 guidance 6): look
+	 * for its result first. */
+	if (!c->recheck || a->lost)
+		return false;
+	a->lost = a->now = true;
+	*rc = recheck(oc, c);
+	return *rc == 1;
+}
+
 int oc_request(struct ontap_client *oc, const struct oc_call *c, struct json_doc *resp)
 {
-	bool retryable = is_get(c->method) || (c->flags & OC_IDEMPOTENT);
-	bool lost = false; /* an earlier send may have reached ONTAP */
+	struct attempt a = { .retryable = is_get(c->method) || (c->flags & OC_IDEMPOTENT) };
 	int64_t backoff = RETRY_FIRST_MS;
-	int64_t sent = 0;
 	struct json_doc d = { 0 };
 	int rc = POE_FAIL;
 
@@ -562,7 +663,7 @@ int oc_request(struct ontap_client *oc, const struct oc_call *c, struct json_doc
 	if (oc->dry_log && !is_get(c->method))
 		return dry_run_log(oc, c, resp);
 
-	for (int attempt = 0;; attempt++) {
+	for (;;) {
 		struct http_request rq = {
 			.method = c->method,
 			.path = c->url,
@@ -571,101 +672,41 @@ int oc_request(struct ontap_client *oc, const struct oc_call *c, struct json_doc
 			.deadline_ms = c->deadline,
 		};
 		struct http_response rs;
-		bool again = false;
-		char juuid[64];
+		int64_t sent = util_now_ms(), pause;
 
 		http_response_init(&rs);
 		oc->requests++;
-		sent = util_now_ms();
+		a.n++;
 		rc = http_perform(oc->http, &rq, &rs);
 		if (rc == 0 && rs.status >= 200 && rs.status < 300) {
-			rc = parse_answer(oc, c->method, c->url, &rs, &d);
-			http_response_release(&rs);
-			if (rc < 0)
-				goto out;
-			oc_jstr(&d, 0, "job.uuid", juuid, sizeof(juuid));
-			if (!juuid[0] || (c->flags & OC_NO_JOB_WAIT))
-				goto out;
-			rc = job_wait(oc, juuid, c->what, sent, c->deadline);
-			if (rc == JOB_GONE) {
-				rc = c->recheck ? c->recheck(oc, c->recheck_arg, c->deadline) : POE_FAIL;
-				if (rc == POE_NOTFOUND || rc == POE_FAIL)
-					rc = err_set(POE_API,
-						     "cannot %s: ONTAP job %s vanished before it was seen to finish; outcome unknown",
-						     c->what, juuid);
-			} else if (rc == POE_API &&
-				   (oc_last_code_in(oc, c->ok_codes) ||
-				    (lost && oc_last_code_in(oc, c->dup_codes)))) {
-				err_clear();
-				rc = 0;
-			}
-			goto out;
+			rc = answer_ok(oc, c, &rs, &d, sent, a.lost);
+			break;
 		}
-		if (rc == 0) {
-			/* An HTTP error answer. */
-			if (rs.status >= 500 && rs.status != 501 &&
-			    (rs.status == 503 || is_get(c->method)) && retryable &&
-			    attempt + 1 < RETRY_TRIES)
-				again = true;
-			rc = http_error(oc, c->what, &rs);
-			http_response_release(&rs);
-			if (oc_last_code_in(oc, c->ok_codes) ||
-			    (lost && oc_last_code_in(oc, c->dup_codes))) {
-				/* ok_codes, or the lost send did it: "already done" */
-				err_clear();
-				rc = 0;
-				goto out;
-			}
-			if (rc == POE_NOTFOUND && lost && strcmp(c->method, "DELETE") == 0) {
-				rc = 0; /* a DELETE whose first answer was lost */
-				goto out;
-			}
-			if (!again)
-				goto out;
-		} else {
-			/* No HTTP answer: cannot connect, reset, timeout. */
-			bool permanent = rs.permanent;
-
-			http_response_release(&rs);
-			err_prefix(rc, "cannot %s", c->what);
-			/* a certificate that failed verification fails the same way again */
-			if (permanent || util_deadline_passed(c->deadline))
-				goto out;
-			if (retryable) {
-				if (attempt + 1 >= RETRY_TRIES)
-					goto out;
-				lost = !is_get(c->method);
-			} else {
-				/*
-				 * A POST that may have reached ONTAP is never re-sent blindly (§5
-				 * guidance 6): look for its result first.
-				 */
-				int chk;
-
-				if (!c->recheck || lost)
-					goto out;
-				chk = c->recheck(oc, c->recheck_arg, c->deadline);
-				if (chk == 0) {
-					rc = 0;
-					goto out;
-				}
-				if (chk != POE_NOTFOUND) {
-					rc = chk;
-					goto out;
-				}
-				lost = true;
-				log_debug("ONTAP '%s': reply to %s %s lost and no result found; sending again",
-					  oc->cfg->host, c->method, c->url);
-				continue;
-			}
+		if (!(rc == 0 ? error_answer(oc, c, &rs, &a, &rc) : no_answer(oc, c, &rs, &a, &rc)))
+			break;
+		if (a.now) {
+			a.now = false;
+			continue;
 		}
+		/* jittered: hooks that met a busy ONTAP together do not come back together */
+		pause = util_jitter_ms(backoff);
 		log_debug("ONTAP '%s': retrying %s %s in %lld ms", oc->cfg->host, c->method, c->url,
-			  (long long)backoff);
-		if (util_sleep_ms(backoff, c->deadline) < 0)
-			goto out; /* keep the last error; the deadline is near */
+			  (long long)pause);
+		if (util_sleep_ms(pause, c->deadline) < 0)
+			break; /* keep the last error; the deadline is near */
 		backoff = backoff * 14 / 10;
+		if (a.recheck) {
+			struct err_saved busy;
+
+			a.recheck = false;
+			err_save(&busy);
+			rc = recheck(oc, c);
+			if (rc != 1) /* found: done; a failed look-up: the 503 stands */
+				rc = rc == 0 ? 0 : err_restore(&busy);
+			if (rc != 1)
+				break;
+		}
 	}
-out:
 	if (rc == 0 && resp) {
 		if (d.text)
 			*resp = d;

@@ -200,30 +200,114 @@ int ops_volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
 	return 0;
 }
 
-static int volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
-			  struct ops_volume *out)
+/* The volume cache's name of a cluster: "host:port". */
+static void cluster_of(const struct config_storage *st, char *cluster, size_t n)
 {
-	struct pve_storage ps;
-	char path[256];
+	snprintf(cluster, n, "%s:%d", st->ontap->host, st->ontap->port ? st->ontap->port : 443);
+}
+
+/* The volume cache's key of out (out->cache_key set); cluster is the storage for it. */
+static void cache_key(struct ops_volume *out, const char *export, char *cluster, size_t n,
+		      struct volcache_key *k)
+{
+	const struct config_storage *st = out->st;
+
+	cluster_of(st, cluster, n);
+	if (st->volume)
+		snprintf(out->cache_key, sizeof(out->cache_key), "volume:%s", st->volume);
+	else
+		snprintf(out->cache_key, sizeof(out->cache_key), "export:%s", export);
+	k->cluster = cluster;
+	k->svm = st->svm ? st->svm : "";
+	k->key = out->cache_key;
+}
+
+/* Is export the junction nas or a path below it? */
+static bool path_under(const char *export, const char *nas)
+{
+	size_t l = strlen(nas);
+
+	return l > 1 && !strncmp(export, nas, l) && (export[l] == '\0' || export[l] == '/');
+}
+
+/*
+ * The cached volume, when it is what was asked for: the configured name, or a junction at
+ * or above the export (a cache entry never chooses a path), on the configured SVM.
+ */
+static bool cache_lookup(struct ops_ctx *ctx, struct ops_volume *out, const char *export)
+{
+	const struct config_storage *st = out->st;
+	struct volcache_key k;
+	struct ontap_volume v;
+	char cluster[300];
+
+	cache_key(out, export, cluster, sizeof(cluster), &k);
+	if (ctx->fresh_volumes || ops_volcache_get(ctx->cfg, &k, &v) < 0)
+		return false;
+	if ((st->svm && strcmp(v.svm, st->svm) != 0) ||
+	    (st->volume ? strcmp(v.name, st->volume) != 0 : !path_under(export, v.nas_path)))
+		return false;
+	out->vol = v;
+	out->cached = true;
+	return true;
+}
+
+static void cache_store(struct ops_ctx *ctx, struct ops_volume *out, const char *export)
+{
+	struct volcache_key k;
+	char cluster[300];
+
+	if (ctx->dry_run || out->cached)
+		return;
+	cache_key(out, export, cluster, sizeof(cluster), &k);
+	ops_volcache_put(ctx->cfg, &k, &out->vol);
+}
+
+/* The volume mounted at path or at a parent of it; path is cut to the junction found. */
+static int find_by_export(struct ops_volume *out, const char *export, char *path)
+{
+	const struct config_storage *st = out->st;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->st = st;
-	if (st->protocol != STORAGE_NFS)
-		return err_set(POE_CONFIG, "storage '%s' is an NVMe pool, not an NFS storage",
-			       st->id);
-	out->oc = ops_ontap(ctx, st);
-	if (!out->oc)
-		return err_code() ? err_code() : POE_API;
-	snprintf(out->mountpath, sizeof(out->mountpath), "%s/%s", ctx->cfg->paths.mnt, st->id);
-	ontap_client_expect_parallel(out->oc, ctx->parallel_hint);
-	if (st->volume) {
-		rc = ontap_volume_find(out->oc, st->svm, st->volume, &out->vol, 0);
-		if (rc == POE_NOTFOUND)
-			return err_set(POE_NOTFOUND, "volume '%s' of storage '%s' not found on SVM '%s'",
-				       st->volume, st->id, st->svm ? st->svm : "(any)");
-		return rc;
+	for (;;) {
+		char *slash;
+
+		rc = ontap_volume_find_by_path(out->oc, st->svm, path, &out->vol, 0);
+		if (rc != POE_NOTFOUND)
+			return rc;
+		/* an export below a junction: the volume is mounted at a parent path */
+		slash = strrchr(path, '/');
+		if (!slash || slash == path)
+			return err_set(POE_NOTFOUND,
+				       "no ONTAP volume is mounted at '%s' (export of storage '%s') on SVM '%s'",
+				       export, st->id, st->svm ? st->svm : "(any)");
+		*slash = '\0';
 	}
+}
+
+static int resolve_by_name(struct ops_ctx *ctx, const struct config_storage *st,
+			   struct ops_volume *out)
+{
+	int rc;
+
+	if (cache_lookup(ctx, out, ""))
+		return 0;
+	rc = ontap_volume_find(out->oc, st->svm, st->volume, &out->vol, 0);
+	if (rc == POE_NOTFOUND)
+		return err_set(POE_NOTFOUND, "volume '%s' of storage '%s' not found on SVM '%s'",
+			       st->volume, st->id, st->svm ? st->svm : "(any)");
+	if (rc == 0)
+		cache_store(ctx, out, "");
+	return rc;
+}
+
+static int resolve_by_export(struct ops_ctx *ctx, const struct config_storage *st,
+			     struct ops_volume *out)
+{
+	char export[256], path[256];
+	struct pve_storage ps;
+	int rc;
+
 	rc = ops_pve_storage(ctx, st->id, &ps);
 	if (rc < 0)
 		return rc;
@@ -234,28 +318,24 @@ static int volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
 			     st->id);
 		goto out;
 	}
-	util_strlcpy(path, ps.export_path, sizeof(path));
-	/* strip a trailing '/' (PVE accepts "export /vol/") */
-	while (strlen(path) > 1 && path[strlen(path) - 1] == '/')
-		path[strlen(path) - 1] = '\0';
-	for (;;) {
-		char *slash;
-
-		rc = ontap_volume_find_by_path(out->oc, st->svm, path, &out->vol, 0);
-		if (rc != POE_NOTFOUND)
-			break;
-		/* an export below a junction: the volume is mounted at a parent path */
-		slash = strrchr(path, '/');
-		if (!slash || slash == path) {
-			rc = err_set(POE_NOTFOUND,
-				     "no ONTAP volume is mounted at '%s' (export of storage '%s') on SVM '%s'",
-				     ps.export_path, st->id, st->svm ? st->svm : "(any)");
-			break;
-		}
-		*slash = '\0';
+	if (util_strlcpy(export, ps.export_path, sizeof(export)) >= sizeof(export)) {
+		rc = err_set(POE_CONFIG, "export path '%s' of storage '%s' is too long",
+			     ps.export_path, st->id);
+		goto out;
 	}
-	if (rc == 0 && strlen(ps.export_path) > strlen(path)) {
-		const char *sub = ps.export_path + strlen(path);
+	/* strip a trailing '/' (PVE accepts "export /vol/") */
+	while (strlen(export) > 1 && export[strlen(export) - 1] == '/')
+		export[strlen(export) - 1] = '\0';
+	if (cache_lookup(ctx, out, export)) {
+		util_strlcpy(path, out->vol.nas_path, sizeof(path));
+	} else {
+		util_strlcpy(path, export, sizeof(path));
+		rc = find_by_export(out, ps.export_path, path);
+		if (rc == 0)
+			cache_store(ctx, out, export);
+	}
+	if (rc == 0 && strlen(export) > strlen(path)) {
+		const char *sub = export + strlen(path);
 
 		while (*sub == '/')
 			sub++;
@@ -266,6 +346,91 @@ static int volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
 out:
 	pve_storage_release(&ps);
 	return rc;
+}
+
+static int volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
+			  struct ops_volume *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->st = st;
+	if (st->protocol != STORAGE_NFS)
+		return err_set(POE_CONFIG, "storage '%s' is an NVMe pool, not an NFS storage",
+			       st->id);
+	out->oc = ops_ontap(ctx, st);
+	if (!out->oc)
+		return err_code() ? err_code() : POE_API;
+	snprintf(out->mountpath, sizeof(out->mountpath), "%s/%s", ctx->cfg->paths.mnt, st->id);
+	ontap_client_expect_parallel(out->oc, ctx->parallel_hint);
+	if (st->volume)
+		return resolve_by_name(ctx, st, out);
+	return resolve_by_export(ctx, st, out);
+}
+
+/* Did ONTAP say that the volume itself is not there (not a file in it)? */
+static bool volume_missing_answer(const struct ontap_error *e)
+{
+	/* 918235 volume not found, 918236 volume uuid and name of different volumes (§2.6) */
+	if (!strcmp(e->code, "918235") || !strcmp(e->code, "918236"))
+		return true;
+	return e->http_status == 404 && strcmp(e->code, "6684674") != 0;
+}
+
+/* GET the cached volume by uuid: gone, or its uuid now names another volume? Then its
+ * entry is dropped and ctx->vol_stale set. Other failures tell nothing: false. */
+static bool confirm_stale(struct ops_ctx *ctx, const struct ops_volume *ov)
+{
+	struct volcache_key k;
+	struct ontap_volume now;
+	char cluster[300];
+	int r = ontap_volume_get(ov->oc, ov->vol.uuid, &now, ctx->deadline);
+
+	if (r != POE_NOTFOUND && (r != 0 || strcmp(now.name, ov->vol.name) == 0))
+		return false;
+	log_info("volume '%s' (%s) of storage '%s' is gone: looking it up again", ov->vol.name,
+		 ov->vol.uuid, ov->st->id);
+	cluster_of(ov->st, cluster, sizeof(cluster));
+	k = (struct volcache_key){ cluster, ov->st->svm ? ov->st->svm : "", ov->cache_key };
+	ops_volcache_drop(ctx->cfg, &k);
+	ctx->vol_stale = true;
+	return true;
+}
+
+bool ops_volume_stale(struct ops_ctx *ctx, const struct ops_volume *ov, int rc)
+{
+	struct err_saved saved;
+	bool stale;
+
+	if (rc >= 0 || !ov->cached || !volume_missing_answer(ontap_last_error(ov->oc)))
+		return false;
+	err_save(&saved);
+	stale = confirm_stale(ctx, ov); /* make sure before anything is sent again */
+	err_restore(&saved);
+	return stale;
+}
+
+int ops_volume_check(struct ops_ctx *ctx, const struct ops_volume *ov, int width)
+{
+	if (!ov->cached)
+		return 0;
+	ontap_client_expect_parallel(ov->oc, width);
+	if (confirm_stale(ctx, ov))
+		return err_set(POE_NOTFOUND, "volume '%s' of storage '%s' is not there any more",
+			       ov->vol.name, ov->st->id);
+	err_clear();
+	return 0;
+}
+
+bool ops_volume_retry(struct ops_ctx *ctx, int rc)
+{
+	if (rc >= 0 || !ctx->vol_stale)
+		return false;
+	ctx->vol_stale = false;
+	ctx->fresh_volumes = true;
+	free(ctx->vols);
+	ctx->vols = NULL;
+	ctx->nvols = 0;
+	err_clear();
+	return true;
 }
 
 int ops_vm_node(struct ops_ctx *ctx, const struct pve_vmconf *vm, char *node, size_t n)

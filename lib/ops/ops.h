@@ -37,6 +37,10 @@ struct ops_ctx {
 	/* the VM lock ops_lock_vm() took: released before a quiesced VM is started again,
 	 * since PVE runs its hookscript then, which takes the same lock (DESIGN.md Cluster) */
 	struct cluster_lock *vm_lock;
+	/* volume cache (<paths.state>/volumes.json): an entry was found stale (retry once
+	 * with fresh look-ups); fresh_volumes: do not read the cache */
+	bool vol_stale;
+	bool fresh_volumes;
 };
 
 void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg);

@@ -20,6 +20,8 @@ struct ops_volume {
 	struct ontap_volume vol;
 	char subdir[256];     /* export below the junction ("" normally), with trailing '/' */
 	char mountpath[512];  /* where PVE mounts it on this node */
+	bool cached;          /* vol came from the volume cache, not from ONTAP */
+	char cache_key[300];  /* "export:<path>" or "volume:<name>" */
 };
 
 /*
@@ -29,6 +31,37 @@ struct ops_volume {
  */
 int ops_volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
 		       struct ops_volume *out);
+/*
+ * A request about ov failed with rc: when ov came from the volume cache and ONTAP says the
+ * volume is not there (404 / 918235 on the volume, 918236 name and uuid of different
+ * volumes), confirmed by a GET of the volume by uuid, the entry is dropped, ctx->vol_stale
+ * is set and true returned: nothing was made in a volume that does not exist.
+ */
+bool ops_volume_stale(struct ops_ctx *ctx, const struct ops_volume *ov, int rc);
+/*
+ * Before a guest is frozen: GET a cached volume by uuid, opening the width connections of
+ * the clone round beside it (so the round inside the freeze pays no handshakes), and find
+ * a stale entry before the guest is touched (POE_NOTFOUND, ctx->vol_stale). 0 otherwise.
+ */
+int ops_volume_check(struct ops_ctx *ctx, const struct ops_volume *ov, int width);
+/* After a failure rc: true (once) when ops_volume_stale() saw a stale entry; the volumes
+ * resolved so far are forgotten and the next look-up asks ONTAP. */
+bool ops_volume_retry(struct ops_ctx *ctx, int rc);
+
+/* The volume cache (volcache.c), <paths.state>/volumes.json. */
+struct volcache_key {
+	const char *cluster;  /* "host:port" */
+	const char *svm;      /* configured SVM, "" for any */
+	const char *key;      /* "export:<path>" or "volume:<name>" */
+};
+/* 0 and *out (uuid, name, svm, nas_path) on a hit; POE_NOTFOUND on a miss or a file that
+ * is not ours. The caller checks the entry against what it asked for. */
+int ops_volcache_get(const struct config *cfg, const struct volcache_key *k,
+		     struct ontap_volume *out);
+void ops_volcache_put(const struct config *cfg, const struct volcache_key *k,
+		      const struct ontap_volume *v);
+void ops_volcache_drop(const struct config *cfg, const struct volcache_key *k);
+
 /* The PVE storage definition (local storage.cfg; the API when there is none). */
 int ops_pve_storage(struct ops_ctx *ctx, const char *id, struct pve_storage *out);
 

@@ -35,6 +35,8 @@ static int nfs_storage(struct ops_ctx *ctx, const char *id, struct ops_volume *o
 		return err_set(POE_NOTFOUND, "storage '%s' is not configured for pve-ontap", id);
 	if (st->protocol != STORAGE_NFS)
 		return err_set(POE_USAGE, "storage '%s' is an NVMe pool: use 'pve-ontap nvme'", id);
+	/* volume-wide changes (SnapRestore, FlexClones) ask ONTAP, never the volume cache */
+	ctx->fresh_volumes = true;
 	return ops_volume_resolve(ctx, st, ov);
 }
 

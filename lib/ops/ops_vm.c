@@ -206,7 +206,7 @@ static int list_nfs(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_snap
 			if (p->disks[i].vol == ov)
 				util_strlcpy(dir, p->disks[i].dir, sizeof(dir));
 		rc = ontap_dir_list(ov->oc, ov->vol.uuid, dir, &files, &nfiles, ctx->deadline);
-		if (rc == POE_NOTFOUND)
+		if (rc == POE_NOTFOUND && !ops_volume_stale(ctx, ov, rc))
 			continue;
 		if (rc < 0)
 			return err_prefix(rc, "cannot list '%s' on volume '%s'", dir, ov->vol.name);
@@ -325,7 +325,7 @@ static int list_plan(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_sna
 	return 0;
 }
 
-int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n)
+static int list_once(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n)
 {
 	struct vm_plan p;
 	int rc;
@@ -336,6 +336,16 @@ int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out
 	if (rc == 0)
 		rc = list_plan(ctx, &p, out, n);
 	plan_release(&p);
+	return rc;
+}
+
+/* A cached volume that turned out stale made the first try fail having made nothing. */
+int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n)
+{
+	int rc = list_once(ctx, vmid, out, n);
+
+	if (ops_volume_retry(ctx, rc))
+		rc = list_once(ctx, vmid, out, n);
 	return rc;
 }
 
@@ -362,6 +372,14 @@ static int delete_clones(struct ops_ctx *ctx, const struct vm_plan *p, const cha
 			rc = r;
 	}
 	return rc;
+}
+
+static bool any_made(const bool *made, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (made[i])
+			return true;
+	return false;
 }
 
 static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
@@ -400,7 +418,9 @@ static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
 		}
 		if (r < 0 && rc == 0)
 			rc = r;
-		if (ops_interrupted)
+		/* nothing made yet and the volume is not there: the caller retries */
+		if (ops_interrupted || (r < 0 && !any_made(made, p->ndisks) &&
+					ops_volume_stale(ctx, &p->vols[v], r)))
 			break;
 	}
 	for (int i = 0; i < p->ndisks; i++) {
@@ -521,6 +541,11 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 		 ctx->phase ? ctx->phase : "manual");
 
 	ops_interrupted = 0;
+	rc = 0;
+	for (int v = 0; v < p->nvols && o->quiesce != QUIESCE_NONE && rc == 0; v++)
+		rc = ops_volume_check(ctx, &p->vols[v], p->ndisks);
+	if (rc < 0)
+		goto out;
 	rc = ops_quiesce_begin(ctx, p->vm, o->quiesce, &qs);
 	if (rc == 0)
 		rc = clone_disks(ctx, p, out->name, out, dsts, made);
@@ -556,8 +581,8 @@ out:
 	return rc;
 }
 
-int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o,
-			   struct vm_snapshot *out)
+static int create_once(struct ops_ctx *ctx, const struct vm_snapshot_opts *o,
+		       struct vm_snapshot *out)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
 	int rc;
@@ -570,7 +595,31 @@ int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o
 	return rc;
 }
 
+int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o,
+			   struct vm_snapshot *out)
+{
+	int rc = create_once(ctx, o, out);
+
+	if (ops_volume_retry(ctx, rc))
+		rc = create_once(ctx, o, out);
+	return rc;
+}
+
 /* ---- delete and prune ---- */
+
+/* The plan and the snapshots of a delete or prune; the listing GET opens the connections
+ * of the delete round beside it (a volume found in the cache had no look-up GET for it). */
+static int plan_for_delete(struct ops_ctx *ctx, int vmid, struct vm_plan *p,
+			   struct vm_snapshot **snaps, int *n)
+{
+	int rc = plan_build(ctx, vmid, NULL, NULL, true, p);
+
+	if (rc < 0)
+		return rc;
+	for (int v = 0; v < p->nvols; v++)
+		ontap_client_expect_parallel(p->vols[v].oc, p->ndisks);
+	return list_plan(ctx, p, snaps, n);
+}
 
 static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s)
 {
@@ -612,11 +661,9 @@ static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct 
 static int plan_find(struct ops_ctx *ctx, int vmid, const char *name, struct vm_plan *p,
 		     struct vm_snapshot **snaps, int *n, struct vm_snapshot **found)
 {
-	int rc = plan_build(ctx, vmid, NULL, NULL, true, p);
+	int rc = plan_for_delete(ctx, vmid, p, snaps, n);
 
 	*found = NULL;
-	if (rc == 0)
-		rc = list_plan(ctx, p, snaps, n);
 	if (rc < 0)
 		return rc;
 	for (int i = 0; i < *n; i++)
@@ -627,7 +674,7 @@ static int plan_find(struct ops_ctx *ctx, int vmid, const char *name, struct vm_
 	return 0;
 }
 
-int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
+static int delete_once(struct ops_ctx *ctx, int vmid, const char *name)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
 	struct vm_snapshot *snaps = NULL, *s;
@@ -667,20 +714,29 @@ static int newer_with_label(const struct vm_snapshot *snaps, int n, int i)
 	return newer;
 }
 
-int ops_vm_snapshot_prune_select(struct ops_ctx *ctx, int vmid, const char *label, int keep,
-				 struct vm_snapshot **pruned, int *npruned)
+int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
+{
+	int rc = delete_once(ctx, vmid, name);
+
+	if (ops_volume_retry(ctx, rc))
+		rc = delete_once(ctx, vmid, name);
+	return rc;
+}
+
+static int prune_once(struct ops_ctx *ctx, int vmid, const char *label, int keep,
+		      struct vm_snapshot **pruned, int *npruned)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
 	struct vm_snapshot *snaps = NULL;
 	int n = 0, deleted = 0, rc;
 
 	if (pruned) {
+		/* a retry starts afresh (ops_volume_retry(): only when nothing was deleted) */
+		free(*pruned);
 		*pruned = NULL;
 		*npruned = 0;
 	}
-	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
-	if (rc == 0)
-		rc = list_plan(ctx, p, &snaps, &n);
+	rc = plan_for_delete(ctx, vmid, p, &snaps, &n);
 	if (rc < 0)
 		goto out;
 	/* oldest first: a snapshot goes when keep newer ones of its label exist */
@@ -709,6 +765,21 @@ out:
 int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep)
 {
 	return ops_vm_snapshot_prune_select(ctx, vmid, label, keep, NULL, NULL);
+}
+
+int ops_vm_snapshot_prune_select(struct ops_ctx *ctx, int vmid, const char *label, int keep,
+				 struct vm_snapshot **pruned, int *npruned)
+{
+	int rc;
+
+	if (pruned) {
+		*pruned = NULL;
+		*npruned = 0;
+	}
+	rc = prune_once(ctx, vmid, label, keep, pruned, npruned);
+	if (ops_volume_retry(ctx, rc))
+		rc = prune_once(ctx, vmid, label, keep, pruned, npruned);
+	return rc;
 }
 
 /* ---- restore ---- */
@@ -991,6 +1062,14 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 	int n = 0, rc;
 
 	rc = plan_find(ctx, vmid, name, p, &snaps, &n, &s);
+	/* a stale cached volume shows in the listing, before anything changed: look again */
+	if (rc < 0 && ops_volume_retry(ctx, rc)) {
+		free(snaps);
+		snaps = NULL;
+		n = 0;
+		plan_release(p);
+		rc = plan_find(ctx, vmid, name, p, &snaps, &n, &s);
+	}
 	if (rc == 0)
 		rc = restore_with_plan(ctx, p, s, force);
 	free(snaps);

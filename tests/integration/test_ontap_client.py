@@ -222,13 +222,11 @@ def test_bad_password_is_401(env):
 
 def test_get_5xx_is_retried(env):
     env.ontap.add_fault("GET", r"/api/storage/volumes$", "status", status=503, count=2)
-    t0 = time.monotonic()
     r = run(env, "volume-find", SVM, VOLUME, check=0)
     assert r.value["name"] == VOLUME
     gets = reqs(env, "GET", "/api/storage/volumes")
     assert len(gets) == 3 and [g["status"] for g in gets] == [503, 503, 200]
-    # backoff 1 s then 1.4 s
-    assert time.monotonic() - t0 >= 2.2
+    # the backoff (about 1 s then 1.4 s, jittered) is tests/unit/test_ontap.c's test_jitter
     assert r.requests == 3
 
 

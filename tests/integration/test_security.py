@@ -313,7 +313,8 @@ def test_volid_escaping_the_image_directory_is_refused(env, volid):
     new = sorted(set(after) - set(before))
     assert all(re.fullmatch(r"(sim/ontap/vol/proxmox_storage01/images/100/"
                             r"vm-100-disk-0-snap-manual-\d{8}T\d{6}Z\.raw|"
-                            r"var/lib/pve-ontap/queue/100-[^/]+\.job)", n) for n in new), new
+                            r"var/lib/pve-ontap/queue/100-[^/]+\.job|"
+                            r"var/lib/pve-ontap/volumes\.json)", n) for n in new), new
     assert {k: v for k, v in after.items() if k in before} == before
     assert paths and r.returncode in (0, 1, 3), r.stderr
 

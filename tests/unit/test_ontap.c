@@ -172,6 +172,87 @@ static void test_snapshot_create_lost_reply(void **state)
 	assert_non_null(strstr(fx->f.log[1], "name=pveontap_x"));
 }
 
+#define SNAP_X "{\"records\":[{\"uuid\":\"33333333-3333-3333-3333-333333333333\"," \
+	       "\"name\":\"pveontap_x\",\"create_time\":\"2026-11-22T10:15:00+00:00\"}]," \
+	       "\"num_records\":1}"
+/* the simulator's 503 body (tests/sim/ontap_core.py) */
+#define BUSY "{\"error\":{\"message\":\"server busy\",\"code\":\"65552\"}}"
+
+/* A GET answered 503 is sent again after a (jittered) backoff. */
+static void test_get_503_retried(void **state)
+{
+	struct fixture *fx = *state;
+	struct ontap_volume v;
+
+	fake_route(&fx->f, "GET", "/api/storage/volumes?", 503, BUSY, 1);
+	fake_route(&fx->f, "GET", "/api/storage/volumes?", 200,
+		   "{\"records\":[" VOL1 "],\"num_records\":1}", 0);
+	assert_int_equal(ontap_volume_find(fx->oc, "svm1", "vol1", &v, 0), 0);
+	assert_int_equal(fake_count(&fx->f, "GET /api/storage/volumes?"), 2);
+}
+
+/*
+ * A POST answered 503 is sent again only after a look-up by name finds nothing (ONTAP was
+ * busy and made nothing): 503, re-check (none), POST again, job.
+ */
+static void test_post_503_resent_after_recheck(void **state)
+{
+	struct fixture *fx = *state;
+
+	fake_route(&fx->f, "POST", SNAP_PATH, 503, BUSY, 1);
+	fake_route(&fx->f, "POST", SNAP_PATH, 202, JOB, 0);
+	fake_route(&fx->f, "GET", SNAP_PATH "?", 200, "{\"records\":[],\"num_records\":0}", 0);
+	fake_route(&fx->f, "GET", JOB_PATH, 200, "{\"state\":\"success\"}", 0);
+	assert_int_equal(ontap_snapshot_create(fx->oc, VOL_UUID, "pveontap_x", "c", NULL, 0), 0);
+	dump(&fx->f);
+	assert_int_equal(fake_count(&fx->f, "POST "), 2);
+	assert_int_equal(fake_count(&fx->f, "GET " SNAP_PATH "?"), 1);
+	assert_non_null(strstr(fx->f.log[1], "name=pveontap_x"));
+	assert_non_null(strstr(fx->f.log[2], "POST "));
+}
+
+/* The re-check finds the snapshot (made by whoever): done, the POST is not sent again. */
+static void test_post_503_found_by_recheck(void **state)
+{
+	struct fixture *fx = *state;
+
+	fake_route(&fx->f, "POST", SNAP_PATH, 503, BUSY, 0);
+	fake_route(&fx->f, "GET", SNAP_PATH "?", 200, SNAP_X, 0);
+	assert_int_equal(ontap_snapshot_create(fx->oc, VOL_UUID, "pveontap_x", "c", NULL, 0), 0);
+	assert_int_equal(fake_count(&fx->f, "POST "), 1);
+	assert_int_equal(fake_count(&fx->f, "GET " SNAP_PATH "?"), 1);
+}
+
+/* Busy every time: three POSTs at most, each after a re-check; the 503 is the error. */
+static void test_post_503_gives_up(void **state)
+{
+	struct fixture *fx = *state;
+
+	fake_route(&fx->f, "POST", SNAP_PATH, 503, BUSY, 0);
+	fake_route(&fx->f, "GET", SNAP_PATH "?", 200, "{\"records\":[],\"num_records\":0}", 0);
+	assert_int_equal(ontap_snapshot_create(fx->oc, VOL_UUID, "pveontap_x", "c", NULL, 0),
+			 POE_API);
+	assert_non_null(strstr(err_msg(), "server busy"));
+	assert_int_equal(fake_count(&fx->f, "POST "), 3);
+	assert_int_equal(fake_count(&fx->f, "GET " SNAP_PATH "?"), 2);
+}
+
+/* The backoff is spread over [ms/2, 3ms/2), not the same for everyone. */
+static void test_jitter(void **state)
+{
+	int64_t lo = INT64_MAX, hi = 0;
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		int64_t j = util_jitter_ms(1000);
+
+		assert_true(j >= 500 && j < 1500);
+		lo = j < lo ? j : lo;
+		hi = j > hi ? j : hi;
+	}
+	assert_true(hi - lo > 500);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,7 +262,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_create_job_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_volume_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_create_lost_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_503_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_post_503_resent_after_recheck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_post_503_found_by_recheck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_post_503_gives_up, setup, teardown),
+		cmocka_unit_test(test_jitter),
 	};
+
+	/* backoffs of 1 s and more in milliseconds (HACKING.md "Test-only knobs") */
+	setenv("PVE_ONTAP_TEST_TIME_SCALE", "0.001", 1);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
