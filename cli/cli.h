@@ -27,6 +27,7 @@ struct cli_ctx {
 	bool dry_run;
 	const char *progname;
 	struct config *cfg;       /* loaded by cli_config() */
+	int interrupted;          /* signal caught during a mutating run (cli_run_end()), or 0 */
 };
 
 typedef int (*cli_fn)(struct cli_ctx *ctx, int argc, char **argv);
@@ -135,10 +136,12 @@ struct cli_run {
 	struct ops_ctx ctx;
 	struct buf dry;
 	struct cluster_lock lock;
+	bool signals;             /* SIGINT/SIGTERM/SIGHUP caught (locked runs) */
 };
 
 void cli_run_begin(struct cli_run *r, struct cli_ctx *cc);
-/* cli_run_begin() and the lock "vm-<vmid>" / "storage-<id>"; returns 0 or POE_*. */
+/* cli_run_begin() and the lock "vm-<vmid>" / "storage-<id>"; returns 0 or POE_*. These
+ * also catch SIGINT/SIGTERM/SIGHUP until cli_run_end() (ops_run_signals_catch()). */
 int cli_run_begin_vm(struct cli_run *r, struct cli_ctx *cc, int vmid);
 int cli_run_begin_storage(struct cli_run *r, struct cli_ctx *cc, const char *id);
 void cli_run_end(struct cli_run *r, struct cli_ctx *cc);

@@ -318,6 +318,11 @@ int main(int argc, char **argv)
 		rc = run_help(&ctx, argc - i, argv + i);
 	else if (i > 0)
 		rc = dispatch(&ctx, argc - i, argv + i);
+	/* an operation that noticed the signal failed with its own message (what it undid);
+	 * one that had no step left to stop at completed: say so, and that nothing was undone */
+	if (rc == 0 && ctx.interrupted)
+		rc = err_set(POE_FAIL, "interrupted by %s after the operation had completed: "
+			     "its result stands, nothing was undone", ops_signal_name(ctx.interrupted));
 	if (rc == 1) /* --help was printed */
 		rc = 0;
 	if (rc < 0 && err_msg()[0])

@@ -36,7 +36,8 @@ struct hook {
 	const struct config *cfg;
 	const struct policy *pol;
 	struct ops_ctx ctx;
-	int64_t deadline;
+	int64_t deadline;           /* for the work: the timeout less the cleanup share */
+	int64_t end;                /* the policy's timeout: undoing a failed step ends here */
 	const char *what;           /* the step that failed, for the warning line */
 	struct vm_snapshot *list;   /* our snapshots of the VM, oldest first */
 	int nlist;
@@ -147,7 +148,7 @@ static void watchdog_start(const struct hook *h, int status)
 	char t[24];
 
 	policy_format_duration(h->pol->timeout_s, t, sizeof(t));
-	wd.fire_at = h->deadline + HOOK_WATCHDOG_GRACE_S * 1000LL;
+	wd.fire_at = h->end + HOOK_WATCHDOG_GRACE_S * 1000LL;
 	wd.status = status;
 	wd.disarmed = false;
 	snprintf(wd.msg, sizeof(wd.msg),
@@ -408,6 +409,42 @@ out:
 	return rc;
 }
 
+/*
+ * The run's deadlines: the work gets the policy's timeout less a share kept for undoing a
+ * failed snapshot (waiting for clone jobs whose outcome is unknown, removing clones): a
+ * quarter, at least 1 s, at most half. The global deadline is the work's.
+ */
+static void set_deadlines(struct hook *h)
+{
+	int64_t timeout_ms = h->pol->timeout_s * 1000;
+	int64_t share = timeout_ms / 4;
+
+	if (share < 1000)
+		share = 1000;
+	if (share > timeout_ms / 2)
+		share = timeout_ms / 2;
+	h->end = util_now_ms() + timeout_ms;
+	h->deadline = h->end - share;
+	util_deadline_set_global(h->deadline);
+}
+
+/* A migration target (skip_on_migration) or a backup run: say so and take nothing. */
+static bool run_skipped(const struct hook *h)
+{
+	const char *from = getenv("PVE_MIGRATED_FROM");
+
+	if ((h->phase & (POLICY_PRE_START | POLICY_POST_START)) && h->pol->skip_on_migration &&
+	    from && *from) {
+		say(h->vmid, h->phase_name, "skipped: migration from %s (skip_on_migration)", from);
+		return true;
+	}
+	if (vm_in_backup(h->cfg, h->vmid)) {
+		say(h->vmid, h->phase_name, "skipped: backup in progress (lock: backup)");
+		return true;
+	}
+	return false;
+}
+
 /* The one warning (or, blocking, error) line of a failed run and its run state; returns the
  * exit status of the hook. */
 static int report_failure(struct hook *h, int rc, const int *idx, int failed_rule, int nidx,
@@ -444,7 +481,6 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	bool blocking = false;
 	int idx[POLICY_MAX_RULES];
 	char lockname[32];
-	const char *from;
 	int nidx, rc, status = 0, failed_rule = 0;
 
 	/* the task log wants our own summary lines, not every step (pve.md §11.5) */
@@ -469,22 +505,15 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	if (nidx == 0)
 		goto out;
 
-	h.deadline = util_now_ms() + pol->timeout_s * 1000;
-	util_deadline_set_global(h.deadline);
+	set_deadlines(&h);
 	blocking = h.phase == POLICY_PRE_START && policy_blocks_start(pol);
 
-	from = getenv("PVE_MIGRATED_FROM");
-	if ((h.phase & (POLICY_PRE_START | POLICY_POST_START)) && pol->skip_on_migration &&
-	    from && *from) {
-		say(vmid, phase_name, "skipped: migration from %s (skip_on_migration)", from);
+	if (run_skipped(&h))
 		goto out;
-	}
-	if (vm_in_backup(cfg, vmid)) {
-		say(vmid, phase_name, "skipped: backup in progress (lock: backup)");
-		goto out;
-	}
 
 	watchdog_start(&h, blocking ? err_exit_status(POE_TIMEOUT) : 0);
+	/* PVE ends a hook that outlasts a stop with SIGTERM: undo, release the lock, then go */
+	ops_run_signals_catch();
 	snprintf(lockname, sizeof(lockname), "vm-%d", vmid);
 	h.what = "cannot lock the VM";
 	rc = cluster_lock_acquire(&lock, cfg->paths.lock, lockname, h.deadline);
@@ -495,6 +524,7 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	ops_ctx_init(&h.ctx, cfg);
 	ctx_ready = true;
 	h.ctx.deadline = h.deadline;
+	h.ctx.cleanup_deadline = h.end;
 	h.ctx.phase = phase_name;
 	/* the journal fields of what this run logs (log.h): VMID=, PHASE=, LABEL= per rule */
 	log_context_set(vmid, NULL, phase_name);
@@ -513,6 +543,7 @@ out:
 	if (ctx_ready)
 		ops_ctx_release(&h.ctx);
 	watchdog_stop(&lock);
+	ops_run_signals_release();
 	free(h.list);
 	policy_free(pol);
 	config_free(cfg);
@@ -641,11 +672,13 @@ int hook_run_scheduled(const char *config_path, int vmid, const char *label, int
 	if (!r)
 		goto out; /* the rule went away with a policy change: nothing to do */
 	idx[0] = (int)(r - pol->rules);
-	h.deadline = util_now_ms() + pol->timeout_s * 1000;
-	util_deadline_set_global(h.deadline);
+	set_deadlines(&h);
 	watchdog_start(&h, err_exit_status(POE_TIMEOUT));
+	/* systemd stopping the watcher sends SIGTERM to its children too: undo, then go */
+	ops_run_signals_catch();
 	ops_ctx_init(&h.ctx, cfg);
 	h.ctx.deadline = h.deadline;
+	h.ctx.cleanup_deadline = h.end;
 	h.ctx.phase = "schedule";
 	log_context_set(vmid, label, "schedule"); /* journal fields VMID=, LABEL=, PHASE= */
 	snprintf(lockname, sizeof(lockname), "vm-%d", vmid);
@@ -662,6 +695,7 @@ int hook_run_scheduled(const char *config_path, int vmid, const char *label, int
 	ops_ctx_release(&h.ctx);
 out:
 	watchdog_stop(&lock);
+	ops_run_signals_release();
 	free(h.list);
 	policy_free(pol);
 	config_free(cfg);

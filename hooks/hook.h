@@ -17,7 +17,10 @@
  * configuration and two stat() calls: no network client is created, no request sent.
  * An unknown phase, a missing or broken configuration and a broken policy are reported
  * in one line each and return 0 (a policy that cannot be read cannot ask to block).
- * The policy's timeout bounds the whole run (util_deadline_set_global()); a watchdog
+ * The policy's timeout bounds the whole run: the work gets it less a cleanup share (a
+ * quarter, 1 s at least, half at most; util_deadline_set_global()), undoing a failed
+ * snapshot the rest (ops_ctx.cleanup_deadline). SIGINT/SIGTERM/SIGHUP make the run undo
+ * what it made and release the lock before it ends. A watchdog
  * thread ends the process a few seconds after it should anything ignore the deadline.
  *
  * config_path: --config, or NULL for the DESIGN.md search order ($PVE_ONTAP_CONFIG, as PVE

@@ -545,6 +545,10 @@ static int setup_easy(struct http_client *c, struct job *j, int64_t timeout_ms)
 	SETOPT(e, CURLOPT_PRIVATE, (void *)j);
 	SETOPT(e, CURLOPT_ERRORBUFFER, s->errbuf);
 	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+	/* libcurl itself sends a request again when a reused connection answers nothing: a
+	 * request that must go at most once gets a connection of its own */
+	if (rq->once)
+		SETOPT(e, CURLOPT_FRESH_CONNECT, 1L);
 	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https,http");
 	SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "https,http");
 	/* Never follow a redirect: Basic credentials or a token must not go elsewhere. */
@@ -715,7 +719,7 @@ static bool retryable(struct job *j, CURLcode cc)
 		return true;
 	if (cc == CURLE_SEND_ERROR && !s->got_header)
 		return true;
-	if (cc == CURLE_GOT_NOTHING) {
+	if (cc == CURLE_GOT_NOTHING && !j->rq->once) {
 		netlib.easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nconn);
 		return nconn == 0;
 	}

@@ -40,6 +40,10 @@ struct http_request {
 	const char *extra_header;  /* one more header line (e.g. CSRFPreventionToken), or NULL */
 	const char *cookie;        /* Cookie header value, or NULL */
 	int64_t deadline_ms;       /* absolute monotonic; 0 = only the client's timeouts */
+	bool once;                 /* not idempotent (a POST that creates): never re-sent once
+				    * it may have reached the server, not even after an empty
+				    * reply on a reused connection, which is also what a server
+				    * that acted and then lost the connection looks like */
 };
 
 struct http_response {

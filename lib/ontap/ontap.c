@@ -1580,9 +1580,95 @@ static void op_fail(struct ontap_file_op *op, int rc)
 	util_strlcpy(op->err, err_msg(), sizeof(op->err));
 }
 
+/* The op failed, but ONTAP may have done it or may still do it (job: "" when unknown). */
+static void op_unknown(struct ontap_file_op *op, int rc, const char *job)
+{
+	op_fail(op, rc);
+	op->maybe = true;
+	util_strlcpy(op->job, job ? job : "", sizeof(op->job));
+}
+
+/* What a poll of the job of item/op is about, for messages: "clone 'a' to 'b'". */
+static void poll_what(char *what, size_t n, const char *verb, const struct ontap_file_op *op)
+{
+	if (op->src)
+		snprintf(what, n, "%s '%s' to '%s'", verb, op->src, op->dst);
+	else
+		snprintf(what, n, "%s '%s'", verb, op->dst);
+}
+
+/* One poll answer for item/op: the job ended (pending cleared, op->rc set) or goes on. */
+static void poll_answer(struct ontap_client *oc, struct batch_item *item,
+			struct ontap_file_op *op, const struct http_request *rq,
+			struct http_response *rs, const char *verb, bool gone_ok, int64_t start,
+			int64_t deadline)
+{
+	struct json_doc d = { 0 };
+	char what[700];
+	int rc;
+
+	poll_what(what, sizeof(what), verb, op);
+	if (rs->rc < 0 || (rs->status >= 500 && !util_deadline_passed(deadline))) {
+		/* Transport trouble or a 5xx on a poll: try again next round. */
+		if (util_deadline_passed(deadline)) {
+			item->pending = false;
+			op_unknown(op, still_running(item->job, what, start), item->job);
+		}
+		return;
+	}
+	if (rs->status == 404) {
+		item->pending = false;
+		op_unknown(op, err_set(POE_API,
+				       "cannot %s: ONTAP job %s vanished before it was seen to finish; outcome unknown",
+				       what, item->job), NULL);
+		return;
+	}
+	if (rs->status >= 400) {
+		item->pending = false;
+		/* an error reading the job says nothing about the job itself */
+		op_unknown(op, http_error(oc, "read ONTAP job", rs), item->job);
+		return;
+	}
+	rc = parse_answer(oc, "GET", rq->path, rs, &d);
+	if (rc == 0)
+		rc = job_eval(oc, &d, item->job, what);
+	json_free(&d);
+	if (rc == 1) {
+		if (util_deadline_left(deadline) <= 0) {
+			item->pending = false;
+			op_unknown(op, still_running(item->job, what, start), item->job);
+		}
+		return;
+	}
+	item->pending = false;
+	if (rc < 0 && gone_ok && oc_last_code_in(oc, file_gone_codes))
+		rc = 0;
+	if (rc < 0) {
+		op_fail(op, rc);
+	} else {
+		op->rc = 0;
+		op->err[0] = '\0';
+	}
+}
+
+/* The deadline passed: every job still pending has an unknown outcome. */
+static void poll_give_up(struct batch_item *items, struct ontap_file_op *ops, int n,
+			 const char *verb, int64_t start)
+{
+	for (int i = 0; i < n; i++) {
+		char what[700];
+
+		if (!items[i].pending)
+			continue;
+		snprintf(what, sizeof(what), "%s '%s'", verb, ops[i].dst);
+		items[i].pending = false;
+		op_unknown(&ops[i], still_running(items[i].job, what, start), items[i].job);
+	}
+}
+
 /*
  * Poll the jobs of ops[i] with items[i].pending, all of a round in parallel, until each ends
- * or the deadline passes. what_fmt gets the op's dst (and src) for messages.
+ * or the deadline passes (then its op->maybe says the outcome is unknown).
  */
 static void batch_poll(struct ontap_client *oc, struct batch_item *items,
 		       struct ontap_file_op *ops, int n, const char *verb, bool gone_ok,
@@ -1595,6 +1681,7 @@ static void batch_poll(struct ontap_client *oc, struct batch_item *items,
 	int64_t delay = POLL_FIRST_MS;
 
 	for (;;) {
+		int64_t left;
 		int m = 0;
 
 		for (int i = 0; i < n; i++) {
@@ -1605,7 +1692,7 @@ static void batch_poll(struct ontap_client *oc, struct batch_item *items,
 			rq[m] = (struct http_request){
 				.method = "GET",
 				.path = oc_url_str(&urls[m]) ? buf_cstr(&urls[m].b) : "/",
-					.deadline_ms = deadline,
+				.deadline_ms = deadline,
 			};
 			http_response_init(&rs[m]);
 			idx[m++] = i;
@@ -1615,77 +1702,22 @@ static void batch_poll(struct ontap_client *oc, struct batch_item *items,
 		oc->requests += (unsigned long)m;
 		http_perform_many(oc->http, rq, rs, m);
 		for (int k = 0; k < m; k++) {
-			int i = idx[k];
-			struct ontap_file_op *op = &ops[i];
-			struct json_doc d = { 0 };
-			char what[700];
-			int rc;
-
-			if (ops[i].src)
-				snprintf(what, sizeof(what), "%s '%s' to '%s'", verb, op->src, op->dst);
-			else
-				snprintf(what, sizeof(what), "%s '%s'", verb, op->dst);
-			if (rs[k].rc < 0) {
-				/* Transport trouble on a poll: try again next round. */
-				if (util_deadline_passed(deadline)) {
-					items[i].pending = false;
-					op_fail(op, still_running(items[i].job, what, start));
-				}
-				goto next;
-			}
-			if (rs[k].status == 404) {
-				items[i].pending = false;
-				op_fail(op, err_set(POE_API,
-						    "cannot %s: ONTAP job %s vanished before it was seen to finish; outcome unknown",
-						    what, items[i].job));
-				goto next;
-			}
-			if (rs[k].status >= 400) {
-				if (rs[k].status >= 500 && !util_deadline_passed(deadline))
-					goto next;
-				items[i].pending = false;
-				op_fail(op, http_error(oc, "read ONTAP job", &rs[k]));
-				goto next;
-			}
-			rc = parse_answer(oc, "GET", rq[k].path, &rs[k], &d);
-			if (rc == 0)
-				rc = job_eval(oc, &d, items[i].job, what);
-			json_free(&d);
-			if (rc == 1) {
-				if (util_deadline_left(deadline) <= 0) {
-					items[i].pending = false;
-					op_fail(op, still_running(items[i].job, what, start));
-				}
-				goto next;
-			}
-			items[i].pending = false;
-			if (rc < 0 && gone_ok && oc_last_code_in(oc, file_gone_codes))
-				rc = 0;
-			if (rc < 0)
-				op_fail(op, rc);
-			else
-				op->rc = 0;
-next:
+			poll_answer(oc, &items[idx[k]], &ops[idx[k]], &rq[k], &rs[k], verb, gone_ok,
+				    start, deadline);
 			http_response_release(&rs[k]);
 			oc_url_release(&urls[k]);
 		}
-		{
-			int64_t left = util_deadline_left(deadline);
-
-			if (left <= 0) {
-				for (int i = 0; i < n; i++) {
-					char what[700];
-
-					if (!items[i].pending)
-						continue;
-					snprintf(what, sizeof(what), "%s '%s'", verb, ops[i].dst);
-					items[i].pending = false;
-					op_fail(&ops[i], still_running(items[i].job, what, start));
-				}
-				break;
-			}
-			util_sleep_ms(delay < left ? delay : left, 0);
+		m = 0;
+		for (int i = 0; i < n; i++)
+			m += items[i].pending;
+		if (!m)
+			break; /* no sleep after the last job ended */
+		left = util_deadline_left(deadline);
+		if (left <= 0) {
+			poll_give_up(items, ops, n, verb, start);
+			break;
 		}
+		util_sleep_ms(delay < left ? delay : left, 0);
 		delay = delay * 3 / 2;
 		if (delay > POLL_MAX_MS)
 			delay = POLL_MAX_MS;
@@ -1716,68 +1748,118 @@ static int batch_result(const struct ontap_file_op *ops, int n, const char *verb
 		       ops[first].err);
 }
 
-/* The requests of a batch: items[i] keeps each URL and body alive for rq[i]. */
-static int batch_build(const struct ontap_volume *vol, struct ontap_file_op *ops, int n,
-		       int kind, int64_t deadline, struct batch_item *items,
-		       struct http_request *rq, struct http_response *rs)
+/* Request i of a batch (URL and body kept in item); 0 or POE_FAIL. kind 0 clone, 1 delete. */
+static int batch_request(const struct ontap_volume *vol, struct ontap_file_op *op,
+			 struct batch_item *item, struct http_request *rq, int kind,
+			 int64_t deadline)
 {
-	for (int i = 0; i < n; i++) {
-		struct json_writer w;
-		struct oc_url *u = &items[i].url;
+	struct oc_url *u = &item->url;
 
-		ops[i].rc = 0;
-		ops[i].err[0] = '\0';
-		oc_url_init(u);
-		buf_init(&items[i].body, OC_MAX_BODY);
-		if (kind == 0) {
-			oc_url_put(u, "/api/storage/file/clone");
-			oc_url_return_timeout(u, deadline);
-			jw_init(&w, &items[i].body, 0);
-			jw_object_begin(&w, NULL);
-			/* Both name and uuid: 9.10-9.13 want the name as well (§2.6). */
-			jw_object_begin(&w, "volume");
-			jw_string(&w, "name", vol->name);
-			jw_string(&w, "uuid", vol->uuid);
-			jw_object_end(&w);
-			jw_string(&w, "source_path", ops[i].src);
-			jw_string(&w, "destination_path", ops[i].dst);
-			jw_bool(&w, "overwrite_destination", ops[i].overwrite);
-			jw_object_end(&w);
-			if (!oc_body(&w, &items[i].body))
-				return POE_FAIL;
-		} else {
-			oc_kind_url(u, &file_kind, vol->uuid, file_seg(ops[i].dst));
-			oc_url_return_timeout(u, deadline);
-		}
-		if (!oc_url_str(u))
+	op->rc = 0;
+	op->err[0] = '\0';
+	op->maybe = false;
+	op->job[0] = '\0';
+	if (kind == 0) {
+		struct json_writer w;
+
+		oc_url_put(u, "/api/storage/file/clone");
+		oc_url_return_timeout(u, deadline);
+		jw_init(&w, &item->body, 0);
+		jw_object_begin(&w, NULL);
+		/* Both name and uuid: 9.10-9.13 want the name as well (§2.6). */
+		jw_object_begin(&w, "volume");
+		jw_string(&w, "name", vol->name);
+		jw_string(&w, "uuid", vol->uuid);
+		jw_object_end(&w);
+		jw_string(&w, "source_path", op->src);
+		jw_string(&w, "destination_path", op->dst);
+		jw_bool(&w, "overwrite_destination", op->overwrite);
+		jw_object_end(&w);
+		if (!oc_body(&w, &item->body))
 			return POE_FAIL;
-		rq[i] = (struct http_request){
-			.method = kind == 0 ? "POST" : "DELETE",
-			.path = buf_cstr(&u->b),
-			.body = kind == 0 ? buf_cstr(&items[i].body) : NULL,
-			.body_len = kind == 0 ? items[i].body.len : 0,
-			.deadline_ms = deadline,
-		};
-		http_response_init(&rs[i]);
+	} else {
+		oc_kind_url(u, &file_kind, vol->uuid, file_seg(op->dst));
+		oc_url_return_timeout(u, deadline);
 	}
+	if (!oc_url_str(u))
+		return POE_FAIL;
+	*rq = (struct http_request){
+		.method = kind == 0 ? "POST" : "DELETE",
+		.path = buf_cstr(&u->b),
+		.body = kind == 0 ? buf_cstr(&item->body) : NULL,
+		.body_len = kind == 0 ? item->body.len : 0,
+		.deadline_ms = deadline,
+		/* a clone POST that may have reached ONTAP is never sent again */
+		.once = kind == 0,
+	};
 	return 0;
 }
 
-/* Dry run: the batch's requests into the log, none sent. */
-static int batch_dry(struct ontap_client *oc, const struct http_request *rq, int n)
+/* The first answer to request i: done, a job to poll (item->pending), or failed/unknown. */
+static void batch_answer(struct ontap_client *oc, struct ontap_file_op *op,
+			 struct batch_item *item, const struct http_request *rq,
+			 struct http_response *rs, int kind, int64_t deadline)
 {
-	for (int i = 0; i < n; i++) {
-		int rc = buf_printf(oc->dry_log, "%s %s%s%s\n", rq[i].method, rq[i].path,
-				    rq[i].body ? " " : "", rq[i].body ? rq[i].body : "");
+	struct json_doc d = { 0 };
+	char what[700];
+	int r;
 
-		if (rc < 0)
-			return rc;
+	if (kind == 0)
+		snprintf(what, sizeof(what), "clone '%s' to '%s'", op->src, op->dst);
+	else
+		snprintf(what, sizeof(what), "delete '%s'", op->dst);
+	if (rs->rc < 0 && kind == 1) {
+		/* A DELETE may be sent again: do it alone, with retries. */
+		struct oc_call c = {
+			.method = "DELETE",
+			.url = rq->path,
+			.what = what,
+			.flags = OC_IDEMPOTENT,
+			.deadline = deadline,
+		};
+
+		r = oc_request(oc, &c, NULL);
+		if (r < 0 && (r == POE_NOTFOUND || oc_last_code_in(oc, file_gone_codes)))
+			r = 0;
+		if (r < 0)
+			op_fail(op, r);
+		return;
 	}
-	return 0;
+	if (rs->rc < 0) {
+		/* A file clone POST may have reached ONTAP: never re-sent blindly. */
+		op_unknown(op, err_set(rs->rc, "cannot %s: no answer from ONTAP '%s'%s", what,
+				       oc->cfg->host,
+				       rs->rc == POE_TIMEOUT ? " before the deadline" : ""),
+			   NULL);
+		return;
+	}
+	if (rs->status >= 400) {
+		r = http_error(oc, what, rs);
+		if (kind == 1 && (r == POE_NOTFOUND || oc_last_code_in(oc, file_gone_codes)))
+			return; /* already gone */
+		op_fail(op, r);
+		return;
+	}
+	r = parse_answer(oc, rq->method, rq->path, rs, &d);
+	if (r == 0) {
+		oc_jstr(&d, 0, "job.uuid", item->job, sizeof(item->job));
+		/*
+		 * A job is followed whatever the status: 9.16 may answer 200/201 with a job
+		 * that has not ended (Additions; Ansible's rest_generic polls any answer that
+		 * carries job.uuid).
+		 */
+		item->pending = item->job[0] != '\0';
+		if (rs->status == 202 && !item->job[0])
+			r = err_set(POE_API, "invalid response from ONTAP '%s' (%s): 202 without a job",
+				    oc->cfg->host, what);
+	}
+	json_free(&d);
+	if (r < 0)
+		op_fail(op, r);
 }
 
 /*
- * Send a batch (one http_perform_many), then evaluate: 2xx without a job done, any 2xx with a
+ * Send a batch (one http_perform_many), then evaluate: 2xx without a job done, 202/2xx with a
  * job polled in parallel. kind 0 = clone, 1 = delete.
  */
 static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
@@ -1795,76 +1877,28 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 	items = util_xcalloc((size_t)n, sizeof(*items));
 	rq = util_xcalloc((size_t)n, sizeof(*rq));
 	rs = util_xcalloc((size_t)n, sizeof(*rs));
-	rc = batch_build(vol, ops, n, kind, deadline, items, rq, rs);
+	for (int i = 0; i < n; i++) {
+		oc_url_init(&items[i].url);
+		buf_init(&items[i].body, OC_MAX_BODY);
+		http_response_init(&rs[i]);
+	}
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = batch_request(vol, &ops[i], &items[i], &rq[i], kind, deadline);
 	if (rc < 0)
 		goto out;
 
 	last_error_clear(oc);
 	if (oc_dry(oc)) {
-		rc = batch_dry(oc, rq, n);
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = buf_printf(oc->dry_log, "%s %s%s%s\n", rq[i].method, rq[i].path,
+					rq[i].body ? " " : "", rq[i].body ? rq[i].body : "");
 		goto out;
 	}
 
 	oc->requests += (unsigned long)n;
 	http_perform_many(oc->http, rq, rs, n);
-	for (int i = 0; i < n; i++) {
-		struct ontap_file_op *op = &ops[i];
-		struct json_doc d = { 0 };
-		char what[700];
-		int r;
-
-		if (kind == 0)
-			snprintf(what, sizeof(what), "clone '%s' to '%s'", op->src, op->dst);
-		else
-			snprintf(what, sizeof(what), "delete '%s'", op->dst);
-		if (rs[i].rc < 0) {
-			if (kind == 1) {
-				/* A DELETE may be sent again: do it alone, with retries. */
-				struct oc_call c = {
-					.method = "DELETE",
-					.url = rq[i].path,
-					.what = what,
-					.flags = OC_IDEMPOTENT,
-					.deadline = deadline,
-				};
-
-				r = oc_request(oc, &c, NULL);
-				if (r < 0 && (r == POE_NOTFOUND || oc_last_code_in(oc, file_gone_codes)))
-					r = 0;
-				if (r < 0)
-					op_fail(op, r);
-				continue;
-			}
-			/* A file clone POST may have reached ONTAP: never re-sent blindly. */
-			op_fail(op, err_set(rs[i].rc, "cannot %s: no answer from ONTAP '%s'%s", what,
-					    oc->cfg->host,
-					    rs[i].rc == POE_TIMEOUT ? " before the deadline" : ""));
-			continue;
-		}
-		if (rs[i].status >= 400) {
-			r = http_error(oc, what, &rs[i]);
-			if (kind == 1 && (r == POE_NOTFOUND || oc_last_code_in(oc, file_gone_codes)))
-				continue; /* already gone */
-			op_fail(op, r);
-			continue;
-		}
-		r = parse_answer(oc, rq[i].method, rq[i].path, &rs[i], &d);
-		if (r == 0) {
-			oc_jstr(&d, 0, "job.uuid", items[i].job, sizeof(items[i].job));
-			/*
-			 * A job is followed whatever the status: 9.16 may answer 200/201 with a
-			 * job that has not ended (Additions; Ansible's rest_generic polls any
-			 * answer that carries job.uuid).
-			 */
-			items[i].pending = items[i].job[0] != '\0';
-			if (rs[i].status == 202 && !items[i].job[0])
-				r = err_set(POE_API, "invalid response from ONTAP '%s' (%s): 202 without a job",
-					    oc->cfg->host, what);
-		}
-		json_free(&d);
-		if (r < 0)
-			op_fail(op, r);
-	}
+	for (int i = 0; i < n; i++)
+		batch_answer(oc, &ops[i], &items[i], &rq[i], &rs[i], kind, deadline);
 	batch_poll(oc, items, ops, n, verb, kind == 1, start, deadline);
 	rc = batch_result(ops, n, verb);
 out:
@@ -1884,6 +1918,32 @@ int ontap_file_clone_many(struct ontap_client *oc, const struct ontap_volume *vo
 {
 	deadline = oc_deadline(deadline, OC_DEADLINE_SHORT_MS);
 	return file_batch(oc, vol, ops, n, 0, deadline);
+}
+
+int ontap_file_clone_wait(struct ontap_client *oc, struct ontap_file_op *ops, int n,
+			  int64_t deadline)
+{
+	struct batch_item *items;
+	int waiting = 0, rc = 0;
+
+	if (n <= 0 || oc_dry(oc))
+		return 0;
+	items = util_xcalloc((size_t)n, sizeof(*items));
+	for (int i = 0; i < n; i++) {
+		if (!ops[i].maybe || !ops[i].job[0])
+			continue;
+		util_strlcpy(items[i].job, ops[i].job, sizeof(items[i].job));
+		items[i].pending = true;
+		ops[i].maybe = false;
+		waiting++;
+	}
+	if (waiting)
+		batch_poll(oc, items, ops, n, "clone", false, util_now_ms(), deadline);
+	for (int i = 0; i < n; i++)
+		if (items[i].pending || (ops[i].maybe && ops[i].job[0]))
+			rc = POE_TIMEOUT;
+	free(items);
+	return rc;
 }
 
 int ontap_file_delete_many(struct ontap_client *oc, const struct ontap_volume *vol,

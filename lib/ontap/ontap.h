@@ -142,13 +142,21 @@ int ontap_snapshot_delete(struct ontap_client *oc, const char *vol_uuid, const c
 
 /* ---- files ---- */
 
-/* One file operation of a parallel batch; rc and err are outputs. */
+/* One file operation of a parallel batch; rc, err, maybe and job are outputs. */
 struct ontap_file_op {
 	const char *src;       /* clone source (may be "./.snapshot/<snap>/images/...") */
 	const char *dst;       /* clone destination / file to delete */
 	bool overwrite;
 	int rc;
 	char err[320];
+	/*
+	 * rc < 0, but ONTAP may have done it or may still do it: the POST got no answer (it
+	 * may have reached ONTAP, which completes a request whose connection dropped), its
+	 * job was still running at the deadline, or the job vanished before it was seen to
+	 * end. job is the job to wait for ("" when none is known).
+	 */
+	bool maybe;
+	char job[64];
 };
 
 /*
@@ -158,6 +166,13 @@ struct ontap_file_op {
  */
 int ontap_file_clone_many(struct ontap_client *oc, const struct ontap_volume *vol,
 			  struct ontap_file_op *ops, int n, int64_t deadline);
+/*
+ * Wait until deadline for the jobs of the clones whose outcome is unknown (maybe with a
+ * job), all polled in parallel. A job that ends clears maybe and sets rc (0: the file was
+ * made). Returns 0, or POE_TIMEOUT when a job is still running (its op keeps maybe).
+ */
+int ontap_file_clone_wait(struct ontap_client *oc, struct ontap_file_op *ops, int n,
+			  int64_t deadline);
 /* Delete files (ops[i].dst) in parallel; a file that is already gone counts as deleted. */
 int ontap_file_delete_many(struct ontap_client *oc, const struct ontap_volume *vol,
 			   struct ontap_file_op *ops, int n, int64_t deadline);

@@ -23,7 +23,7 @@
 #include "host/queue.h"
 #include "base/util.h"
 
-volatile int ops_interrupted;
+volatile sig_atomic_t ops_interrupted;
 
 void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg)
 {
@@ -82,6 +82,7 @@ struct pve_client *ops_pve(struct ops_ctx *ctx)
 
 /* How long a CLI operation waits for the lock held by a hook or another node. */
 #define OPS_LOCK_WAIT_MS 60000
+#define OPS_LOCK_SLICE_MS 500
 
 static int lock_named(struct ops_ctx *ctx, const char *name, struct cluster_lock *l)
 {
@@ -91,7 +92,19 @@ static int lock_named(struct ops_ctx *ctx, const char *name, struct cluster_lock
 	memset(l, 0, sizeof(*l));
 	if (ctx->dry_run)
 		return 0;
-	rc = cluster_lock_acquire(l, ctx->cfg->paths.lock, name, deadline);
+	/* in slices, so that a signal ends the wait (nothing has been done yet) */
+	for (;;) {
+		int64_t slice = util_now_ms() + OPS_LOCK_SLICE_MS;
+
+		rc = cluster_lock_acquire(l, ctx->cfg->paths.lock, name,
+					  slice < deadline ? slice : deadline);
+		if (rc != POE_TIMEOUT || util_deadline_passed(deadline))
+			break;
+		if (ops_interrupted)
+			return err_set(POE_FAIL,
+				       "interrupted by %s while waiting for the lock '%s': nothing was done",
+				       ops_signal_name(ops_interrupted), name);
+	}
 	if (rc == POE_TIMEOUT)
 		return err_set(POE_TIMEOUT,
 			       "another pve-ontap operation (a hook, or a run on another node) holds the lock '%s' in '%s'",
@@ -449,32 +462,99 @@ int ops_vm_node(struct ops_ctx *ctx, const struct pve_vmconf *vm, char *node, si
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	ops_interrupted = 1;
+	ops_interrupted = sig;
 }
 
-/* The same handler for every signal that ends a run. */
-static void set_handlers(void (*handler)(int))
+static const int run_signals[] = { SIGINT, SIGTERM, SIGHUP };
+#define NRUN_SIGNALS ((int)(sizeof(run_signals) / sizeof(run_signals[0])))
+
+/*
+ * Who installed on_signal(): a whole command run (ops_run_signals_catch()), or only a
+ * quiesce (ops_signals_catch(), e.g. a watcher's scheduled snapshot). The handlers found
+ * before are kept and put back, never SIG_DFL: the watcher has handlers of its own.
+ */
+static struct {
+	bool run;
+	bool quiesce;
+	struct sigaction old[NRUN_SIGNALS];
+} sigstate;
+
+static void handlers_install(void)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = handler;
+	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	ops_interrupted = 0;
+	for (int i = 0; i < NRUN_SIGNALS; i++)
+		sigaction(run_signals[i], &sa, &sigstate.old[i]);
+}
+
+static void handlers_restore(void)
+{
+	for (int i = 0; i < NRUN_SIGNALS; i++)
+		sigaction(run_signals[i], &sigstate.old[i], NULL);
+}
+
+/* Claim the handlers for one user (run or quiesce); installed by whoever comes first. */
+static void handlers_claim(bool *mine, bool other)
+{
+	if (*mine)
+		return;
+	if (!other)
+		handlers_install();
+	*mine = true;
+}
+
+/* Give up one user's claim; the handlers go back when the other holds none. */
+static bool handlers_unclaim(bool *mine, bool other)
+{
+	if (!*mine)
+		return false;
+	*mine = false;
+	if (!other)
+		handlers_restore();
+	return true;
+}
+
+void ops_run_signals_catch(void)
+{
+	handlers_claim(&sigstate.run, sigstate.quiesce);
+}
+
+void ops_run_signals_release(void)
+{
+	handlers_unclaim(&sigstate.run, sigstate.quiesce);
+}
+
+int ops_interrupt_signal(void)
+{
+	return (int)ops_interrupted;
+}
+
+const char *ops_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT:
+		return "SIGINT";
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGHUP:
+		return "SIGHUP";
+	default:
+		return "a signal";
+	}
 }
 
 void ops_signals_catch(void)
 {
-	set_handlers(on_signal);
+	handlers_claim(&sigstate.quiesce, sigstate.run);
 }
 
 void ops_signals_restore(void)
 {
-	set_handlers(SIG_DFL);
-	if (ops_interrupted)
+	if (handlers_unclaim(&sigstate.quiesce, sigstate.run) && ops_interrupted)
 		log_warn("interrupted: the guest was thawed/resumed before stopping");
 }
 

@@ -23,6 +23,9 @@ struct ops_ctx {
 	const struct config *cfg;
 	struct buf *dry_run;        /* non-NULL: record mutations here, change nothing */
 	int64_t deadline;           /* for the whole operation, 0 = per-call defaults */
+	int64_t cleanup_deadline;   /* until when undoing a failed step may run (the hook's
+				     * timeout; it keeps a share past deadline); 0 = a grace
+				     * period of its own */
 	const char *phase;          /* hook phase, or NULL for "manual" */
 	/* lazily created clients, one per configured ONTAP cluster; freed by ops_ctx_release() */
 	struct ontap_client **ontap;
@@ -59,6 +62,18 @@ int ops_lock_storage(struct ops_ctx *ctx, const char *id, struct cluster_lock *l
 
 enum quiesce { QUIESCE_NONE = 0, QUIESCE_FREEZE, QUIESCE_SUSPEND, QUIESCE_SHUTDOWN };
 int ops_parse_quiesce(const char *s, enum quiesce *out);
+
+/*
+ * A mutating command catches SIGINT, SIGTERM and SIGHUP for its whole run: the operation
+ * stops after the step in flight, undoes what it made (or finishes what cannot be undone),
+ * and the frame releases the lock. release puts back the handlers found at catch (not
+ * SIG_DFL). ops_interrupt_signal() is the signal that arrived during the run, 0 if none
+ * (it stays readable after release); ops_signal_name() gives "SIGTERM" etc. (static).
+ */
+void ops_run_signals_catch(void);
+void ops_run_signals_release(void);
+int ops_interrupt_signal(void);
+const char *ops_signal_name(int sig);
 
 /*
  * True from the moment a guest is being frozen, suspended or shut down until it has been

@@ -4,6 +4,7 @@
 
 /* Shared by ops*.c only. */
 
+#include <signal.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -74,8 +75,12 @@ struct vm_snapshot *ops_snapshot_find_or_add(struct vm_snapshot **arr, int *n, c
 /* Node of the VM: from the config path when it is under nodes/, else the API. */
 int ops_vm_node(struct ops_ctx *ctx, const struct pve_vmconf *vm, char *node, size_t n);
 
-/* Set by SIGINT/SIGTERM while a guest is frozen or suspended; checked between steps. */
-extern volatile int ops_interrupted;
+/*
+ * The number of the SIGINT/SIGTERM/SIGHUP that arrived while a command run or a quiesce had
+ * the handlers installed (0: none); checked between steps.
+ */
+extern volatile sig_atomic_t ops_interrupted;
+/* Catch those signals while a guest is quiesced (a no-op inside ops_run_signals_catch()). */
 void ops_signals_catch(void);
 void ops_signals_restore(void);
 

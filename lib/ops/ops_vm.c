@@ -8,6 +8,7 @@
  */
 #include "ops/ops.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@
 #include "base/util.h"
 
 #define MAX_VOLS 16
+/* Undoing a failed create outside a hook: a grace period past the run's own deadline. */
+#define OPS_CLEANUP_GRACE_MS 15000
+/* The least time undoing gets, even when the hook's share is used up. */
+#define OPS_CLEANUP_MIN_MS 1000
 
 struct vm_disk {
 	const struct pve_drive *d;
@@ -87,13 +92,91 @@ static int plan_volume(struct ops_ctx *ctx, struct vm_plan *p, const struct conf
 	return 0;
 }
 
+/* Does the drive take part, by kind and by the include/exclude lists? */
+static bool drive_selected(const struct pve_drive *d, const char *const *include,
+			   const char *const *exclude)
+{
+	if (d->is_cdrom || d->is_unused)
+		return false;
+	if (include && !in_list(include, d->key))
+		return false;
+	return !(exclude && in_list(exclude, d->key));
+}
+
+/* A volid "<configured NFS storage>:..." that did not split as PVE splits one. */
+static const struct config_storage *unsplit_storage(const struct config *cfg,
+						    const struct pve_drive *d)
+{
+	const char *colon = d->volid ? strchr(d->volid, ':') : NULL;
+	char id[64];
+
+	if (d->storage || !colon || (size_t)(colon - d->volid) >= sizeof(id))
+		return NULL;
+	snprintf(id, sizeof(id), "%.*s", (int)(colon - d->volid), d->volid);
+	return config_storage_find(cfg, id);
+}
+
+/*
+ * One selected drive: a disk image on a configured NFS storage goes into p->disks (its
+ * volume resolved later); 1 = not ours (skipped, with a note unless quiet). A reference
+ * PVE would not accept on a configured storage is refused unless quiet (listing skips it).
+ */
+static int plan_drive(struct ops_ctx *ctx, struct vm_plan *p, const struct pve_drive *d,
+		      bool quiet, const struct config_storage **st_out)
+{
+	const struct config_storage *st;
+	struct pve_volname vn;
+	struct vm_disk *vd;
+	size_t stem;
+
+	if (is_nvme_volid(ctx->cfg, d->volid)) {
+		p->has_nvme = true;
+		return 1;
+	}
+	st = d->storage ? config_storage_find(ctx->cfg, d->storage) : unsplit_storage(ctx->cfg, d);
+	if (!st || st->protocol != STORAGE_NFS) {
+		if (!quiet)
+			log_info("skipping %s: '%s' is not on a storage configured for pve-ontap",
+				 d->key, d->volid);
+		return 1;
+	}
+	if (!d->volume || pve_volname_parse(d->volume, &vn) == PVE_VOL_INVALID) {
+		if (quiet)
+			return 1;
+		return err_set(POE_FAIL, "%s of VM %d refers to '%s', which PVE does not accept as a volume of storage '%s': %s",
+			       d->key, p->vm->vmid, d->volid, st->id,
+			       d->volume ? vn.why : "no volume name");
+	}
+	if (vn.vtype != PVE_VOL_IMAGES) {
+		if (!quiet)
+			log_info("skipping %s: '%s' is not a disk image", d->key, d->volid);
+		return 1;
+	}
+	if (p->ndisks >= OPS_MAX_DISKS)
+		return err_set(POE_FAIL, "VM %d has more than %d disks", p->vm->vmid, OPS_MAX_DISKS);
+	vd = &p->disks[p->ndisks++];
+	memset(vd, 0, sizeof(*vd));
+	vd->d = d;
+	util_strlcpy(vd->file, vn.name, sizeof(vd->file));
+	util_strlcpy(vd->ext, vn.format, sizeof(vd->ext));
+	stem = strlen(vn.name) - strlen(vn.format) - 1;
+	memcpy(vd->stem, vn.name, stem);
+	vd->stem[stem] = '\0';
+	/* the directory is the owner's (a linked clone's too), whatever the name says */
+	snprintf(vd->dir, sizeof(vd->dir), "images/%s", vn.owner);
+	*st_out = st;
+	return 0;
+}
+
 /*
  * Load the VM config and decide which disks take part. include/exclude filter by key;
- * quiet=true suppresses the "skipping" notes (listing, pruning).
+ * quiet=true suppresses the "skipping" notes and skips references PVE would refuse
+ * (listing, pruning); otherwise such a reference fails the plan, before any request.
  */
 static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 		      const char *const *exclude, bool quiet, struct vm_plan *p)
 {
+	const struct config_storage *sts[OPS_MAX_DISKS];
 	int rc;
 
 	memset(p, 0, sizeof(*p));
@@ -103,62 +186,32 @@ static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 			       ctx->cfg->paths.pve_etc);
 	if (rc < 0)
 		return rc;
+	/* every drive is checked first: a refusal comes before any request */
 	if (!quiet) /* creating, deleting, restoring: one parallel round per volume */
 		ctx->parallel_hint = p->vm->ndrives; /* an upper bound of its width */
 	for (int i = 0; i < p->vm->ndrives; i++) {
 		const struct pve_drive *d = &p->vm->drives[i];
-		const struct config_storage *st;
-		struct vm_disk *vd;
-		const char *slash, *dot;
 
-		if (d->is_cdrom || d->is_unused)
+		if (!drive_selected(d, include, exclude))
 			continue;
-		if (include && !in_list(include, d->key))
-			continue;
-		if (exclude && in_list(exclude, d->key))
-			continue;
-		if (is_nvme_volid(ctx->cfg, d->volid)) {
-			p->has_nvme = true;
-			continue;
-		}
-		st = d->storage ? config_storage_find(ctx->cfg, d->storage) : NULL;
-		if (!st || st->protocol != STORAGE_NFS) {
-			if (!quiet)
-				log_info("skipping %s: '%s' is not on a storage configured for pve-ontap",
-					 d->key, d->volid);
-			continue;
-		}
-		if (p->ndisks >= OPS_MAX_DISKS)
-			return err_set(POE_FAIL, "VM %d has more than %d disks", vmid, OPS_MAX_DISKS);
-		vd = &p->disks[p->ndisks];
-		memset(vd, 0, sizeof(*vd));
-		vd->d = d;
-		/* a directory-storage volume is "<vmid>/<file>"; the owner is the directory */
-		slash = d->volume ? strchr(d->volume, '/') : NULL;
-		if (!slash || !util_is_safe_name(slash + 1) ||
-		    (size_t)(slash - d->volume) >= 16) {
-			if (!quiet)
-				log_info("skipping %s: '%s' is not a disk image of a directory storage",
-					 d->key, d->volid);
-			continue;
-		}
-		util_strlcpy(vd->file, slash + 1, sizeof(vd->file));
-		dot = strrchr(vd->file, '.');
-		if (!dot || dot == vd->file || strlen(dot + 1) >= sizeof(vd->ext)) {
-			if (!quiet)
-				log_info("skipping %s: '%s' has no image format extension", d->key,
-					 d->volid);
-			continue;
-		}
-		util_strlcpy(vd->ext, dot + 1, sizeof(vd->ext));
-		memcpy(vd->stem, vd->file, (size_t)(dot - vd->file));
-		vd->stem[dot - vd->file] = '\0';
-		rc = plan_volume(ctx, p, st, &vd->vol);
+		rc = plan_drive(ctx, p, d, quiet, &sts[p->ndisks]);
 		if (rc < 0)
-			return err_prefix(rc, "cannot find the ONTAP volume of %s", d->key);
-		snprintf(vd->dir, sizeof(vd->dir), "%simages/%.*s", vd->vol->subdir,
-			 (int)(slash - d->volume), d->volume);
-		p->ndisks++;
+			return rc;
+	}
+	for (int i = 0; i < p->ndisks; i++) {
+		struct vm_disk *vd = &p->disks[i];
+		char dir[sizeof(vd->dir)];
+
+		rc = plan_volume(ctx, p, sts[i], &vd->vol);
+		if (rc < 0)
+			return err_prefix(rc, "cannot find the ONTAP volume of %s", vd->d->key);
+		util_strlcpy(dir, vd->dir, sizeof(dir));
+		if (strlen(vd->vol->subdir) + strlen(dir) >= sizeof(vd->dir))
+			return err_set(POE_FAIL, "path of %s below export '%s' is too long", vd->d->key,
+				       vd->vol->subdir);
+		memcpy(vd->dir, vd->vol->subdir, strlen(vd->vol->subdir));
+		util_strlcpy(vd->dir + strlen(vd->vol->subdir), dir,
+			     sizeof(vd->dir) - strlen(vd->vol->subdir));
 	}
 	return 0;
 }
@@ -374,110 +427,298 @@ static int delete_clones(struct ops_ctx *ctx, const struct vm_plan *p, const cha
 	return rc;
 }
 
-static bool any_made(const bool *made, int n)
+/*
+ * The clones of one create, per disk (index as in plan->disks): destination path, and the
+ * request's outcome. A clone counts as made when ONTAP said so, and as possibly made
+ * (op.maybe) when the answer was lost or its job outlived the deadline.
+ */
+struct clone_set {
+	char (*dsts)[OPS_PATH_MAX];
+	char (*srcs)[OPS_PATH_MAX];
+	struct ontap_file_op *op;
+	bool *sent;
+};
+
+static void clone_set_init(struct clone_set *cs)
 {
-	for (int i = 0; i < n; i++)
-		if (made[i])
+	cs->dsts = util_xcalloc(OPS_MAX_DISKS, sizeof(*cs->dsts));
+	cs->srcs = util_xcalloc(OPS_MAX_DISKS, sizeof(*cs->srcs));
+	cs->op = util_xcalloc(OPS_MAX_DISKS, sizeof(*cs->op));
+	cs->sent = util_xcalloc(OPS_MAX_DISKS, sizeof(*cs->sent));
+}
+
+static void clone_set_release(struct clone_set *cs)
+{
+	free(cs->dsts);
+	free(cs->srcs);
+	free(cs->op);
+	free(cs->sent);
+}
+
+static bool clone_made(const struct clone_set *cs, int i)
+{
+	return cs->sent[i] && cs->op[i].rc == 0;
+}
+
+/* Was a clone made, or may one have been (answer lost, job outlived the deadline)? */
+static bool clones_may_exist(const struct vm_plan *p, const struct clone_set *cs)
+{
+	for (int i = 0; i < p->ndisks; i++)
+		if (cs->sent[i] && (cs->op[i].rc == 0 || cs->op[i].maybe))
 			return true;
 	return false;
 }
 
+/* The disks of volume v whose clone may exist (made or unknown), in idx; returns how many. */
+static int clones_on(const struct vm_plan *p, const struct clone_set *cs, int v, int *idx)
+{
+	int n = 0;
+
+	for (int i = 0; i < p->ndisks; i++)
+		if (p->disks[i].vol == &p->vols[v] && cs->sent[i] &&
+		    (cs->op[i].rc == 0 || cs->op[i].maybe))
+			idx[n++] = i;
+	return n;
+}
+
+static void clone_volume(struct ops_ctx *ctx, struct vm_plan *p, int v, const char *name,
+			 struct clone_set *cs, int *rc)
+{
+	struct ontap_file_op ops[OPS_MAX_DISKS];
+	int idx[OPS_MAX_DISKS], nops = 0, r;
+
+	memset(ops, 0, sizeof(ops));
+	for (int i = 0; i < p->ndisks; i++) {
+		struct vm_disk *vd = &p->disks[i];
+
+		if (vd->vol != &p->vols[v])
+			continue;
+		snprintf(cs->srcs[i], OPS_PATH_MAX, "%s/%s", vd->dir, vd->file);
+		snprintf(cs->dsts[i], OPS_PATH_MAX, "%s/%s-snap-%s.%s", vd->dir, vd->stem, name,
+			 vd->ext);
+		ops[nops].src = cs->srcs[i];
+		ops[nops].dst = cs->dsts[i];
+		idx[nops++] = i;
+	}
+	if (!nops)
+		return;
+	r = ontap_file_clone_many(p->vols[v].oc, &p->vols[v].vol, ops, nops, ctx->deadline);
+	for (int k = 0; k < nops; k++) {
+		cs->op[idx[k]] = ops[k];
+		cs->sent[idx[k]] = true;
+		if (ops[k].rc < 0) /* detail per disk; the command's own error names the first */
+			log_info("clone of %s failed%s: %s", p->disks[idx[k]].d->key,
+				 ops[k].maybe ? " (outcome unknown)" : "",
+				 ops[k].err[0] ? ops[k].err : "unknown error");
+	}
+	if (r < 0 && *rc == 0)
+		*rc = r;
+}
+
 static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
-		       struct vm_snapshot *out, char dsts[][OPS_PATH_MAX], bool *made)
+		       struct vm_snapshot *out, struct clone_set *cs)
 {
 	int rc = 0;
 
-	for (int v = 0; v < p->nvols; v++) {
-		struct ontap_file_op ops[OPS_MAX_DISKS];
-		int idx[OPS_MAX_DISKS];
-		char srcs[OPS_MAX_DISKS][OPS_PATH_MAX];
-		int nops = 0, r;
-
-		memset(ops, 0, sizeof(ops));
-		for (int i = 0; i < p->ndisks; i++) {
-			struct vm_disk *vd = &p->disks[i];
-
-			if (vd->vol != &p->vols[v])
-				continue;
-			snprintf(srcs[nops], sizeof(srcs[nops]), "%s/%s", vd->dir, vd->file);
-			snprintf(dsts[i], OPS_PATH_MAX, "%s/%s-snap-%s.%s", vd->dir, vd->stem, name,
-				 vd->ext);
-			ops[nops].src = srcs[nops];
-			ops[nops].dst = dsts[i];
-			idx[nops++] = i;
-		}
-		if (!nops)
-			continue;
-		r = ontap_file_clone_many(p->vols[v].oc, &p->vols[v].vol, ops, nops, ctx->deadline);
-		for (int k = 0; k < nops; k++) {
-			if (ops[k].rc == 0)
-				made[idx[k]] = true;
-			else /* detail per disk; the command's own error names the first */
-				log_info("clone of %s failed: %s", p->disks[idx[k]].d->key,
-					 ops[k].err[0] ? ops[k].err : "unknown error");
-		}
-		if (r < 0 && rc == 0)
-			rc = r;
-		/* nothing made yet and the volume is not there: the caller retries */
-		if (ops_interrupted || (r < 0 && !any_made(made, p->ndisks) &&
-					ops_volume_stale(ctx, &p->vols[v], r)))
-			break;
+	/* one volume's batch at a time: a signal stops the run between batches */
+	for (int v = 0; v < p->nvols && rc == 0 && !ops_interrupted; v++) {
+		clone_volume(ctx, p, v, name, cs, &rc);
+		/* nothing may exist yet and the volume is not there: the caller retries */
+		if (rc < 0 && !clones_may_exist(p, cs))
+			ops_volume_stale(ctx, &p->vols[v], rc);
 	}
 	for (int i = 0; i < p->ndisks; i++) {
 		struct vm_snapshot_disk *sd;
 
-		if (!made[i] || out->ndisks >= OPS_MAX_DISKS)
+		if (!clone_made(cs, i) || out->ndisks >= OPS_MAX_DISKS)
 			continue;
 		sd = &out->disks[out->ndisks++];
 		util_strlcpy(sd->disk, p->disks[i].d->key, sizeof(sd->disk));
 		util_strlcpy(sd->kind, "file-clone", sizeof(sd->kind));
 		util_strlcpy(sd->storage, p->disks[i].vol->st->id, sizeof(sd->storage));
-		util_strlcpy(sd->path, dsts[i], sizeof(sd->path));
+		util_strlcpy(sd->path, cs->dsts[i], sizeof(sd->path));
 	}
 	return rc;
 }
 
-static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, char dsts[][OPS_PATH_MAX],
-			    const bool *made)
+/* Is the clone op one whose answer never came and whose job is unknown? */
+static bool clone_unanswered(const struct ontap_file_op *op)
 {
-	const char *paths[OPS_MAX_DISKS], *stores[OPS_MAX_DISKS];
-	int n = 0;
-
-	for (int i = 0; i < p->ndisks; i++) {
-		if (!made[i])
-			continue;
-		paths[n] = dsts[i];
-		stores[n++] = p->disks[i].vol->st->id;
-	}
-	int64_t saved = util_deadline_global();
-	int64_t saved_ctx = ctx->deadline;
-
-	if (!n)
-		return;
-	/* cleaning up gets a short grace period of its own: the run's deadline may be what
-	 * failed, and half a snapshot must not stay behind */
-	util_deadline_set_global(util_now_ms() + 15000);
-	ctx->deadline = 0;
-	if (delete_clones(ctx, p, paths, stores, n) < 0)
-		log_error("could not remove the clones of the failed snapshot: %s", err_msg());
-	else
-		log_info("removed %d clone(s) of the failed snapshot", n);
-	ctx->deadline = saved_ctx;
-	util_deadline_set_global(saved);
+	return op->maybe && !op->job[0];
 }
 
-/* Remove what a failed snapshot made; returns rc with the message naming the snapshot. */
-static int undo_snapshot(struct ops_ctx *ctx, struct vm_plan *p, int vmid, const char *name,
-			 char dsts[][OPS_PATH_MAX], const bool *made, bool nvme_done, int rc)
+/* Look the unanswered clones of one directory up by name; returns how many stay unknown. */
+static int look_up_dir(struct ops_volume *ov, struct ontap_file_op *ops, int n, int k,
+		       int64_t deadline)
 {
-	struct err_saved saved;
+	struct ontap_file *files = NULL;
+	size_t dl = (size_t)(strrchr(ops[k].dst, '/') - ops[k].dst);
+	char dir[OPS_PATH_MAX];
+	int nfiles = 0, left = 0, rc;
 
-	err_save(&saved);
-	rollback_clones(ctx, p, dsts, made);
-	if (nvme_done)
-		ops_nvme_vm_snapshot_delete(ctx, p->vm, name);
-	err_restore(&saved);
-	return err_prefix(rc, "cannot snapshot VM %d as '%s'", vmid, name);
+	snprintf(dir, sizeof(dir), "%.*s", (int)dl, ops[k].dst);
+	rc = ontap_dir_list(ov->oc, ov->vol.uuid, dir, &files, &nfiles, deadline);
+	for (int j = k; j < n; j++) {
+		const char *base = strrchr(ops[j].dst, '/');
+		bool found = false;
+
+		if (!clone_unanswered(&ops[j]) || !base || (size_t)(base - ops[j].dst) != dl ||
+		    strncmp(ops[j].dst, dir, dl) != 0)
+			continue;
+		for (int f = 0; f < nfiles && !found; f++)
+			found = !strcmp(files[f].name, base + 1);
+		if (found) {
+			ops[j].maybe = false;
+			ops[j].rc = 0;
+		} else if (rc == 0 || rc == POE_NOTFOUND) {
+			/* not there: a POST that timed out may still be carried out, one that
+			 * ended in a closed connection has been (or never will be) */
+			if (ops[j].rc != POE_TIMEOUT)
+				ops[j].maybe = false;
+		}
+		left += ops[j].maybe;
+	}
+	free(files);
+	return left;
+}
+
+/*
+ * The clones whose POST got no answer (ONTAP completes a request whose connection dropped):
+ * find their destinations by name; one whose POST timed out is looked for until deadline,
+ * as ONTAP may still be working on it. Those found count as made; the rest as not made,
+ * except timed-out ones never seen (they keep maybe).
+ */
+static void clones_look_up(struct ops_volume *ov, struct ontap_file_op *ops, int n,
+			   int64_t deadline)
+{
+	for (;;) {
+		int left = 0;
+		bool seen[OPS_MAX_DISKS] = { false };
+
+		for (int k = 0; k < n; k++) {
+			if (!clone_unanswered(&ops[k]) || seen[k] || !strrchr(ops[k].dst, '/'))
+				continue;
+			left += look_up_dir(ov, ops, n, k, deadline);
+			for (int j = k; j < n; j++)
+				seen[j] = seen[j] || !strncmp(ops[j].dst, ops[k].dst,
+						(size_t)(strrchr(ops[k].dst, '/') - ops[k].dst) + 1);
+		}
+		if (!left || util_sleep_ms(300, deadline) < 0)
+			break;
+	}
+}
+
+/* Append text to a note buffer; a note too long for it ends in "...". */
+static void __attribute__((format(printf, 3, 4)))
+note_add(char *note, size_t size, const char *fmt, ...)
+{
+	size_t len = strlen(note);
+	va_list ap;
+	int w;
+
+	if (len + 8 >= size)
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(note + len, size - len, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t)w >= size - len)
+		util_strlcpy(note + size - 4, "...", 4);
+}
+
+/* Undo the clones of volume v: wait for unknown ones, look them up, delete what may exist. */
+static int rollback_volume(struct vm_plan *p, struct clone_set *cs, int v, int64_t deadline,
+			   char *note, size_t size)
+{
+	struct ontap_file_op ops[OPS_MAX_DISKS], del[OPS_MAX_DISKS];
+	int idx[OPS_MAX_DISKS], n, nd = 0, removed = 0;
+	struct ops_volume *ov = &p->vols[v];
+
+	n = clones_on(p, cs, v, idx);
+	for (int k = 0; k < n; k++)
+		ops[k] = cs->op[idx[k]];
+	if (ontap_file_clone_wait(ov->oc, ops, n, deadline) < 0)
+		log_info("a clone job of the failed snapshot is still running");
+	clones_look_up(ov, ops, n, deadline);
+	/* made, or still unknown: delete (what may still appear is named in the note) */
+	memset(del, 0, sizeof(del));
+	for (int k = 0; k < n; k++) {
+		if (ops[k].rc == 0 || ops[k].maybe) {
+			ops[nd] = ops[k];
+			del[nd++].dst = ops[k].dst;
+		}
+	}
+	if (nd && ontap_file_delete_many(ov->oc, &ov->vol, del, nd, deadline) < 0)
+		log_info("removing clones failed: %s", err_msg());
+	for (int k = 0; k < nd; k++) {
+		if (del[k].rc < 0)
+			note_add(note, size, "; could not remove '%s': %s", del[k].dst, del[k].err);
+		else if (ops[k].maybe && ops[k].job[0])
+			note_add(note, size, "; ONTAP job %s may still make '%s': delete it when the job ends",
+				 ops[k].job, ops[k].dst);
+		else if (ops[k].maybe)
+			note_add(note, size, "; the clone to '%s' got no answer: should that file appear, delete it",
+				 ops[k].dst);
+		else
+			removed++;
+	}
+	return removed;
+}
+
+/*
+ * Remove every clone of a failed create that may exist: made, answer lost, or job still
+ * running, within ctx->deadline (create_failed() sets it to the cleanup deadline). note
+ * gets the state to report ("" when there was nothing to undo).
+ */
+static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, struct clone_set *cs,
+			    char *note, size_t size)
+{
+	int removed = 0, idx[OPS_MAX_DISKS];
+	bool any = false;
+
+	note[0] = '\0';
+	for (int v = 0; v < p->nvols; v++)
+		any |= clones_on(p, cs, v, idx) > 0;
+	if (!any)
+		return;
+	for (int v = 0; v < p->nvols; v++)
+		removed += rollback_volume(p, cs, v, ctx->deadline, note, size);
+	if (!note[0] && removed)
+		note_add(note, size, "; the %d clone(s) made were removed", removed);
+	else if (!note[0])
+		note_add(note, size, "; no clone was made");
+}
+
+/* The cause of a failed create, with what was done about it; rc is the cause's code. */
+static int create_failed(struct ops_ctx *ctx, struct vm_plan *p, struct clone_set *cs,
+			 const struct vm_snapshot *out, bool nvme_done, int rc)
+{
+	int64_t saved, saved_ctx, deadline;
+	char msg[1024], note[1024];
+	int sig = ops_interrupted;
+
+	if (sig && (rc == 0 || rc == POE_FAIL))
+		snprintf(msg, sizeof(msg), "interrupted by %s", ops_signal_name(sig));
+	else
+		util_strlcpy(msg, err_msg(), sizeof(msg));
+	/* undoing runs until the cleanup deadline (the hook's timeout), else a grace period of
+	 * its own: the run's deadline may be what failed, and half a snapshot must not stay */
+	saved = util_deadline_global();
+	saved_ctx = ctx->deadline;
+	deadline = ctx->cleanup_deadline;
+	if (!deadline || deadline < util_now_ms() + OPS_CLEANUP_MIN_MS)
+		deadline = util_now_ms() + (deadline ? OPS_CLEANUP_MIN_MS : OPS_CLEANUP_GRACE_MS);
+	util_deadline_set_global(deadline);
+	ctx->deadline = deadline;
+	rollback_clones(ctx, p, cs, note, sizeof(note));
+	if (nvme_done && ops_nvme_vm_snapshot_delete(ctx, p->vm, out->name) < 0)
+		note_add(note, sizeof(note), "; its CG snapshot could not be removed: %s",
+			 err_msg());
+	ctx->deadline = saved_ctx;
+	util_deadline_set_global(saved);
+	if (sig && !note[0])
+		note_add(note, sizeof(note), "; nothing was made");
+	return err_set(sig && rc == 0 ? POE_FAIL : rc, "cannot snapshot VM %d as '%s': %s%s",
+		       p->vm->vmid, out->name, msg, note);
 }
 
 /* "<storage>:<vmid>/<file>" of a clone file (path relative to the volume). */
@@ -517,55 +758,50 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 			    const struct vm_snapshot_opts *o, struct vm_snapshot *out)
 {
 	const char *label = o->label ? o->label : "manual";
-	char (*dsts)[OPS_PATH_MAX] = util_xcalloc(OPS_MAX_DISKS, sizeof(*dsts));
-	bool made[OPS_MAX_DISKS] = { false };
+	struct clone_set cs;
 	struct quiesce_state qs;
 	char comment[160];
-	bool nvme_done = false, restarts;
+	bool nvme_done = false, restarts, failed;
 	int rc, rq;
 
 	memset(out, 0, sizeof(*out));
-	if (!ops_is_valid_label(label)) {
-		rc = err_set(POE_USAGE, "bad label '%s': use 1 to 32 of a-z, 0-9 and _", label);
-		goto out;
-	}
-	if (!p->ndisks && !p->has_nvme) {
-		rc = err_set(POE_FAIL, "VM %d has no disk on a storage configured for pve-ontap",
-			     o->vmid);
-		goto out;
-	}
+	if (!ops_is_valid_label(label))
+		return err_set(POE_USAGE, "bad label '%s': use 1 to 32 of a-z, 0-9 and _", label);
+	if (!p->ndisks && !p->has_nvme)
+		return err_set(POE_FAIL, "VM %d has no disk on a storage configured for pve-ontap",
+			       o->vmid);
 	out->created = o->when ? o->when : time(NULL);
 	ops_snapshot_name(label, out->created, out->name, sizeof(out->name));
 	util_strlcpy(out->label, label, sizeof(out->label));
 	snprintf(comment, sizeof(comment), "pve-ontap vm=%d label=%s phase=%s", o->vmid, label,
 		 ctx->phase ? ctx->phase : "manual");
 
-	ops_interrupted = 0;
-	rc = 0;
+	clone_set_init(&cs);
+	memset(&qs, 0, sizeof(qs));
+	rc = ops_interrupted ? POE_FAIL : 0;
+	/* a stale cached volume is found before the guest is touched */
 	for (int v = 0; v < p->nvols && o->quiesce != QUIESCE_NONE && rc == 0; v++)
 		rc = ops_volume_check(ctx, &p->vols[v], p->ndisks);
-	if (rc < 0)
+	if (rc < 0 && !ops_interrupted)
 		goto out;
-	rc = ops_quiesce_begin(ctx, p->vm, o->quiesce, &qs);
 	if (rc == 0)
-		rc = clone_disks(ctx, p, out->name, out, dsts, made);
+		rc = ops_quiesce_begin(ctx, p->vm, o->quiesce, &qs);
+	if (rc == 0 && !ops_interrupted)
+		rc = clone_disks(ctx, p, out->name, out, &cs);
 	if (rc == 0 && p->has_nvme && !ops_interrupted) {
 		rc = ops_nvme_vm_snapshot_create(ctx, p->vm, out->name, comment, label, out);
 		nvme_done = rc == 0;
 	}
-	if (rc == 0 && ops_interrupted)
-		rc = err_set(POE_FAIL, "interrupted by a signal");
+	failed = rc < 0 || ops_interrupted;
 	/* a VM started again runs its hookscript, which takes the VM's lock and lists its
 	 * snapshots: a failed one is removed first, while the lock is still ours */
 	restarts = ops_quiesce_restarts(&qs);
-	if (rc < 0 && restarts)
-		rc = undo_snapshot(ctx, p, o->vmid, out->name, dsts, made, nvme_done, rc);
+	if (failed && restarts)
+		rc = create_failed(ctx, p, &cs, out, nvme_done, rc);
 	rq = ops_quiesce_end(ctx, p->vm, &qs);
-	if (rc == 0 && !restarts && ops_interrupted)
-		rc = err_set(POE_FAIL, "interrupted by a signal");
-	if (rc < 0) {
+	if (failed) {
 		if (!restarts)
-			rc = undo_snapshot(ctx, p, o->vmid, out->name, dsts, made, nvme_done, rc);
+			rc = create_failed(ctx, p, &cs, out, nvme_done, rc);
 		goto out;
 	}
 	/* the snapshot is complete: it is kept, whatever became of the guest */
@@ -577,7 +813,7 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 	if (o->queue_rescan)
 		queue_register_clones(ctx, o->vmid, out);
 out:
-	free(dsts);
+	clone_set_release(&cs);
 	return rc;
 }
 
@@ -744,6 +980,12 @@ static int prune_once(struct ops_ctx *ctx, int vmid, const char *label, int keep
 		if (!prune_label_matches(snaps[i].label, label) ||
 		    newer_with_label(snaps, n, i) < keep)
 			continue;
+		/* a signal stops pruning between snapshots: each one goes whole or not at all */
+		if (ops_interrupted) {
+			rc = err_set(POE_FAIL, "interrupted by %s after pruning %d snapshot(s) of VM %d; older ones beyond keep %d remain",
+				     ops_signal_name(ops_interrupted), deleted, vmid, keep);
+			goto out;
+		}
 		rc = delete_snapshot(ctx, p, &snaps[i]);
 		if (rc < 0)
 			goto out;

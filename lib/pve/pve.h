@@ -44,6 +44,31 @@ struct pve_vmconf {
 int pve_vmconf_load(const char *pve_etc, int vmid, struct pve_vmconf **out);
 int pve_vmconf_parse(const char *text, size_t len, int vmid, struct pve_vmconf **out);
 void pve_vmconf_free(struct pve_vmconf *c);
+/*
+ * The volume name of a directory-style storage (NFS included), parsed exactly as
+ * pve-storage does (PVE/Storage/Plugin.pm parse_volname and parse_name_dir, PVE 9; see
+ * reference/pve.md §8 and its correction): "<vmid>/<name>" or, for a linked clone,
+ * "<base vmid>/<base name>/<vmid>/<name>" is a disk image owned by <vmid>, the directory;
+ * a name is "vm-|base-|subvol-<digits>-<rest>" or "[base-]<rest>" with <rest> free of '/'
+ * and whitespace, ending in .raw, .qcow2, .vmdk or .subvol, but never "snap-*.qcow2".
+ * iso/, vztmpl/, backup/, snippets/ and import/ names are other content. Stricter than PVE
+ * in one point: control characters and non-ASCII bytes in a name are refused (whether
+ * PVE's \s covers U+0085 and U+00A0 depends on how Perl decoded the config).
+ */
+enum pve_vtype { PVE_VOL_INVALID = 0, PVE_VOL_IMAGES, PVE_VOL_OTHER };
+
+struct pve_volname {
+	enum pve_vtype vtype;
+	char owner[16];      /* images: the owning VMID, as written (the directory) */
+	char name[256];      /* images: file name in images/<owner>/ */
+	char format[8];      /* images: raw, qcow2, vmdk or subvol */
+	bool is_base;        /* images: a base (template) image */
+	char why[96];        /* invalid: why PVE refuses it */
+};
+
+/* Parse volname (the part after "<storage>:"); returns out->vtype. */
+enum pve_vtype pve_volname_parse(const char *volname, struct pve_volname *out);
+
 /* Is the VM's config on this node (i.e. reachable via <pve_etc>/qemu-server)? */
 bool pve_vm_is_local(const char *pve_etc, int vmid);
 /* Is the drive key a disk key (scsiN, virtioN, sataN, ideN, efidisk0, tpmstate0, unusedN)? */

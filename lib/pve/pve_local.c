@@ -135,6 +135,146 @@ static bool is_cloudinit_volume(const char *volume)
 	return strncmp(p, "-cloudinit", 10) == 0;
 }
 
+/* ---- volume names (PVE/Storage/Plugin.pm) ---- */
+
+static bool all_digits(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* Perl's \s on a byte string, and what we refuse besides (see pve.h). */
+static bool name_byte_bad(unsigned char c)
+{
+	return c == '/' || c == ' ' || c <= 0x1f || c >= 0x7f;
+}
+
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/*
+ * parse_name_dir: (vm-|base-|subvol-)<digits>-<rest>.<fmt>, else not snap-*.qcow2, else
+ * (base-)?<rest>.<fmt>; <rest> one byte at least. Returns false with why set.
+ */
+static bool name_dir_parse(const char *s, size_t n, struct pve_volname *out)
+{
+	static const char *const fmts[] = { "raw", "qcow2", "vmdk", "subvol" };
+	const char *fmt = NULL;
+	size_t stem;
+
+	for (size_t i = 0; i < n; i++) {
+		if (name_byte_bad((unsigned char)s[i])) {
+			snprintf(out->why, sizeof(out->why), "a '/', a blank or a control byte in the file name");
+			return false;
+		}
+	}
+	for (int i = 0; i < 4 && !fmt; i++) {
+		char ext[9];
+
+		snprintf(ext, sizeof(ext), ".%s", fmts[i]);
+		if (ends_with(s, n, ext))
+			fmt = fmts[i];
+	}
+	stem = fmt ? n - strlen(fmt) - 1 : 0;
+	if (!fmt || stem == 0) {
+		snprintf(out->why, sizeof(out->why), "not a .raw, .qcow2, .vmdk or .subvol file name");
+		return false;
+	}
+	if (n >= 5 && !strncmp(s, "snap-", 5) && !strcmp(fmt, "qcow2")) {
+		snprintf(out->why, sizeof(out->why), "'snap-*.qcow2' is a snapshot file name, not a volume");
+		return false;
+	}
+	if (n >= sizeof(out->name)) {
+		snprintf(out->why, sizeof(out->why), "file name longer than %zu bytes", sizeof(out->name) - 1);
+		return false;
+	}
+	memcpy(out->name, s, n);
+	out->name[n] = '\0';
+	util_strlcpy(out->format, fmt, sizeof(out->format));
+	/* "(base-)?[^/\s]+": "base-.raw" is a name, but not a base image */
+	out->is_base = stem > 5 && !strncmp(s, "base-", 5);
+	return true;
+}
+
+static enum pve_vtype vol_invalid(struct pve_volname *out, const char *why)
+{
+	out->vtype = PVE_VOL_INVALID;
+	if (why)
+		util_strlcpy(out->why, why, sizeof(out->why));
+	return PVE_VOL_INVALID;
+}
+
+/* The other content types of parse_volname: <dir>/<one component> (not disk images). */
+static bool is_other_content(const char *v)
+{
+	static const char *const dirs[] = { "iso/", "vztmpl/", "backup/", "snippets/", "import/" };
+
+	for (int i = 0; i < 5; i++) {
+		size_t k = strlen(dirs[i]);
+
+		if (!strncmp(v, dirs[i], k) && v[k] && !strchr(v + k, '/'))
+			return true;
+	}
+	return false;
+}
+
+enum pve_vtype pve_volname_parse(const char *v, struct pve_volname *out)
+{
+	const char *comp[5];
+	size_t len[5];
+	int n = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!v || !*v)
+		return vol_invalid(out, "empty volume name");
+	/* split at '/': "<vmid>/<name>" or "<vmid>/<base>/<vmid>/<name>" (\S+ each) */
+	for (const char *p = v;;) {
+		const char *slash = strchr(p, '/');
+
+		if (n == 5)
+			break;
+		comp[n] = p;
+		len[n++] = slash ? (size_t)(slash - p) : strlen(p);
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	if (n != 2 && n != 4) {
+		if (is_other_content(v))
+			return out->vtype = PVE_VOL_OTHER;
+		return vol_invalid(out, "not <vmid>/<file> nor a linked clone <vmid>/<base>/<vmid>/<file>");
+	}
+	if (!all_digits(comp[0], len[0])) {
+		if (n == 2 && is_other_content(v))
+			return out->vtype = PVE_VOL_OTHER;
+		return vol_invalid(out, "the owner directory is not a VMID");
+	}
+	if (n == 4) {
+		struct pve_volname base;
+
+		memset(&base, 0, sizeof(base));
+		if (!all_digits(comp[2], len[2]))
+			return vol_invalid(out, "the owner directory is not a VMID");
+		if (!name_dir_parse(comp[1], len[1], &base))
+			return vol_invalid(out, base.why);
+	}
+	if (len[n - 2] >= sizeof(out->owner))
+		return vol_invalid(out, "the owner VMID is too long");
+	if (!name_dir_parse(comp[n - 1], len[n - 1], out))
+		return vol_invalid(out, NULL);
+	memcpy(out->owner, comp[n - 2], len[n - 2]);
+	out->owner[len[n - 2]] = '\0';
+	return out->vtype = PVE_VOL_IMAGES;
+}
+
 /*
  * Split a volume id at the first ':' after a valid storage id (a ':' inside the file name
  * stays in the volume). Absolute paths and special values keep storage/volume NULL.
@@ -146,7 +286,9 @@ static void drive_split_volid(struct pve_drive *d)
 	if (d->volid[0] == '/')
 		return;
 	colon = strchr(d->volid, ':');
-	if (!colon || !util_is_storage_id(d->volid, (size_t)(colon - d->volid)) || colon[1] == '\0')
+	/* parse_volume_id: [a-z][a-z0-9\-_.]*[a-z0-9], so two characters at least */
+	if (!colon || colon - d->volid < 2 ||
+	    !util_is_storage_id(d->volid, (size_t)(colon - d->volid)) || colon[1] == '\0')
 		return;
 	d->storage = util_xmalloc((size_t)(colon - d->volid) + 1);
 	memcpy(d->storage, d->volid, (size_t)(colon - d->volid));

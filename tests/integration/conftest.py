@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -292,6 +293,29 @@ class Env:
 
     def nvme_remove_device(self, uuid_):
         fake_nvme.remove_device(self.T, uuid_)
+
+
+def wait_for(pred, timeout, step=0.02):
+    """Poll pred() until it holds or timeout seconds pass; returns its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def spawn(env, argv, hook=False):
+    """Start the binary under test without waiting (to signal it): as the CLI with
+    --config, or with hook=True as PVE runs a hookscript (config from the environment)."""
+    exe = binary()
+    if not os.access(exe, os.X_OK):
+        pytest.fail("pve-ontap not built (%s); run make" % exe)
+    e = {"PATH": os.path.join(env.T, "bin") + ":/usr/sbin:/usr/bin:/sbin:/bin",
+         "LC_ALL": "C", "PVE_ONTAP_CONFIG": env.config_path}
+    full = [exe] + ([] if hook else ["--config", env.config_path]) + list(argv)
+    return subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=e, cwd=env.T)
 
 
 @pytest.fixture

@@ -493,7 +493,8 @@ def test_waits_for_the_cluster_lock_within_the_deadline(env):
         f.write("pve2 4242 %d\n" % int(time.time()))
     r = hook(env, 100, "post-stop")
     assert r.returncode == 0
-    assert 1.5 < r.elapsed < 5, r.elapsed
+    # waits for the work's share of the timeout (2 s less the 1 s kept for cleaning up)
+    assert 0.9 < r.elapsed < 5, r.elapsed
     assert "warning: VM 100 post-stop: cannot lock the VM: timeout of 2s reached: " \
            "cannot lock 'vm-100': held by pve2 pid 4242" in r.stderr
     assert os.path.isdir(held)  # someone else's lock is left alone

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from certcache import fast_certs  # noqa: F401
-from conftest import binary
+from conftest import spawn, wait_for
 
 pytestmark = pytest.mark.usefixtures("fast_certs")
 
@@ -24,29 +24,9 @@ CLONE_DELAY = 3.0     # seconds ONTAP holds each file clone request
 PROMPT = 5.0          # seconds the process may take to undo the quiesce and exit
 
 
-def wait_for(pred, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
 def clone_files(env):
     d = os.path.dirname(env.image_path(100, "x"))
     return sorted(f for f in os.listdir(d) if "-snap-" in f)
-
-
-def spawn(env, argv, hook=False):
-    exe = binary()
-    if not os.access(exe, os.X_OK):
-        pytest.fail("pve-ontap not built (%s); run make" % exe)
-    e = {"PATH": os.path.join(env.T, "bin") + ":/usr/sbin:/usr/bin:/sbin:/bin",
-         "LC_ALL": "C", "PVE_ONTAP_CONFIG": env.config_path}
-    full = [exe] + ([] if hook else ["--config", env.config_path]) + list(argv)
-    return subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=e, cwd=env.T)
 
 
 def clone_requests_done(env):

@@ -10,26 +10,16 @@ import re
 import resource
 import shutil
 import subprocess
-import time
 
 import pytest
 import yaml
 
 from certcache import fast_certs  # noqa: F401
-from conftest import ONTAP_PASSWORD, PVE_PASSWORD, binary
+from conftest import ONTAP_PASSWORD, PVE_PASSWORD, binary, wait_for
 
 pytestmark = pytest.mark.usefixtures("fast_certs")
 
 DISKS = {"scsi0": ("vm-100-disk-0.raw", 8 * 1024), "scsi1": ("vm-100-disk-1.raw", 4 * 1024)}
-
-
-def wait_for(pred, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def all_files(root):

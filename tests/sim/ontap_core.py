@@ -458,7 +458,8 @@ class Job:
 
 
 class Fault:
-    KINDS = ("status", "latency", "drop", "truncate", "malformed", "job_fail", "slow_job")
+    KINDS = ("status", "latency", "drop", "drop_after", "truncate", "malformed", "job_fail",
+             "slow_job")
 
     def __init__(self, method, path_regex, kind, count, after, kw):
         if kind not in self.KINDS:
@@ -614,9 +615,11 @@ class OntapCore:
 
     def add_fault(self, method, path_regex, kind, count=1, after=0, **kw):
         """Make matching requests misbehave (HACKING.md): kind status (status=503, body),
-        latency (seconds), drop, truncate, malformed, job_fail (code, message), slow_job
-        (seconds).  `count` requests are hit (None = every one) after `after` got through.
-        body_regex= also requires the raw request body to match (one disk of a batch)."""
+        latency (seconds), drop (closed before it is carried out), drop_after (carried out,
+        then closed without an answer), truncate, malformed, job_fail (code, message),
+        slow_job (seconds).  `count` requests are hit (None = every one) after `after` got
+        through.  body_regex= also requires the raw request body to match (one disk of a
+        parallel batch)."""
         with self.lock:
             f = Fault(method, path_regex, kind, count, after, kw)
             self.faults.append(f)
@@ -833,6 +836,16 @@ class OntapCore:
             traceback.print_exc()
             status, body, extra = 500, {"error": {"message": "internal error: %s" % e,
                                                   "code": "65562"}}, {}
+        if kind == "drop_after":
+            # The request was carried out, then the connection went before the answer.  Real
+            # ONTAP does the same: a request it accepted runs to its end whatever happens to
+            # the client's connection (the job model of ../shared/reference/ontap-rest.md
+            # §1.8, and its client rule 6: "never blindly re-POST after a timeout: re-read
+            # the object by name", because the first POST may well have been done).
+            rec["status"] = "dropped"
+            rec["acted"] = status
+            h.close_connection = True
+            return
         rec["status"] = status
         self._send(h, status, body, extra, truncate=(kind == "truncate"))
 

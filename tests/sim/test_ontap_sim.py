@@ -683,6 +683,21 @@ def test_fault_drop_and_truncate(sim, cli):
     assert cli.get("/api/cluster")[0] == 200
 
 
+def test_fault_drop_after_acts_then_loses_the_reply(sim, cli):
+    """drop_after: the request is carried out, the answer never comes (the lost reply);
+    match_body limits a fault to one request of several to the same path."""
+    vu = vol_uuid(cli)
+    sim.add_fault("POST", r"/snapshots$", "drop_after", body_regex=r'"name": "s2"')
+    assert cli.call("POST", "/api/storage/volumes/%s/snapshots?return_timeout=30" % vu,
+                    {"name": "s1"})[0] == 201  # not matched: answered
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)):
+        cli.call("POST", "/api/storage/volumes/%s/snapshots?return_timeout=30" % vu,
+                 {"name": "s2"})
+    assert sim.requests[-1]["status"] == "dropped" and sim.requests[-1]["acted"] == 201
+    cli.close()
+    assert sorted(x["name"] for x in sim.snapshots("vol1")) == ["s1", "s2"]
+
+
 def test_fault_job_fail_and_slow_job(sim, cli):
     vu = vol_uuid(cli)
     sim.add_fault("POST", r"/snapshots", "job_fail", code=1638555, message="locked")

@@ -478,6 +478,90 @@ static void test_storagecfg_load(void **state)
 	free(root);
 }
 
+/* parse_volname/parse_name_dir of pve-storage (PVE 9), case by case. */
+static void test_volname_accepted(void **state)
+{
+	static const struct {
+		const char *v, *owner, *name, *fmt;
+		bool base;
+	} ok[] = {
+		{ "100/vm-100-disk-0.raw", "100", "vm-100-disk-0.raw", "raw", false },
+		{ "100/vm-100-disk-0-snap-daily-20261122T101500Z.raw", "100",
+		  "vm-100-disk-0-snap-daily-20261122T101500Z.raw", "raw", false },
+		{ "100/vm-101-disk-1.qcow2", "100", "vm-101-disk-1.qcow2", "qcow2", false },
+		{ "100/base-100-disk-0.vmdk", "100", "base-100-disk-0.vmdk", "vmdk", true },
+		{ "100/base-.raw", "100", "base-.raw", "raw", false },
+		{ "100/my:disk.raw", "100", "my:disk.raw", "raw", false },
+		{ "100/disk.raw.qcow2", "100", "disk.raw.qcow2", "qcow2", false },
+		{ "100/base-100-disk-0.raw/101/vm-101-disk-0.qcow2", "101", "vm-101-disk-0.qcow2",
+		  "qcow2", false },
+		{ "0100/x.raw", "0100", "x.raw", "raw", false },
+	};
+	struct pve_volname vn;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(pve_volname_parse(ok[i].v, &vn), PVE_VOL_IMAGES);
+		assert_string_equal(vn.owner, ok[i].owner);
+		assert_string_equal(vn.name, ok[i].name);
+		assert_string_equal(vn.format, ok[i].fmt);
+		assert_int_equal(vn.is_base, ok[i].base);
+	}
+	assert_int_equal(pve_volname_parse("iso/debian.iso", &vn), PVE_VOL_OTHER);
+	assert_int_equal(pve_volname_parse("snippets/pve-ontap", &vn), PVE_VOL_OTHER);
+}
+
+static void test_volname_refused(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"vm-100-disk-0.raw",             /* no owner directory */
+		"../100/vm-100-disk-0.raw",
+		"100/../101/vm-101-disk-0.raw",  /* linked-clone shape, '..' is no name */
+		"abc/vm-100-disk-0.raw",         /* owner not a VMID */
+		"1a/vm-100-disk-0.raw",
+		"100/sub/vm-100-disk-0.raw",     /* three components */
+		"100//vm-100-disk-0.raw",
+		"100/vm-100-disk-0.raw/",
+		"100/vm-100-disk-0",             /* no format */
+		"100/vm-100-disk-0.RAW",         /* the formats are lower case */
+		"100/vm-100-disk-0.img",
+		"100/.raw",                      /* nothing before the format */
+		"100/snap-a-vm-100-disk-0.qcow2", /* a snapshot file */
+		"100/vm-100 disk-0.raw",         /* whitespace */
+		"100/vm-100-disk-0.raw\t",
+		"100/vm-100-\x01.raw",           /* control byte (stricter than PVE) */
+		"100/vm-100-\xc3\xa9.raw",       /* non-ASCII (stricter than PVE) */
+		"100/base.raw/101/vm-101-disk-0.qcow2/102/x.raw",
+		"100/nobase/101/vm-101-disk-0.qcow2", /* the base must parse too */
+		"100/base-100-disk-0.raw/x/vm-101-disk-0.qcow2",
+		"12345678901234567/x.raw",       /* owner beyond any VMID */
+	};
+	struct pve_volname vn;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(pve_volname_parse(bad[i], &vn), PVE_VOL_INVALID);
+		assert_true(vn.why[0] != '\0');
+	}
+	/* snap-*.qcow2 is refused, snap-*.raw is a name like any other */
+	assert_int_equal(pve_volname_parse("100/snap-x.raw", &vn), PVE_VOL_IMAGES);
+}
+
+/* parse_volume_id: the storage id has two characters at least. */
+static void test_volid_storage_id(void **state)
+{
+	struct pve_vmconf *c = NULL;
+	const char *conf = "scsi0: a:100/vm-100-disk-0.raw\nscsi1: ab:100/vm-100-disk-1.raw\n";
+
+	(void)state;
+	assert_int_equal(pve_vmconf_parse(conf, strlen(conf), 100, &c), 0);
+	assert_int_equal(c->ndrives, 2);
+	assert_null(c->drives[0].storage);
+	assert_string_equal(c->drives[1].storage, "ab");
+	pve_vmconf_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +575,9 @@ int main(void)
 		cmocka_unit_test(test_load_too_big),
 		cmocka_unit_test(test_storagecfg),
 		cmocka_unit_test(test_storagecfg_load),
+		cmocka_unit_test(test_volname_accepted),
+		cmocka_unit_test(test_volname_refused),
+		cmocka_unit_test(test_volid_storage_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
