@@ -1858,6 +1858,82 @@ static void batch_answer(struct ontap_client *oc, struct ontap_file_op *op,
 		op_fail(op, r);
 }
 
+/* Is dst (relative to the volume) there? Looked up in its directory's listing. */
+static bool clone_exists(struct ontap_client *oc, const struct ontap_volume *vol, const char *dst,
+			 int64_t deadline)
+{
+	const char *base = strrchr(dst, '/');
+	struct ontap_file *files = NULL;
+	char dir[512];
+	bool found = false;
+	int nfiles = 0;
+
+	if (!base || (size_t)(base - dst) >= sizeof(dir))
+		return false;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(base - dst), dst);
+	if (ontap_dir_list(oc, vol->uuid, dir, &files, &nfiles, deadline) == 0)
+		for (int f = 0; f < nfiles && !found; f++)
+			found = strcmp(files[f].name, base + 1) == 0;
+	free(files);
+	err_clear();
+	return found;
+}
+
+/*
+ * Requests answered 503 (a busy cluster refuses work, ontap-rest.md §4) are sent again
+ * after a jittered backoff, up to RETRY_TRIES in all, so a node-wide burst does not fail
+ * in lockstep. A clone is first looked up by name: one that exists is done, never cloned
+ * twice. A DELETE may simply be sent again.
+ */
+static void batch_retry_busy(struct ontap_client *oc, const struct ontap_volume *vol,
+			     struct ontap_file_op *ops, struct batch_item *items,
+			     const struct http_request *rq, struct http_response *rs, int n,
+			     int kind, int64_t deadline)
+{
+	struct http_request *rq2 = util_xcalloc((size_t)n, sizeof(*rq2));
+	struct http_response *rs2 = util_xcalloc((size_t)n, sizeof(*rs2));
+	int *idx = util_xcalloc((size_t)n, sizeof(*idx));
+	int64_t backoff = RETRY_FIRST_MS;
+
+	for (int attempt = 1; attempt < RETRY_TRIES; attempt++) {
+		int k = 0;
+
+		for (int i = 0; i < n; i++)
+			if (rs[i].status == 503 && ops[i].rc < 0 && !ops[i].maybe)
+				idx[k++] = i;
+		if (!k || util_sleep_ms(util_jitter_ms(backoff), deadline) < 0)
+			break;
+		backoff = backoff * 14 / 10;
+		for (int j = 0; j < k; j++) {
+			int i = idx[j];
+
+			ops[i].rc = 0;
+			ops[i].err[0] = '\0';
+			rs[i].status = 0;
+			if (kind == 0 && clone_exists(oc, vol, ops[i].dst, deadline)) {
+				idx[j--] = idx[--k]; /* done while refused: nothing to send */
+				continue;
+			}
+		}
+		for (int j = 0; j < k; j++) {
+			rq2[j] = rq[idx[j]];
+			http_response_init(&rs2[j]);
+		}
+		oc->requests += (unsigned long)k;
+		http_perform_many(oc->http, rq2, rs2, k);
+		for (int j = 0; j < k; j++) {
+			int i = idx[j];
+
+			batch_answer(oc, &ops[i], &items[i], &rq[i], &rs2[j], kind, deadline);
+			rs[i].status = rs2[j].status;
+			http_response_release(&rs2[j]);
+		}
+	}
+	free(idx);
+	free(rs2);
+	free(rq2);
+}
+
 /*
  * Send a batch (one http_perform_many), then evaluate: 2xx without a job done, 202/2xx with a
  * job polled in parallel. kind 0 = clone, 1 = delete.
@@ -1899,6 +1975,7 @@ static int file_batch(struct ontap_client *oc, const struct ontap_volume *vol,
 	http_perform_many(oc->http, rq, rs, n);
 	for (int i = 0; i < n; i++)
 		batch_answer(oc, &ops[i], &items[i], &rq[i], &rs[i], kind, deadline);
+	batch_retry_busy(oc, vol, ops, items, rq, rs, n, kind, deadline);
 	batch_poll(oc, items, ops, n, verb, kind == 1, start, deadline);
 	rc = batch_result(ops, n, verb);
 out:

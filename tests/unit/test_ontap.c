@@ -253,6 +253,68 @@ static void test_jitter(void **state)
 	assert_true(hi - lo > 500);
 }
 
+#define CLONE_PATH "/api/storage/file/clone"
+#define FILES_PATH "/api/storage/volumes/" VOL_UUID "/files/"
+
+static int clone_one_file(struct fixture *fx, struct ontap_file_op *op)
+{
+	static const struct ontap_volume vol = { .uuid = VOL_UUID, .name = "vol1" };
+
+	memset(op, 0, sizeof(*op));
+	op->src = "images/100/vm-100-disk-0.raw";
+	op->dst = "images/100/vm-100-disk-0-snap-x-20261122T101500Z.raw";
+	return ontap_file_clone_many(fx->oc, &vol, op, 1, 0);
+}
+
+/* A clone refused with 503 is looked up by name, then sent again: one clone made. */
+static void test_batch_clone_503_resent(void **state)
+{
+	struct fixture *fx = *state;
+	struct ontap_file_op op;
+
+	fake_route(&fx->f, "POST", CLONE_PATH, 503,
+		   "{\"error\":{\"message\":\"busy\",\"code\":\"2\"}}", 1);
+	fake_route(&fx->f, "POST", CLONE_PATH, 201, "{}", 0);
+	fake_route(&fx->f, "GET", FILES_PATH, 200, "{\"records\":[],\"num_records\":0}", 0);
+	assert_int_equal(clone_one_file(fx, &op), 0);
+	dump(&fx->f);
+	assert_int_equal(op.rc, 0);
+	assert_int_equal(fake_count(&fx->f, "POST " CLONE_PATH), 2);
+	assert_int_equal(fake_count(&fx->f, "GET " FILES_PATH), 1);
+}
+
+/* The clone refused with 503 exists when looked up (ONTAP did it): no second POST. */
+static void test_batch_clone_503_found(void **state)
+{
+	struct fixture *fx = *state;
+	struct ontap_file_op op;
+
+	fake_route(&fx->f, "POST", CLONE_PATH, 503,
+		   "{\"error\":{\"message\":\"busy\",\"code\":\"2\"}}", 0);
+	fake_route(&fx->f, "GET", FILES_PATH, 200,
+		   "{\"records\":[{\"name\":\"vm-100-disk-0-snap-x-20261122T101500Z.raw\","
+		   "\"type\":\"file\"}],\"num_records\":1}", 0);
+	assert_int_equal(clone_one_file(fx, &op), 0);
+	assert_int_equal(op.rc, 0);
+	assert_int_equal(fake_count(&fx->f, "POST " CLONE_PATH), 1);
+}
+
+/* Still refused after every try: the clone failed (the 503 named), never "maybe". */
+static void test_batch_clone_503_gives_up(void **state)
+{
+	struct fixture *fx = *state;
+	struct ontap_file_op op;
+
+	fake_route(&fx->f, "POST", CLONE_PATH, 503,
+		   "{\"error\":{\"message\":\"busy\",\"code\":\"2\"}}", 0);
+	fake_route(&fx->f, "GET", FILES_PATH, 200, "{\"records\":[],\"num_records\":0}", 0);
+	assert_int_equal(clone_one_file(fx, &op), POE_API);
+	assert_true(op.rc < 0);
+	assert_false(op.maybe);
+	assert_non_null(strstr(op.err, "busy"));
+	assert_int_equal(fake_count(&fx->f, "POST " CLONE_PATH), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +329,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_post_503_found_by_recheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_post_503_gives_up, setup, teardown),
 		cmocka_unit_test(test_jitter),
+		cmocka_unit_test_setup_teardown(test_batch_clone_503_resent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_clone_503_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_clone_503_gives_up, setup, teardown),
 	};
 
 	/* backoffs of 1 s and more in milliseconds (HACKING.md "Test-only knobs") */
