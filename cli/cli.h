@@ -174,5 +174,6 @@ extern const struct cli_object cli_obj_policy;
 extern const struct cli_object cli_obj_watch;
 extern const struct cli_object cli_obj_install_hook;
 extern const struct cli_object cli_obj_doctor;
+extern const struct cli_object cli_obj_status;
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* pve-ontap vm create|list|delete|restore: VM snapshots (NFS file clones, NVMe CG snapshots). */
+/* pve-ontap vm create|list|delete|restore|prune: VM snapshots (NFS file clones, NVMe CG
+ * snapshots). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,20 @@
 #include "ops/ops.h"
 #include "base/util.h"
 
-static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s)
+static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s,
+			  const struct vm_snapshot *pruned, int npruned);
+
+/* "pruned": [snapshot objects] (vm create --keep, vm prune) */
+static void pruned_json(struct json_writer *w, const struct vm_snapshot *pruned, int npruned)
+{
+	jw_array_begin(w, "pruned");
+	for (int i = 0; i < npruned; i++)
+		snapshot_json(w, &pruned[i], NULL, 0);
+	jw_array_end(w);
+}
+
+static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s,
+			  const struct vm_snapshot *pruned, int npruned)
 {
 	char iso[21];
 
@@ -39,6 +53,8 @@ static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s)
 	for (int i = 0; i < s->nmissing; i++)
 		jw_string(w, NULL, s->missing[i]);
 	jw_array_end(w);
+	if (pruned)
+		pruned_json(w, pruned, npruned);
 	jw_object_end(w);
 }
 
@@ -56,15 +72,34 @@ static void disk_summary(const struct vm_snapshot *s, char *out, size_t n)
 		snprintf(out + len, n - len, ")");
 }
 
+static void print_pruned(int vmid, const struct vm_snapshot *pruned, int npruned, bool dry)
+{
+	for (int i = 0; i < npruned; i++)
+		printf("%s snapshot '%s' of VM %d\n", dry ? "would delete" : "deleted",
+		       pruned[i].name, vmid);
+}
+
+static int check_keep(const char *cmd, long long keep, long long min, bool label_ok)
+{
+	if (keep < min || keep > 1000)
+		return cli_usage_error(cmd, "--keep must be %lld..1000, not %lld", min, keep);
+	if (!label_ok)
+		return cli_usage_error(cmd, "--keep needs --label: snapshots labelled 'manual' are "
+				       "pruned only by 'vm prune --label manual'");
+	return 0;
+}
+
 static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 {
 	const char *label = NULL, *quiesce = NULL;
-	long long vmid = 0;
+	long long vmid = 0, keep = -1;
 	bool suspend = false, shutdown = false;
 	const struct cli_opt opts[] = {
 		{ "vm", CLI_OPT_INT, &vmid, true, "ID", "the VM to snapshot" },
 		{ "label", CLI_OPT_STR, &label, false, "L",
 		  "label (a-z, 0-9, _; default manual): part of the name" },
+		{ "keep", CLI_OPT_INT, &keep, false, "N",
+		  "then delete the oldest of this label beyond the newest N (needs --label)" },
 		{ "quiesce", CLI_OPT_STR, &quiesce, false, "MODE",
 		  "none (default), freeze (guest agent fsfreeze), suspend (to disk), shutdown" },
 		{ "suspend", CLI_OPT_FLAG, &suspend, false, NULL, "same as --quiesce suspend" },
@@ -72,17 +107,22 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct vm_snapshot_opts so = { 0 };
-	struct vm_snapshot snap;
+	struct vm_snapshot snap, *pruned = NULL;
 	struct cli_run run;
-	int rc;
+	int npruned = 0, rc;
 
 	rc = cli_parse("vm create", argc, argv, opts,
 		       "Snapshot every disk of a VM on a configured storage: one ONTAP file clone per\n"
 		       "NFS disk (all in parallel, next to the disk in images/<vmid>/), one consistency-\n"
 		       "group snapshot for its NVMe disks. If any disk fails, what was made is removed.\n"
-		       "Register jobs make the clones visible in PVE (unusedN) through the watcher.",
+		       "Register jobs make the clones visible in PVE (unusedN) through the watcher.\n"
+		       "With --keep N the newest N snapshots of the label survive and older ones\n"
+		       "of it are deleted.",
 		       NULL, NULL);
 	if (rc)
+		return rc;
+	rc = keep < 0 ? 0 : check_keep("vm create", keep, 1, label != NULL);
+	if (rc < 0)
 		return rc;
 	so.vmid = (int)vmid;
 	so.label = label;
@@ -98,21 +138,29 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 	rc = cli_run_begin_vm(&run, cc, so.vmid);
 	if (rc == 0)
 		rc = ops_vm_snapshot_create(&run.ctx, &so, &snap);
+	if (rc == 0 && keep > 0) {
+		/* the snapshot exists: a retention failure is an error, but says so */
+		npruned = ops_vm_snapshot_prune_select(&run.ctx, so.vmid, label, (int)keep, &pruned,
+						       &npruned);
+		if (npruned < 0)
+			rc = err_prefix(npruned, "created snapshot '%s', but retention failed",
+					snap.name);
+	}
 	cli_run_end(&run, cc);
-	if (rc < 0)
-		return rc;
-	if (cc->json) {
+	if (rc == 0 && cc->json) {
 		struct cli_json j;
 
 		cli_json_begin(&j);
-		snapshot_json(&j.w, &snap);
+		snapshot_json(&j.w, &snap, keep > 0 ? pruned : NULL, npruned);
 		rc = cli_json_end(&j);
-	} else if (!cc->dry_run) {
+	} else if (rc == 0 && !cc->dry_run) {
 		char disks[512];
 
 		disk_summary(&snap, disks, sizeof(disks));
 		printf("created snapshot '%s' of VM %d (%s)\n", snap.name, so.vmid, disks);
+		print_pruned(so.vmid, pruned, npruned, false);
 	}
+	free(pruned);
 	return rc;
 }
 
@@ -146,7 +194,7 @@ static int vm_list(struct cli_ctx *cc, int argc, char **argv)
 		cli_json_begin(&j);
 		jw_array_begin(&j.w, NULL);
 		for (int i = 0; i < n; i++)
-			snapshot_json(&j.w, &snaps[i]);
+			snapshot_json(&j.w, &snaps[i], NULL, 0);
 		jw_array_end(&j.w);
 		rc = cli_json_end(&j);
 	} else {
@@ -235,14 +283,68 @@ static int vm_restore(struct cli_ctx *cc, int argc, char **argv)
 	return rc;
 }
 
+static int vm_prune(struct cli_ctx *cc, int argc, char **argv)
+{
+	const char *label = NULL;
+	long long vmid = 0, keep = 0;
+	const struct cli_opt opts[] = {
+		{ "vm", CLI_OPT_INT, &vmid, true, "ID", "the VM" },
+		{ "keep", CLI_OPT_INT, &keep, true, "N",
+		  "newest snapshots per label that survive" },
+		{ "label", CLI_OPT_STR, &label, false, "L",
+		  "only this label (default: every label except manual and prerestore)" },
+		{ .name = NULL },
+	};
+	struct vm_snapshot *pruned = NULL;
+	struct cli_json j;
+	struct cli_run run;
+	int n = 0, rc;
+
+	rc = cli_parse("vm prune", argc, argv, opts,
+		       "Retention by hand: per label, keep the newest N pve-ontap snapshots of\n"
+		       "the VM and delete older ones (every disk's clone, CG snapshots). Names\n"
+		       "that pve-ontap did not make are never touched; 'manual' and 'prerestore'\n"
+		       "only with --label. With --dry-run it prints what would be deleted and\n"
+		       "deletes nothing.",
+		       NULL, NULL);
+	if (rc == 0)
+		rc = check_keep("vm prune", keep, 0, true);
+	if (rc)
+		return rc;
+	rc = cli_run_begin_vm(&run, cc, (int)vmid);
+	if (rc == 0)
+		n = rc = ops_vm_snapshot_prune_select(&run.ctx, (int)vmid, label, (int)keep,
+						      &pruned, &n);
+	if (rc >= 0 && cc->json) {
+		cli_json_begin(&j);
+		jw_object_begin(&j.w, NULL);
+		jw_int(&j.w, "vmid", vmid);
+		jw_int(&j.w, "keep", keep);
+		jw_string(&j.w, "label", label);
+		jw_bool(&j.w, "dry_run", cc->dry_run);
+		/* with --dry-run this yields to the one dry-run document (cli_run_end) */
+		pruned_json(&j.w, pruned, n);
+		jw_object_end(&j.w);
+	}
+	cli_run_end(&run, cc);
+	if (rc >= 0 && cc->json)
+		rc = cli_json_end(&j);
+	else if (rc >= 0)
+		print_pruned((int)vmid, pruned, n, cc->dry_run);
+	free(pruned);
+	return rc < 0 ? rc : 0;
+}
+
 static const struct cli_verb vm_verbs[] = {
 	{ "create", vm_create, CLI_NEEDS_CONFIG,
-	  "--vm ID [--label L] [--quiesce none|freeze|suspend|shutdown] [--suspend] [--shutdown]",
+	  "--vm ID [--label L] [--keep N] [--quiesce none|freeze|suspend|shutdown] [--suspend] "
+	  "[--shutdown]",
 	  NULL },
 	{ "list", vm_list, CLI_NEEDS_CONFIG, "--vm ID", NULL },
 	{ "delete", vm_delete, CLI_NEEDS_CONFIG, "--vm ID --snapshot NAME", NULL },
 	{ "restore", vm_restore, CLI_NEEDS_CONFIG, "--vm ID --snapshot NAME [--yes] [--force]",
 	  NULL },
+	{ "prune", vm_prune, CLI_NEEDS_CONFIG, "--vm ID --keep N [--label L]", NULL },
 	{ .name = NULL },
 };
 

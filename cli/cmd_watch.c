@@ -18,11 +18,13 @@ static const char watch_help[] =
 	"hook and the CLI fill (registering new clones as unusedN, removal of unusedN entries\n"
 	"whose file is gone, attachment of new NVMe namespaces), watches the image directories\n"
 	"of the configured NFS storages and /dev, and reconciles every 'watch.reconcile' (a\n"
-	"duration, default 60s). It runs up to 'watch.max_parallel' jobs of different VMs at\n"
-	"once (jobs of one VM run in order) and the policies' scheduled rules.\n"
-	"SIGHUP reloads the configuration, SIGTERM finishes the job in hand and exits 0. Runs\n"
-	"as root (it runs qm); PVE_ONTAP_ALLOW_NONROOT=1 lifts that for tests.\n"
-	"  --once   process the pending jobs and one reconcile, then exit (1 if jobs are left)";
+	"duration, default 60s). It runs the scheduled rules of the running VMs whose config\n"
+	"is on this node (at most 'watch.max_parallel' at once, each as a child process under\n"
+	"the VM's cluster lock) and, with 'paths.metrics' set, keeps a Prometheus textfile\n"
+	"there. SIGHUP reloads the configuration and policies, SIGTERM finishes the job in hand\n"
+	"and exits 0. Runs as root (it runs qm); PVE_ONTAP_ALLOW_NONROOT=1 lifts that for tests.\n"
+	"  --once   process the pending jobs and one reconcile, then exit (1 if jobs are left);\n"
+	"           no scheduled runs";
 
 static int cmd_watch(struct cli_ctx *ctx, int argc, char **argv)
 {

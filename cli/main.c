@@ -30,6 +30,7 @@ static const struct cli_object *const objects[] = {
 	&cli_obj_storage,
 	&cli_obj_nvme,
 	&cli_obj_policy,
+	&cli_obj_status,
 	&cli_obj_watch,
 	&cli_obj_install_hook,
 	&cli_obj_doctor,
@@ -99,6 +100,19 @@ static int run_hook(const char *config_path, const char *vmid_s, const char *pha
 		return 0;
 	}
 	return hook_run(config_path, (int)vmid, phase);
+}
+
+/* "sched-run VMID LABEL SLOT": the watcher's child for one scheduled run (HACKING.md). */
+static int run_scheduled(const char *config_path, char **argv)
+{
+	int64_t vmid, slot;
+
+	if (util_parse_int(argv[0], 100, 999999999, &vmid) < 0 ||
+	    util_parse_int(argv[2], 1, INT64_MAX, &slot) < 0) {
+		fprintf(stderr, PROG ": sched-run: bad VM id or slot\n");
+		return 2;
+	}
+	return hook_run_scheduled(config_path, (int)vmid, argv[1], slot);
 }
 
 static const struct cli_object *find_object(const char *name)
@@ -292,7 +306,13 @@ int main(int argc, char **argv)
 
 	cli_options_set_ctx(&ctx);
 	rc = i = parse_leading(&ctx, argc, argv);
-	if (i > 0 && !strcmp(argv[i], "hook"))
+	if (i > 0 && !strcmp(argv[i], "sched-run")) {
+		/* the watcher's child: its exit status is the run's (hook_run_scheduled()) */
+		if (argc - i == 4)
+			return run_scheduled(ctx.config_path ? ctx.config_path :
+					     getenv("PVE_ONTAP_CONFIG"), argv + i + 1);
+		rc = err_set(POE_USAGE, "usage: " PROG " sched-run VMID LABEL SLOT");
+	} else if (i > 0 && !strcmp(argv[i], "hook"))
 		rc = run_hook_command(&ctx, argc - i, argv + i);
 	else if (i > 0 && !strcmp(argv[i], "help"))
 		rc = run_help(&ctx, argc - i, argv + i);

@@ -25,6 +25,8 @@
 #include "ops/ops.h"
 #include "policy.h"
 #include "pve/pve.h"
+#include "sched/clock.h"
+#include "sched/runstate.h"
 #include "base/util.h"
 
 struct hook {
@@ -40,7 +42,14 @@ struct hook {
 	struct vm_snapshot *list;   /* our snapshots of the VM, oldest first */
 	int nlist;
 	bool listed;
+	int64_t slot;               /* scheduled run: the slot it is for (0: a hook run) */
 };
+
+/* "now" for min_interval and names: a scheduled run uses the schedule's clock */
+static int64_t hook_now(const struct hook *h)
+{
+	return h->slot ? sched_now() : (int64_t)time(NULL);
+}
 
 /*
  * Status lines go to stdout, warnings to stderr; both end up in the task log (or the
@@ -59,18 +68,21 @@ say(int vmid, const char *phase, const char *fmt, ...)
 	fflush(stdout);
 }
 
+/*
+ * Through log_msg(): one line, secrets scrubbed, and under systemd (qmeventd's post-stop,
+ * the watcher) the journal's <3>/<4> priority prefix, so a failed run is a warning there.
+ */
 static void __attribute__((format(printf, 4, 5)))
 complain(bool error, int vmid, const char *phase, const char *fmt, ...)
 {
+	char msg[4096];
 	va_list ap;
 
 	fflush(stdout);
-	fprintf(stderr, "pve-ontap: %s: VM %d %s: ", error ? "error" : "warning", vmid, phase);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
+	log_msg(error ? LOG_LVL_ERROR : LOG_LVL_WARN, "VM %d %s: %s", vmid, phase, msg);
 }
 
 /* ---- watchdog ---- */
@@ -214,6 +226,8 @@ static enum quiesce rule_quiesce(const struct hook *h, const struct policy_rule 
 {
 	if (r->quiesce != POLICY_QUIESCE_FREEZE)
 		return QUIESCE_NONE;
+	if (h->slot)
+		return QUIESCE_FREEZE; /* scheduled runs are for running VMs only */
 	return (h->phase & (POLICY_POST_START | POLICY_PRE_STOP)) ? QUIESCE_FREEZE : QUIESCE_NONE;
 }
 
@@ -241,14 +255,14 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 			newest = s;
 	}
 	if (r->min_interval_s > 0 && newest) {
-		int64_t age = (int64_t)(time(NULL) - newest->created);
+		int64_t age = hook_now(h) - (int64_t)newest->created;
 
 		if (age < r->min_interval_s) {
 			format_age(age, a, sizeof(a));
 			policy_format_duration(r->min_interval_s, b, sizeof(b));
 			say(h->vmid, h->phase_name, "skipped %s: newest is %s old (min_interval %s)",
 			    r->label, a, b);
-			goto out;
+			goto out; /* rc 0: no run */
 		}
 	}
 
@@ -259,6 +273,7 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 	o.include = (const char *const *)h->pol->include;
 	o.exclude = (const char *const *)h->pol->exclude;
 	o.queue_rescan = policy_rule_registers(h->pol, r);
+	o.when = h->slot ? (time_t)hook_now(h) : 0;
 	snap = util_xcalloc(1, sizeof(*snap));
 	h->what = "snapshot failed";
 	t0 = util_now_ms();
@@ -280,7 +295,7 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 		    snap->ndisks, snap->ndisks == 1 ? "" : "s", a);
 		complain(false, h->vmid, h->phase_name, "retention of '%s' failed: %s", r->label,
 			 err_msg());
-		rc = 0;
+		rc = 1;
 		goto out;
 	}
 	if (pruned > 0 && pruned == excess) {
@@ -301,10 +316,41 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 	else
 		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s", snap->name,
 		    snap->ndisks, snap->ndisks == 1 ? "" : "s", a);
-	rc = 0;
+	rc = 1;
 out:
 	free(snap);
 	return rc;
+}
+
+/*
+ * A failed run: the rules from `from` on did not get their snapshot. Their run state says
+ * so (status shows them failed until a later run succeeds); labels gets " (label x)" or
+ * " (labels x, y)" for the one warning line.
+ */
+static void record_failure(struct hook *h, const int *idx, int from, int nidx, const char *cause,
+			   char *labels, size_t n)
+{
+	size_t len = (size_t)snprintf(labels, n, " (label%s ", nidx - from > 1 ? "s" : "");
+
+	for (int i = from; i < nidx; i++) {
+		const char *label = h->pol->rules[idx[i]].label;
+
+		if (run_state_record(h->cfg->paths.state, h->vmid, label, hook_now(h), false,
+				     cause, h->slot) < 0)
+			log_warn("%s", err_msg());
+		if (len < n)
+			len += (size_t)snprintf(labels + len, n - len, "%s%s", i > from ? ", " : "",
+						label);
+	}
+	if (len < n)
+		snprintf(labels + len, n - len, ")");
+}
+
+static void record_success(struct hook *h, const char *label)
+{
+	if (run_state_record(h->cfg->paths.state, h->vmid, label, hook_now(h), true, NULL,
+			     h->slot) < 0)
+		log_warn("%s", err_msg());
 }
 
 /*
@@ -325,6 +371,43 @@ static bool vm_in_backup(const struct config *cfg, int vmid)
 }
 
 /* ---- the hook ---- */
+
+/* Config and the VM's policy; < 0 when the hook has nothing to do (said why, if it matters). */
+static int load_config_and_policy(const char *config_path, int vmid, const char *phase_name,
+				  struct config **cfg, struct policy **pol)
+{
+	struct buf errors = BUF_INIT(64 * 1024);
+	char path[4096];
+	int rc;
+
+	rc = config_load(config_path, cfg);
+	if (rc < 0) {
+		complain(false, vmid, phase_name, "no usable configuration, nothing done: %s",
+			 err_msg());
+		goto out;
+	}
+	rc = policy_find((*cfg)->paths.policies, vmid, path, sizeof(path));
+	if (rc == POE_NOTFOUND) {
+		log_debug("%s", err_msg());
+		goto out;
+	}
+	if (rc < 0) {
+		complain(false, vmid, phase_name, "nothing done: %s", err_msg());
+		goto out;
+	}
+	rc = policy_load_file(path, pol, &errors);
+	if (rc < 0) {
+		const char *e = buf_cstr(&errors);
+
+		complain(false, vmid, phase_name, "invalid policy '%s', nothing done:", path);
+		fputs(*e ? e : err_msg(), stderr);
+		if (!*e)
+			fputc('\n', stderr);
+	}
+out:
+	buf_release(&errors);
+	return rc;
+}
 
 /*
  * The run's deadlines: the work gets the policy's timeout less a share kept for undoing a
@@ -362,9 +445,14 @@ static bool run_skipped(const struct hook *h)
 	return false;
 }
 
-/* The one line for a failed run; returns the exit status (non-zero only when blocking). */
-static int report_failure(const struct hook *h, bool blocking, int rc)
+/* The one warning (or, blocking, error) line of a failed run and its run state; returns the
+ * exit status of the hook. */
+static int report_failure(struct hook *h, int rc, const int *idx, int failed_rule, int nidx,
+			  bool blocking)
 {
+	char cause[RUN_STATE_CAUSE_MAX];
+	char labels[POLICY_MAX_RULES * (POLICY_LABEL_MAX + 2) + 16];
+
 	/* whatever gave up first, the cause is the policy's deadline: say so */
 	if (util_deadline_passed(h->deadline)) {
 		char t[24];
@@ -372,12 +460,14 @@ static int report_failure(const struct hook *h, bool blocking, int rc)
 		policy_format_duration(h->pol->timeout_s, t, sizeof(t));
 		rc = err_prefix(POE_TIMEOUT, "timeout of %s reached", t);
 	}
+	util_strlcpy(cause, err_msg(), sizeof(cause)); /* recording may clear it */
+	record_failure(h, idx, failed_rule, nidx, cause, labels, sizeof(labels));
 	if (!blocking) {
-		complain(false, h->vmid, h->phase_name, "%s: %s", h->what, err_msg());
+		complain(false, h->vmid, h->phase_name, "%s: %s%s", h->what, cause, labels);
 		return 0;
 	}
-	complain(true, h->vmid, h->phase_name, "%s: %s; the start is aborted (on_error: block)",
-		 h->what, err_msg());
+	complain(true, h->vmid, h->phase_name, "%s: %s%s; the start is aborted (on_error: block)",
+		 h->what, cause, labels);
 	return err_exit_status(rc);
 }
 
@@ -386,13 +476,12 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	struct hook h = { .vmid = vmid, .phase_name = phase_name };
 	struct config *cfg = NULL;
 	struct policy *pol = NULL;
-	struct buf errors = BUF_INIT(64 * 1024);
 	struct cluster_lock lock = { .held = 0 };
 	bool ctx_ready = false;
 	bool blocking = false;
 	int idx[POLICY_MAX_RULES];
-	char path[4096], lockname[32];
-	int nidx, rc, status = 0;
+	char lockname[32];
+	int nidx, rc, status = 0, failed_rule = 0;
 
 	/* the task log wants our own summary lines, not every step (pve.md §11.5) */
 	if (log_get_level() == LOG_LVL_INFO)
@@ -408,32 +497,9 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 		return 0;
 	}
 
-	rc = config_load(config_path, &cfg);
-	if (rc < 0) {
-		complain(false, vmid, phase_name, "no usable configuration, nothing done: %s",
-			 err_msg());
+	if (load_config_and_policy(config_path, vmid, phase_name, &cfg, &pol) < 0)
 		goto out;
-	}
 	h.cfg = cfg;
-	rc = policy_find(cfg->paths.policies, vmid, path, sizeof(path));
-	if (rc == POE_NOTFOUND) {
-		log_debug("%s", err_msg());
-		goto out;
-	}
-	if (rc < 0) {
-		complain(false, vmid, phase_name, "nothing done: %s", err_msg());
-		goto out;
-	}
-	rc = policy_load_file(path, &pol, &errors);
-	if (rc < 0) {
-		const char *e = buf_cstr(&errors);
-
-		complain(false, vmid, phase_name, "invalid policy '%s', nothing done:", path);
-		fputs(*e ? e : err_msg(), stderr);
-		if (!*e)
-			fputc('\n', stderr);
-		goto out;
-	}
 	h.pol = pol;
 	nidx = policy_rules_for_phase(pol, h.phase, idx);
 	if (nidx == 0)
@@ -462,15 +528,17 @@ int hook_run(const char *config_path, int vmid, const char *phase_name)
 	h.ctx.phase = phase_name;
 	/* the journal fields of what this run logs (log.h): VMID=, PHASE=, LABEL= per rule */
 	log_context_set(vmid, NULL, phase_name);
-	for (int i = 0; i < nidx; i++) {
-		log_context_label(pol->rules[idx[i]].label);
-		rc = run_rule(&h, &pol->rules[idx[i]]);
+	for (failed_rule = 0; failed_rule < nidx; failed_rule++) {
+		log_context_label(pol->rules[idx[failed_rule]].label);
+		rc = run_rule(&h, &pol->rules[idx[failed_rule]]);
+		if (rc > 0)
+			record_success(&h, pol->rules[idx[failed_rule]].label);
 		if (rc < 0)
 			break; /* the next rule would meet the same ONTAP, PVE or deadline */
 	}
 failed:
 	if (rc < 0)
-		status = report_failure(&h, blocking, rc);
+		status = report_failure(&h, rc, idx, failed_rule, nidx, blocking);
 out:
 	if (ctx_ready)
 		ops_ctx_release(&h.ctx);
@@ -479,7 +547,158 @@ out:
 	free(h.list);
 	policy_free(pol);
 	config_free(cfg);
-	buf_release(&errors);
+	util_deadline_set_global(0);
+	log_context_clear();
+	fflush(stdout);
+	return status;
+}
+
+/* ---- scheduled runs (the watcher's children) ---- */
+
+/* The rule with label that has a schedule, or NULL (the policy changed since). */
+static const struct policy_rule *scheduled_rule(const struct policy *p, const char *label)
+{
+	for (int i = 0; i < p->nrules; i++)
+		if (p->rules[i].cal && !strcmp(p->rules[i].label, label))
+			return &p->rules[i];
+	return NULL;
+}
+
+/* Mark slot handled without counting a run (it was done elsewhere, or the VM is stopped). */
+static void slot_handled(const struct hook *h, const char *label)
+{
+	struct run_state st;
+
+	if (run_state_load(h->cfg->paths.state, h->vmid, label, &st) == 0 && st.slot < h->slot) {
+		st.slot = h->slot;
+		if (run_state_save(h->cfg->paths.state, h->vmid, label, &st) < 0)
+			log_warn("%s", err_msg());
+	}
+}
+
+/*
+ * Under the VM's lock: is the slot done already, by this node (run state) or by another
+ * node's watcher that had the VM before a migration, or shares its state (ONTAP: a snapshot
+ * of the label made at or after the slot)? Returns 1 when done, 0 when not, < 0 on error.
+ */
+static int slot_done(struct hook *h, const char *label)
+{
+	struct run_state st;
+	int rc;
+
+	if (run_state_load(h->cfg->paths.state, h->vmid, label, &st) == 0 && st.slot >= h->slot)
+		return 1;
+	rc = ensure_list(h);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < h->nlist; i++)
+		if (!strcmp(h->list[i].label, label) && (int64_t)h->list[i].created >= h->slot)
+			return 1;
+	return 0;
+}
+
+/* Is the VM running on this node? Stopped VMs' disks do not change: no scheduled run. */
+static int vm_running(struct hook *h, bool *running)
+{
+	struct pve_client *pc = ops_pve(&h->ctx);
+	struct pve_vm_status st;
+	char node[128];
+	int rc;
+
+	h->what = "cannot read the VM status";
+	if (!pc)
+		return err_code() ? err_code() : POE_API;
+	rc = pve_vm_node(pc, h->vmid, node, sizeof(node), h->deadline);
+	if (rc == 0)
+		rc = pve_vm_status(pc, node, h->vmid, &st, h->deadline);
+	if (rc == 0)
+		*running = !strcmp(st.status, "running");
+	return rc;
+}
+
+/* The part under the lock: slot check, VM state, the rule. */
+static int scheduled_locked(struct hook *h, const struct policy_rule *r)
+{
+	bool running = false;
+	int rc;
+
+	/* migrated away since the watcher looked: the new node's watcher has it now */
+	if (!pve_vm_is_local(h->cfg->paths.pve_etc, h->vmid)) {
+		log_info("VM %d schedule %s: skipped: its config is no longer on this node",
+			 h->vmid, r->label);
+		return 0;
+	}
+	h->what = "cannot list snapshots";
+	rc = slot_done(h, r->label);
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		log_info("VM %d schedule %s: slot already done", h->vmid, r->label);
+		slot_handled(h, r->label);
+		return 0;
+	}
+	rc = vm_running(h, &running);
+	if (rc < 0)
+		return rc;
+	if (!running) {
+		log_info("VM %d schedule %s: skipped: the VM is not running", h->vmid, r->label);
+		slot_handled(h, r->label);
+		return 0;
+	}
+	rc = run_rule(h, r);
+	if (rc > 0)
+		record_success(h, r->label);
+	return rc < 0 ? rc : 0;
+}
+
+int hook_run_scheduled(const char *config_path, int vmid, const char *label, int64_t slot)
+{
+	struct hook h = { .vmid = vmid, .phase_name = "schedule", .slot = slot };
+	struct config *cfg = NULL;
+	struct policy *pol = NULL;
+	struct cluster_lock lock = { .held = 0 };
+	const struct policy_rule *r;
+	char lockname[32];
+	int idx[1], rc, status = 0;
+
+	rc = load_config_and_policy(config_path, vmid, "schedule", &cfg, &pol);
+	if (rc < 0) {
+		status = rc == POE_NOTFOUND ? 0 : err_exit_status(rc);
+		goto out;
+	}
+	h.cfg = cfg;
+	h.pol = pol;
+	r = scheduled_rule(pol, label);
+	if (!r)
+		goto out; /* the rule went away with a policy change: nothing to do */
+	idx[0] = (int)(r - pol->rules);
+	set_deadlines(&h);
+	watchdog_start(&h, err_exit_status(POE_TIMEOUT));
+	/* systemd stopping the watcher sends SIGTERM to its children too: undo, then go */
+	ops_run_signals_catch();
+	ops_ctx_init(&h.ctx, cfg);
+	h.ctx.deadline = h.deadline;
+	h.ctx.cleanup_deadline = h.end;
+	h.ctx.phase = "schedule";
+	log_context_set(vmid, label, "schedule"); /* journal fields VMID=, LABEL=, PHASE= */
+	snprintf(lockname, sizeof(lockname), "vm-%d", vmid);
+	h.what = "cannot lock the VM";
+	rc = cluster_lock_acquire(&lock, cfg->paths.lock, lockname, h.deadline);
+	if (rc == 0) {
+		watchdog_guard_lock(&lock);
+		rc = scheduled_locked(&h, r);
+	}
+	if (rc < 0) {
+		report_failure(&h, rc, idx, 0, 1, false);
+		status = err_exit_status(rc);
+	}
+	ops_ctx_release(&h.ctx);
+out:
+	watchdog_stop(&lock);
+	ops_run_signals_release();
+	free(h.list);
+	policy_free(pol);
+	config_free(cfg);
 	util_deadline_set_global(0);
 	log_context_clear();
 	fflush(stdout);

@@ -2,6 +2,8 @@
 #ifndef PVE_ONTAP_HOOK_H
 #define PVE_ONTAP_HOOK_H
 
+#include <stdint.h>
+
 /*
  * Hookscript mode: PVE runs "pve-ontap <vmid> <phase>" (reference/pve.md §1) with the VM's
  * config lock held, so the hook takes the snapshots its policy names for the phase,
@@ -25,6 +27,16 @@
  * passes no options). phase is borrowed.
  */
 int hook_run(const char *config_path, int vmid, const char *phase);
+
+/*
+ * One scheduled run of the rule with label (the watcher starts it as a child process,
+ * "pve-ontap sched-run"): under the VM's cluster lock, skip the slot when this node's run
+ * state or ONTAP (a snapshot of the label at or after slot) says it is done, skip a VM that
+ * is not running; else the rule as in a hook run (quiesce, min_interval, retention,
+ * timeout), recorded in the run state with the slot. A failure is one warning line.
+ * Returns the exit status: 0 for done or skipped, else the DESIGN.md status of the failure.
+ */
+int hook_run_scheduled(const char *config_path, int vmid, const char *label, int64_t slot);
 
 /*
  * Seconds the watchdog waits past the policy timeout before it ends the process. PVE

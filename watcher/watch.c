@@ -39,11 +39,14 @@
 
 static volatile sig_atomic_t got_stop;
 static volatile sig_atomic_t got_reload;
+static volatile sig_atomic_t got_child;  /* a scheduled run (scheduler.c) ended */
 
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		got_reload = 1;
+	else if (sig == SIGCHLD)
+		got_child = 1;
 	else
 		got_stop = 1;
 }
@@ -53,7 +56,7 @@ bool watch_stopping(void)
 	return got_stop != 0;
 }
 
-static const int handled_signals[] = { SIGHUP, SIGTERM, SIGINT };
+static const int handled_signals[] = { SIGHUP, SIGTERM, SIGINT, SIGCHLD };
 #define NSIGNALS ((int)(sizeof(handled_signals) / sizeof(handled_signals[0])))
 
 static void signals_install(struct sigaction old[NSIGNALS])
@@ -67,8 +70,13 @@ static void signals_install(struct sigaction old[NSIGNALS])
 	sa.sa_flags = 0;
 	got_stop = 0;
 	got_reload = 0;
-	for (int i = 0; i < NSIGNALS; i++)
+	got_child = 0;
+	for (int i = 0; i < NSIGNALS; i++) {
+		/* SIGCHLD must not make the main thread's blocking calls fail: restart them
+		 * (ppoll() returns EINTR all the same, signal(7)) */
+		sa.sa_flags = handled_signals[i] == SIGCHLD ? SA_RESTART | SA_NOCLDSTOP : 0;
 		sigaction(handled_signals[i], &sa, &old[i]);
+	}
 }
 
 static void signals_restore(const struct sigaction old[NSIGNALS])
@@ -283,6 +291,8 @@ static int reload(struct watcher *w)
 	config_free(w->cfg);
 	w->cfg = nc;
 	rc = setup_all(w);
+	if (rc == 0 && w->sched)
+		rc = ws_setup(w);
 	if (rc < 0)
 		return rc;
 	log_info("configuration reloaded from '%s'", w->cfg->file ? w->cfg->file : "?");
@@ -375,6 +385,9 @@ static void wait_for_work(struct watcher *w)
 	t = wd_next_due(w);
 	if (t > 0 && t < due)
 		due = t;
+	t = ws_next_due(w);
+	if (t > 0 && t < due)
+		due = t;
 	if (w->nnames > 0 || w->queue_scan || w->queue_lost)
 		due = now;
 	t = due > now ? due - now : 0;
@@ -386,7 +399,7 @@ static void wait_for_work(struct watcher *w)
 		sigaddset(&block, handled_signals[i]);
 	sigprocmask(SIG_BLOCK, &block, &orig);
 	/* the flags are checked with the signals blocked, then ppoll() unblocks them */
-	if (!got_stop && !got_reload && t > 0)
+	if (!got_stop && !got_reload && !got_child && t > 0)
 		ppoll(pfd, 2, &ts, &orig);
 	sigprocmask(SIG_SETMASK, &orig, NULL);
 }
@@ -423,6 +436,8 @@ int watch_run(const char *config_path, bool once)
 	signals_install(old);
 	signals_set = true;
 	rc = setup_all(&w);
+	if (rc == 0 && !once)
+		rc = ws_setup(&w); /* --once runs the queue only */
 	if (rc < 0)
 		goto out;
 	if (!once)
@@ -461,6 +476,8 @@ int watch_run(const char *config_path, bool once)
 		wr_flush_dirty(&w);
 		wd_run(&w, util_now_ms());
 		wq_run(&w, util_now_ms());
+		got_child = 0; /* before the reap: a later exit wakes the next wait */
+		ws_run(&w, util_now_ms());
 		if (once) {
 			int64_t due = wq_next_due(&w);
 
@@ -483,6 +500,7 @@ int watch_run(const char *config_path, bool once)
 		log_info("stopping (%lu job(s) done)", w.jobs_done);
 	}
 out:
+	ws_release(&w);
 	wq_release(&w);
 	if (w.cfg)
 		teardown_all(&w);

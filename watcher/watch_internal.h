@@ -16,6 +16,7 @@ struct config;
 struct ontap_client;
 struct pve_vmconf;
 struct wk_pool;
+struct ws_sched;
 
 /* ---- pure helpers (tested by tests/unit/test_watch.c) ---- */
 
@@ -150,6 +151,7 @@ struct watcher {
 	struct watch_dev *devs;
 	int ndevs;
 	struct ontap_client **oc; /* one per cfg->ontap[i], made on first use */
+	struct ws_sched *sched;   /* scheduled rules (scheduler.c); NULL with --once */
 };
 
 /* watch.c: add an inotify watch on dir (a path ending in '/'); returns its index or < 0. */
@@ -246,6 +248,19 @@ void wr_watch(struct watcher *w);
 void wr_event(struct watcher *w, struct watch_dir *d, uint32_t mask, const char *name);
 void wr_flush_dirty(struct watcher *w);
 void wr_reconcile(struct watcher *w);
+
+/* scheduler.c: scheduled rules, run as child processes; the metrics file */
+/* Set up (first call) or reload (SIGHUP: policies read again). POE_FAIL when we cannot
+ * find our own executable. */
+int ws_setup(struct watcher *w);
+/* Forget the schedule; running children finish on their own. */
+void ws_release(struct watcher *w);
+/* Reap children, rescan VMs and policies when due, start due runs, rewrite the metrics. */
+void ws_run(struct watcher *w, int64_t now_ms);
+/* Monotonic ms of the next wakeup the schedule needs (at most a minute ahead). */
+int64_t ws_next_due(const struct watcher *w);
+/* Scheduled runs in progress. */
+int ws_running(const struct watcher *w);
 
 /* devices.c */
 void wd_event(struct watcher *w, const char *name);

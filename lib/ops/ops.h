@@ -92,6 +92,7 @@ struct vm_snapshot_opts {
 	const char *const *include;  /* disk keys, NULL = every disk on a configured storage */
 	const char *const *exclude;
 	bool queue_rescan;           /* register clones in PVE through the watcher */
+	time_t when;                 /* the name's time (a scheduled run's clock), 0 = now */
 };
 
 struct vm_snapshot_disk {
@@ -132,6 +133,15 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 /* Delete the oldest of label beyond keep; names of deleted snapshots are logged. Returns
  * the number deleted. */
 int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep);
+/*
+ * Retention by hand (vm prune, vm create --keep), with the hook's rules: per label the newest
+ * keep survive; only names of DESIGN.md are considered. label NULL: every label except
+ * "manual" and "prerestore" (those only when named). In dry-run nothing is deleted and the
+ * requests are recorded. pruned (may be NULL) gets the deleted snapshots, oldest first;
+ * caller frees *pruned. Returns the number deleted.
+ */
+int ops_vm_snapshot_prune_select(struct ops_ctx *ctx, int vmid, const char *label, int keep,
+				 struct vm_snapshot **pruned, int *npruned);
 
 /* NVMe half of VM snapshots, implemented in ops_nvme.c; disks are the VM's NVMe drives. */
 int ops_nvme_vm_snapshot_create(struct ops_ctx *ctx, const struct pve_vmconf *vm,

@@ -768,7 +768,7 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 	if (!p->ndisks && !p->has_nvme)
 		return err_set(POE_FAIL, "VM %d has no disk on a storage configured for pve-ontap",
 			       o->vmid);
-	out->created = time(NULL);
+	out->created = o->when ? o->when : time(NULL);
 	ops_snapshot_name(label, out->created, out->name, sizeof(out->name));
 	util_strlcpy(out->label, label, sizeof(out->label));
 	snprintf(comment, sizeof(comment), "pve-ontap vm=%d label=%s phase=%s", o->vmid, label,
@@ -929,6 +929,25 @@ out:
 	return rc;
 }
 
+/* Does retention by hand consider this label? Snapshots taken by hand or as a safety net
+ * before a restore are pruned only when asked for by their label. */
+static bool prune_label_matches(const char *have, const char *label)
+{
+	if (label)
+		return !strcmp(have, label);
+	return strcmp(have, "manual") != 0 && strcmp(have, "prerestore") != 0;
+}
+
+/* How many newer snapshots share s's label (list oldest first, so: those after i). */
+static int newer_with_label(const struct vm_snapshot *snaps, int n, int i)
+{
+	int newer = 0;
+
+	for (int j = i + 1; j < n; j++)
+		newer += !strcmp(snaps[j].label, snaps[i].label);
+	return newer;
+}
+
 int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
 {
 	int rc = delete_once(ctx, vmid, name);
@@ -938,33 +957,41 @@ int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name)
 	return rc;
 }
 
-static int prune_once(struct ops_ctx *ctx, int vmid, const char *label, int keep)
+static int prune_once(struct ops_ctx *ctx, int vmid, const char *label, int keep,
+		      struct vm_snapshot **pruned, int *npruned)
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
 	struct vm_snapshot *snaps = NULL;
-	int n = 0, have = 0, deleted = 0, rc;
+	int n = 0, deleted = 0, rc;
 
+	if (pruned) {
+		/* a retry starts afresh (ops_volume_retry(): only when nothing was deleted) */
+		free(*pruned);
+		*pruned = NULL;
+		*npruned = 0;
+	}
 	rc = plan_for_delete(ctx, vmid, p, &snaps, &n);
 	if (rc < 0)
 		goto out;
-	for (int i = 0; i < n; i++)
-		have += !strcmp(snaps[i].label, label);
-	/* oldest first: delete until keep remain */
-	for (int i = 0; i < n && have > keep; i++) {
-		if (strcmp(snaps[i].label, label) != 0)
+	/* oldest first: a snapshot goes when keep newer ones of its label exist */
+	for (int i = 0; i < n; i++) {
+		if (!prune_label_matches(snaps[i].label, label) ||
+		    newer_with_label(snaps, n, i) < keep)
 			continue;
 		/* a signal stops pruning between snapshots: each one goes whole or not at all */
 		if (ops_interrupted) {
-			rc = err_set(POE_FAIL, "interrupted by %s after pruning %d snapshot(s) of VM %d; %d beyond keep %d remain",
-				     ops_signal_name(ops_interrupted), deleted, vmid, have - keep, keep);
+			rc = err_set(POE_FAIL, "interrupted by %s after pruning %d snapshot(s) of VM %d; older ones beyond keep %d remain",
+				     ops_signal_name(ops_interrupted), deleted, vmid, keep);
 			goto out;
 		}
 		rc = delete_snapshot(ctx, p, &snaps[i]);
 		if (rc < 0)
 			goto out;
-		log_info("pruned snapshot '%s' of VM %d (keep %d %s)", snaps[i].name, vmid, keep,
-			 label);
-		have--;
+		log_info("%s snapshot '%s' of VM %d (keep %d %s)",
+			 ctx->dry_run ? "would prune" : "pruned", snaps[i].name, vmid, keep,
+			 snaps[i].label);
+		if (pruned)
+			*ops_snapshot_find_or_add(pruned, npruned, snaps[i].name) = snaps[i];
 		deleted++;
 	}
 	rc = deleted;
@@ -977,10 +1004,21 @@ out:
 
 int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int keep)
 {
-	int rc = prune_once(ctx, vmid, label, keep);
+	return ops_vm_snapshot_prune_select(ctx, vmid, label, keep, NULL, NULL);
+}
 
+int ops_vm_snapshot_prune_select(struct ops_ctx *ctx, int vmid, const char *label, int keep,
+				 struct vm_snapshot **pruned, int *npruned)
+{
+	int rc;
+
+	if (pruned) {
+		*pruned = NULL;
+		*npruned = 0;
+	}
+	rc = prune_once(ctx, vmid, label, keep, pruned, npruned);
 	if (ops_volume_retry(ctx, rc))
-		rc = prune_once(ctx, vmid, label, keep);
+		rc = prune_once(ctx, vmid, label, keep, pruned, npruned);
 	return rc;
 }
 

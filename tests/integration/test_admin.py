@@ -441,6 +441,10 @@ def test_bash_completion(env):
     assert complete(["pve-ontap", ""]) == ["vm", "storage", "nvme", "policy", "status",
                                            "watch", "install-hook", "doctor", "hook",
                                            "help"]
+    assert complete(["pve-ontap", "vm", "p"]) == ["prune"]
+    assert complete(["pve-ontap", "vm", "prune", "--"])[:3] == ["--vm", "--keep", "--label"]
+    assert "--keep" in complete(["pve-ontap", "vm", "create", "--"])
+    assert complete(["pve-ontap", "status", "--"])[:2] == ["--vm", "--config"]
     assert complete(["pve-ontap", "storage", "m"]) == ["mount"]
     assert "--quiesce" in complete(["pve-ontap", "vm", "create", "--"])
     assert complete(["pve-ontap", "vm", "create", "--quiesce", "f"]) == ["freeze"]
