@@ -486,6 +486,14 @@ char *util_xstrdup(const char *s)
 	return p;
 }
 
+int util_strcpy(char *dst, const char *src, size_t n, const char *what)
+{
+	if (util_strlcpy(dst, src, n) < n)
+		return 0;
+	return err_set(POE_FAIL, "%s '%.64s...' is longer than %zu bytes", what, src,
+		       n ? n - 1 : 0);
+}
+
 size_t util_strlcpy(char *dst, const char *src, size_t n)
 {
 	size_t len = strlen(src);

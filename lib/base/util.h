@@ -63,7 +63,17 @@ void *util_xmalloc(size_t n);
 void *util_xcalloc(size_t n, size_t size);
 void *util_xrealloc(void *p, size_t n);
 char *util_xstrdup(const char *s);
-/* strlcpy: returns strlen(src); the caller checks for truncation. */
+/*
+ * Copy src into dst (size n). 0, or POE_FAIL with a message naming what ("clone path") and
+ * the text when it does not fit: a cut name or path is an error, never used (STYLE #5).
+ * dst then holds a cut copy, NUL-terminated.
+ */
+int util_strcpy(char *dst, const char *src, size_t n, const char *what)
+	__attribute__((warn_unused_result));
+/*
+ * strlcpy for text where a cut is harmless and intended (messages, display columns):
+ * returns strlen(src). Anything used as a name, path, id or key goes through util_strcpy().
+ */
 size_t util_strlcpy(char *dst, const char *src, size_t n);
 
 /* mkdir -p with mode for each created component. */

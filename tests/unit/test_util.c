@@ -406,9 +406,22 @@ static void test_write_atomic(void **state)
 	buf_release(&b);
 }
 
+static void test_strcpy_checked(void **state)
+{
+	char small[8];
+
+	(void)state;
+	assert_int_equal(util_strcpy(small, "1234567", sizeof(small), "name"), 0);
+	assert_string_equal(small, "1234567");
+	assert_int_equal(util_strcpy(small, "12345678", sizeof(small), "clone path"), POE_FAIL);
+	assert_string_equal(small, "1234567");
+	assert_non_null(strstr(err_msg(), "clone path '12345678...' is longer than 7 bytes"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strcpy_checked),
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_sleep),
 		cmocka_unit_test(test_ts_format_parse),
