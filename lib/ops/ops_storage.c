@@ -301,35 +301,12 @@ static bool is_storage_id(const char *s)
 	return n >= 2 && n <= 64 && util_is_storage_id(s, n);
 }
 
-/*
- * This node's name. pmxcfs shows the local node's directory as the links <pve_etc>/local ->
- * nodes/<node> and <pve_etc>/qemu-server -> nodes/<node>/qemu-server (reference/pve.md 7);
- * without them, the host name up to its first dot, as PVE::INotify::nodename() has it.
- */
+/* This node's name: pmxcfs's links (pve_local_node()), else the host name up to its first
+ * dot, as PVE::INotify::nodename() has it. */
 static int local_node(const char *pve_etc, char *out, size_t n)
 {
-	static const char *const links[] = { "local", "qemu-server" };
-	char target[512];
-
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		char *path = util_xasprintf("%s/%s", pve_etc, links[i]);
-		ssize_t len = readlink(path, target, sizeof(target) - 1);
-		size_t nl;
-
-		free(path);
-		if (len <= 0 || (size_t)len >= sizeof(target) - 1)
-			continue;
-		target[len] = '\0';
-		if (strncmp(target, "nodes/", 6) != 0)
-			continue;
-		nl = strcspn(target + 6, "/");
-		if (nl == 0 || nl >= n)
-			continue;
-		memcpy(out, target + 6, nl);
-		out[nl] = '\0';
-		if (util_is_safe_name(out))
-			return 0;
-	}
+	if (pve_local_node(pve_etc, out, n) == 0)
+		return 0;
 	if (gethostname(out, n) < 0 || !out[0] || !memchr(out, '\0', n))
 		return err_set(POE_FAIL, "cannot tell this node's name: %s", strerror(errno));
 	out[strcspn(out, ".")] = '\0';

@@ -27,7 +27,7 @@ struct pve_drive {
 struct pve_vmconf {
 	int vmid;
 	char *path;          /* file it was read from */
-	char node[64];       /* from nodes/<node>/qemu-server, "" when via the local symlink */
+	char node[64];       /* from nodes/<node>/qemu-server or the local links; "" unknown */
 	struct pve_drive *drives;
 	int ndrives;
 	char *lock;          /* NULL when none */
@@ -41,6 +41,12 @@ struct pve_vmconf {
  * Only the current section (stops at the first "[" line). POE_NOTFOUND when absent.
  * Caller frees with pve_vmconf_free().
  */
+/*
+ * This node's name from pmxcfs's links <pve_etc>/local -> nodes/<node> and
+ * <pve_etc>/qemu-server -> nodes/<node>/qemu-server (reference/pve.md 7); POE_NOTFOUND
+ * (no message) without them.
+ */
+int pve_local_node(const char *pve_etc, char *out, size_t n);
 int pve_vmconf_load(const char *pve_etc, int vmid, struct pve_vmconf **out);
 int pve_vmconf_parse(const char *text, size_t len, int vmid, struct pve_vmconf **out);
 void pve_vmconf_free(struct pve_vmconf *c);

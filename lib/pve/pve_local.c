@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "base/buf.h"
@@ -509,21 +510,51 @@ out:
 	return rc;
 }
 
+int pve_local_node(const char *pve_etc, char *out, size_t n)
+{
+	static const char *const links[] = { "local", "qemu-server" };
+	char target[512];
+
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		char *path = util_xasprintf("%s/%s", pve_etc, links[i]);
+		ssize_t len = readlink(path, target, sizeof(target) - 1);
+		size_t nl;
+
+		free(path);
+		if (len <= 0 || (size_t)len >= sizeof(target) - 1)
+			continue;
+		target[len] = '\0';
+		if (strncmp(target, "nodes/", 6) != 0)
+			continue;
+		nl = strcspn(target + 6, "/");
+		if (nl == 0 || nl >= n)
+			continue;
+		memcpy(out, target + 6, nl);
+		out[nl] = '\0';
+		if (util_is_safe_name(out))
+			return 0;
+	}
+	return POE_NOTFOUND;
+}
+
 int pve_vmconf_load(const char *pve_etc, int vmid, struct pve_vmconf **out)
 {
 	char *path = NULL;
 	char *nodes = NULL;
 	DIR *dir = NULL;
 	struct dirent *de;
+	char local[64];
 	int rc;
 
 	*out = NULL;
 	if (vmid < PVE_VMID_MIN || vmid > PVE_VMID_MAX)
 		return err_set(POE_USAGE, "invalid VM id %d", vmid);
 
-	/* The local node's VMs, through pmxcfs's qemu-server -> nodes/<local>/qemu-server. */
+	/* The local node's VMs, through pmxcfs's qemu-server -> nodes/<local>/qemu-server;
+	 * the link names the node, so no API call is needed to learn it */
 	path = util_xasprintf("%s/qemu-server/%d.conf", pve_etc, vmid);
-	rc = vmconf_load_file(path, vmid, "", out);
+	rc = vmconf_load_file(path, vmid, pve_local_node(pve_etc, local, sizeof(local)) == 0 ?
+					  local : "", out);
 	if (rc != POE_NOTFOUND)
 		goto out;
 

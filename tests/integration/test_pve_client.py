@@ -472,7 +472,7 @@ def test_verify_off(penv):
 def test_local_reader_reads_simulator_files(penv):
     penv.pve.add_vm(100, VM_CONF, status="stopped")
     c = penv.ok("vmconf", penv.pve_etc, 100)
-    assert c["vmid"] == 100 and c["name"] == "web01" and c["node"] == ""
+    assert c["vmid"] == 100 and c["name"] == "web01" and c["node"] == "pve1"  # the link
     assert c["agent"] is True  # the simulator added agent: 1
     drives = {d["key"]: d for d in c["drives"]}
     assert set(drives) == {"efidisk0", "ide2", "scsi0", "scsi1", "tpmstate0", "unused0",
