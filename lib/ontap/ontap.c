@@ -1789,8 +1789,12 @@ static int batch_request(const struct ontap_volume *vol, struct ontap_file_op *o
 		.body = kind == 0 ? buf_cstr(&item->body) : NULL,
 		.body_len = kind == 0 ? item->body.len : 0,
 		.deadline_ms = deadline,
-		/* a clone POST that may have reached ONTAP is never sent again */
-		.once = kind == 0,
+		/*
+		 * a clone POST that may have reached ONTAP is never sent again; one that
+		 * overwrites its destination (restore) does the same thing twice, so it may
+		 * use a connection that is already open
+		 */
+		.once = kind == 0 && !op->overwrite,
 	};
 	return 0;
 }

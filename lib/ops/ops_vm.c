@@ -9,6 +9,7 @@
 #include "ops/ops.h"
 
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1168,8 +1169,65 @@ static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct 
 }
 
 /* Every check a restore makes before it changes anything; the VM must be stopped. */
+/*
+ * The VM's PVE status, read on a thread of its own (own client, own connection) while the
+ * ONTAP listing runs, so restore pays PVE's round trips beside ONTAP's, not after them.
+ * Anything unusual (no node in the local config, a failure) is left to the sequential
+ * check, which reports it; a dry run always takes that path.
+ */
+struct status_fetch {
+	const struct config *cfg;
+	int vmid;
+	int64_t deadline;
+	pthread_t thread;
+	bool started;
+	int rc;
+	struct pve_vm_status st;
+};
+
+static void *status_fetch_run(void *arg)
+{
+	struct status_fetch *f = arg;
+	struct pve_vmconf *vm = NULL;
+	struct pve_client *pc = NULL;
+
+	f->rc = pve_vmconf_load(f->cfg->paths.pve_etc, f->vmid, &vm);
+	if (f->rc == 0 && !vm->node[0])
+		f->rc = POE_NOTFOUND;
+	if (f->rc == 0) {
+		pc = pve_client_new(&f->cfg->pve);
+		f->rc = pc ? pve_vm_status(pc, vm->node, f->vmid, &f->st, f->deadline) : POE_API;
+	}
+	pve_client_free(pc);
+	pve_vmconf_free(vm);
+	err_clear(); /* this thread's message; the sequential check speaks for failures */
+	return NULL;
+}
+
+static void status_fetch_start(struct status_fetch *f, struct ops_ctx *ctx, int vmid)
+{
+	memset(f, 0, sizeof(*f));
+	f->cfg = ctx->cfg;
+	f->vmid = vmid;
+	f->deadline = ctx->deadline;
+	f->rc = POE_FAIL;
+	f->started = !ctx->dry_run &&
+		     pthread_create(&f->thread, NULL, status_fetch_run, f) == 0;
+}
+
+/* The fetched status, or NULL (not started, failed): then ask PVE here. Joins the thread. */
+static const struct pve_vm_status *status_fetch_end(struct status_fetch *f)
+{
+	if (f->started) {
+		pthread_join(f->thread, NULL);
+		f->started = false;
+		return f->rc == 0 ? &f->st : NULL;
+	}
+	return NULL;
+}
+
 static int restore_checks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s,
-			  bool force)
+			  bool force, const struct pve_vm_status *fetched)
 {
 	struct pve_vm_status st;
 	struct pve_client *pc;
@@ -1182,6 +1240,10 @@ static int restore_checks(struct ops_ctx *ctx, struct vm_plan *p, const struct v
 	if (rc < 0)
 		return rc;
 	/* the disks are overwritten in place: the guest must not be running */
+	if (fetched) {
+		st = *fetched;
+		goto have_status;
+	}
 	pc = ops_pve(ctx);
 	if (!pc)
 		return err_code() ? err_code() : POE_API;
@@ -1190,6 +1252,7 @@ static int restore_checks(struct ops_ctx *ctx, struct vm_plan *p, const struct v
 		rc = pve_vm_status(pc, node, p->vm->vmid, &st, ctx->deadline);
 	if (rc < 0)
 		return rc;
+have_status:
 	if (strcmp(st.status, "stopped") != 0)
 		return err_set(POE_FAIL, "VM %d is %s: stop it before restoring", p->vm->vmid,
 			       st.status);
@@ -1243,7 +1306,7 @@ static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm
 }
 
 static int restore_with_plan(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s,
-			     bool force)
+			     bool force, const struct pve_vm_status *fetched)
 {
 	struct vm_snapshot_opts so = { .vmid = p->vm->vmid, .label = "prerestore",
 				       .queue_rescan = true };
@@ -1253,7 +1316,7 @@ static int restore_with_plan(struct ops_ctx *ctx, struct vm_plan *p, const struc
 	bool has_nvme = p->has_nvme;
 	int rc;
 
-	rc = restore_checks(ctx, p, s, force);
+	rc = restore_checks(ctx, p, s, force, fetched);
 	if (rc == 0 && has_nvme && has_kind(s, "cg-snapshot"))
 		rc = ops_nvme_restore_prepare(ctx, p->vm, s->name, force, &nr);
 	if (rc < 0)
@@ -1299,8 +1362,11 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 {
 	struct vm_plan *p = util_xcalloc(1, sizeof(*p));
 	struct vm_snapshot *snaps = NULL, *s;
+	const struct pve_vm_status *fetched;
+	struct status_fetch f;
 	int n = 0, rc;
 
+	status_fetch_start(&f, ctx, vmid);
 	rc = plan_find(ctx, vmid, name, p, &snaps, &n, &s);
 	/* a stale cached volume shows in the listing, before anything changed: look again */
 	if (rc < 0 && ops_volume_retry(ctx, rc)) {
@@ -1310,8 +1376,9 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 		plan_release(p);
 		rc = plan_find(ctx, vmid, name, p, &snaps, &n, &s);
 	}
+	fetched = status_fetch_end(&f);
 	if (rc == 0)
-		rc = restore_with_plan(ctx, p, s, force);
+		rc = restore_with_plan(ctx, p, s, force, fetched);
 	free(snaps);
 	plan_release(p);
 	free(p);

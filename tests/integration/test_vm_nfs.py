@@ -104,6 +104,18 @@ def test_restore_refuses_running_vm(env):
     assert "stop it" in r.stderr
 
 
+def test_restore_asks_pve_once_beside_ontap(env):
+    """The VM's status is read once, from status/current of the node the config's link
+    names (no cluster/resources look-up)."""
+    make_vm(env)
+    snap = create(env)
+    before = len(env.pve.requests)
+    r = env.run("vm", "restore", "--vm", "100", "--snapshot", snap["name"], "--yes")
+    assert r.returncode == 0, r.stderr
+    paths = [q["path"] for q in env.pve.requests[before:]]
+    assert paths == ["/nodes/pve1/qemu/100/status/current"], paths
+
+
 def test_unknown_snapshot_and_vm(env):
     make_vm(env)
     r = env.run("vm", "delete", "--vm", "100", "--snapshot", "daily-20200101T000000Z")
