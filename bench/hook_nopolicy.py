@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Cost of the hook for a VM with no policy: wall time and peak RSS over N runs.
 
-    python3 bench/hook_nopolicy.py --bin build/pve-ontap [--runs 1000]
+    python3 bench/hook_nopolicy.py --bin build/pve-ontap [--runs 1000] [--linked]
+
+--linked preloads libcurl.so.4, libssl.so.3 and libcrypto.so.3 (LD_PRELOAD), which costs
+what linking them would: the figure to compare the lazy dlopen() of lib/net/netlib.c with.
 
 Runs `pve-ontap <vmid> pre-stop` exactly as PVE does (argv only, stdin closed, LC_ALL=C)
 against a config whose ONTAP and PVE endpoints are unreachable addresses on loopback:
@@ -46,6 +49,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default="build/pve-ontap")
     ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--linked", action="store_true")
     a = ap.parse_args()
     exe = os.path.abspath(a.bin)
     with tempfile.TemporaryDirectory() as T:
@@ -59,6 +63,8 @@ def main():
             f.write(CONFIG.format(T=T))
         os.chmod(cfg, 0o600)
         env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "PVE_ONTAP_CONFIG": cfg}
+        if a.linked:
+            env["LD_PRELOAD"] = "libcurl.so.4:libssl.so.3:libcrypto.so.3"
         times, rss, failures = [], [], 0
         for _ in range(a.runs):
             t0 = time.perf_counter()
@@ -70,7 +76,8 @@ def main():
             rss.append(ru.ru_maxrss)
             failures += os.waitstatus_to_exitcode(status) != 0
         times.sort()
-        print("hook with no policy, %d runs" % a.runs)
+        print("hook with no policy, %d runs%s" % (a.runs, " (TLS libraries loaded at exec)"
+                                                  if a.linked else ""))
         print("  wall ms: mean %.2f  p50 %.2f  p99 %.2f  max %.2f" % (
             statistics.mean(times), times[len(times) // 2],
             times[int(len(times) * 0.99) - 1], times[-1]))
