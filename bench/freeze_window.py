@@ -13,7 +13,6 @@ the clone round's connections) and with the volume cached (no ONTAP request befo
 freeze). Run by hand; no test depends on it.
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ sys.path.insert(0, HERE)
 
 import conftest  # noqa: E402
 import pve_sim  # noqa: E402
-from latency_proxy import relayed_vm  # noqa: E402
+from latency_proxy import relay_args, relayed_vm  # noqa: E402
 
 FREEZE = ("POST", "/nodes/{node}/qemu/{vmid}/agent/fsfreeze-freeze")
 THAW = ("POST", "/nodes/{node}/qemu/{vmid}/agent/fsfreeze-thaw")
@@ -79,14 +78,7 @@ def run_n(a, n):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", default=os.path.join(REPO, "build", "pve-ontap"))
-    ap.add_argument("--rtt-ms", type=float, default=50.0)
-    ap.add_argument("--disks", default="1,16")
-    ap.add_argument("--repeat", type=int, default=3)
-    a = ap.parse_args()
-    exe = os.path.abspath(a.bin)
-    os.environ["PVE_ONTAP_BIN"] = exe
+    a = relay_args(__doc__, "1,16")
     instrument()
     rtt = a.rtt_ms / 1000.0
     print("RTT %.0f ms; freeze -> thaw as received by PVE, median of %d; floor 2 RTT "

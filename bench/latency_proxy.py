@@ -219,3 +219,19 @@ def relayed_vm(env_class, rtt_ms, ndisks, status="stopped"):
             for p in proxies:
                 p.stop()
             env.teardown()
+
+
+def relay_args(doc, disks):
+    """The options every relay bench takes (--bin, --rtt-ms, --disks, --repeat), parsed;
+    PVE_ONTAP_BIN is set to the binary for the test tree's helpers."""
+    import argparse
+    import os
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--bin", default=os.path.join(repo, "build", "pve-ontap"))
+    ap.add_argument("--rtt-ms", type=float, default=50.0)
+    ap.add_argument("--disks", default=disks)
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    os.environ["PVE_ONTAP_BIN"] = os.path.abspath(a.bin)
+    return a

@@ -12,7 +12,6 @@ trips counted from the relay's byte timing, and the requests and new connections
 reached ONTAP and PVE. Run by hand; no test depends on it.
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -24,7 +23,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 sys.path.insert(0, HERE)
 
 import conftest  # noqa: E402
-from latency_proxy import relayed_vm, round_trips  # noqa: E402
+from latency_proxy import relay_args, relayed_vm, round_trips  # noqa: E402
 
 # "vm create (first)" runs with an empty volume cache (<paths.state>/volumes.json), the
 # other commands find the volume in it
@@ -75,13 +74,7 @@ def run_n(a, n):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", default=os.path.join(REPO, "build", "pve-ontap"))
-    ap.add_argument("--rtt-ms", type=float, default=50.0)
-    ap.add_argument("--disks", default="1,4,16")
-    ap.add_argument("--repeat", type=int, default=3)
-    a = ap.parse_args()
-    os.environ["PVE_ONTAP_BIN"] = os.path.abspath(a.bin)
+    a = relay_args(__doc__, "1,4,16")
     ns = [int(x) for x in a.disks.split(",")]
     table = {n: run_n(a, n) for n in ns}
     print("RTT %.0f ms; cells: wall/RTT (round trips counted from bytes; requests; connections)"

@@ -29,6 +29,8 @@
 #define HTTP_DEFAULT_REQUEST_MS 60000L
 #define HTTP_DEFAULT_MAX_BODY ((size_t)16 << 20)
 #define HTTP_DEFAULT_PARALLEL 8
+/* an at-most-once request reuses a connection that answered this recently, else opens one */
+#define HTTP_FRESH_REUSE_MS 2000
 #define HTTP_PARALLEL_CAP 64
 #define HTTP_MAX_RETRIES 2
 #define HTTP_POLL_MS 1000
@@ -50,6 +52,8 @@ struct slot {
 	bool header_too_long; /* reason phrase or Location over its field */
 	bool got_header;      /* a status line arrived */
 	bool pin_mismatch;    /* the pinned-fingerprint check rejected the leaf */
+	const char *up;       /* body of an at-most-once request, sent by on_upload() */
+	size_t up_len, up_off;
 };
 
 struct http_client {
@@ -77,6 +81,7 @@ struct http_client {
 	CURLM *multi;
 	struct slot *slots;
 	int opened;      /* most transfers run at once so far: connections in the cache */
+	int64_t last_answer; /* monotonic ms of the last answer on this client's connections */
 	int warm;        /* connections the next parallel round will want (http_client_warm) */
 	pthread_mutex_t lock; /* a multi handle must not be driven by two threads at once */
 };
@@ -509,6 +514,34 @@ static int build_headers(struct http_client *c, const struct http_request *rq,
 	return 0;
 }
 
+/* The body of an at-most-once request, handed to libcurl as it asks for it. */
+static size_t on_upload(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct slot *s = ud;
+	size_t n = size * nitems, left = s->up_len - s->up_off;
+
+	if (n > left)
+		n = left;
+	memcpy(buf, s->up + s->up_off, n);
+	s->up_off += n;
+	return n;
+}
+
+/*
+ * libcurl rewinds the body only to send the request again, which it does by itself when a
+ * reused connection answers nothing, and that is also what a server that acted and then lost
+ * the connection looks like: an at-most-once request refuses, and the transfer fails
+ * (CURLE_SEND_FAIL_REWIND) as "no answer" for the caller to look its result up.
+ */
+static int on_upload_seek(void *ud, curl_off_t offset, int origin)
+{
+	struct slot *s = ud;
+
+	if (offset == 0 && origin == SEEK_SET && s->up_off == 0)
+		return CURL_SEEKFUNC_OK;
+	return CURL_SEEKFUNC_FAIL;
+}
+
 /*
  * The value is passed through varargs (curl's typecheck-gcc.h does not apply to a call
  * through a pointer): every value below has exactly the option's type (long, curl_off_t,
@@ -545,9 +578,12 @@ static int setup_easy(struct http_client *c, struct job *j, int64_t timeout_ms)
 	SETOPT(e, CURLOPT_PRIVATE, (void *)j);
 	SETOPT(e, CURLOPT_ERRORBUFFER, s->errbuf);
 	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
-	/* libcurl itself sends a request again when a reused connection answers nothing: a
-	 * request that must go at most once gets a connection of its own */
-	if (rq->once)
+	/*
+	 * An at-most-once request (a POST that creates) never goes twice (on_upload_seek); it
+	 * takes a connection that answered moments ago, else opens one (an idle one may have
+	 * been closed by the server, and the request would fail for nothing).
+	 */
+	if (rq->once && util_now_ms() - c->last_answer > HTTP_FRESH_REUSE_MS)
 		SETOPT(e, CURLOPT_FRESH_CONNECT, 1L);
 	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https,http");
 	SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "https,http");
@@ -588,7 +624,18 @@ static int setup_easy(struct http_client *c, struct job *j, int64_t timeout_ms)
 
 	if (rq->body || strcmp(rq->method, "POST") == 0) {
 		SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(rq->body ? rq->body_len : 0));
-		SETOPT(e, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+		if (rq->once) {
+			s->up = rq->body ? rq->body : "";
+			s->up_len = rq->body ? rq->body_len : 0;
+			s->up_off = 0;
+			SETOPT(e, CURLOPT_POST, 1L);
+			SETOPT(e, CURLOPT_READFUNCTION, on_upload);
+			SETOPT(e, CURLOPT_READDATA, (void *)s);
+			SETOPT(e, CURLOPT_SEEKFUNCTION, on_upload_seek);
+			SETOPT(e, CURLOPT_SEEKDATA, (void *)s);
+		} else {
+			SETOPT(e, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+		}
 		if (strcmp(rq->method, "POST") != 0)
 			SETOPT(e, CURLOPT_CUSTOMREQUEST, rq->method);
 	} else if (strcmp(rq->method, "HEAD") == 0) {
@@ -762,6 +809,7 @@ static void job_finish(struct http_client *c, struct job *j, CURLcode cc)
 	}
 	j->rs->rc = 0;
 	j->state = JOB_DONE;
+	c->last_answer = util_now_ms();
 }
 
 static int run_jobs(struct http_client *c, struct job *jobs, int n)

@@ -373,6 +373,7 @@ static int volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
 	if (!out->oc)
 		return err_code() ? err_code() : POE_API;
 	snprintf(out->mountpath, sizeof(out->mountpath), "%s/%s", ctx->cfg->paths.mnt, st->id);
+	ontap_client_expect_parallel(out->oc, ctx->parallel_hint);
 	if (st->volume)
 		return resolve_by_name(ctx, st, out);
 	return resolve_by_export(ctx, st, out);

@@ -37,6 +37,9 @@ struct ops_ctx {
 	/* the VM lock ops_lock_vm() took: released before a quiesced VM is started again,
 	 * since PVE runs its hookscript then, which takes the same lock (DESIGN.md Cluster) */
 	struct cluster_lock *vm_lock;
+	/* requests the operation's widest ONTAP round will send (disks on one volume): the
+	 * volume lookup opens that many connections beside it (http_client_warm) */
+	int parallel_hint;
 	/* volume cache (<paths.state>/volumes.json): an entry was found stale (retry once
 	 * with fresh look-ups); fresh_volumes: do not read the cache */
 	bool vol_stale;

@@ -187,6 +187,8 @@ static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 			       ctx->cfg->paths.pve_etc);
 	if (rc < 0)
 		return rc;
+	if (!quiet) /* creating, restoring: one parallel clone round per volume */
+		ctx->parallel_hint = p->vm->ndrives; /* an upper bound of its width */
 	/* every drive is checked first: a refusal comes before any request */
 	for (int i = 0; i < p->vm->ndrives; i++) {
 		const struct pve_drive *d = &p->vm->drives[i];
