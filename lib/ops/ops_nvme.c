@@ -133,11 +133,6 @@ static int nvme_pool(struct ops_ctx *ctx, const char *id, const struct config_st
 	return 0;
 }
 
-static struct ontap_client *pool_client(struct ops_ctx *ctx, const struct config_storage *st)
-{
-	return ops_ontap(ctx, st);
-}
-
 /* The VM's disk namespaces in one pool, and its CG there. */
 struct pool_vm {
 	const struct config_storage *st;
@@ -174,9 +169,9 @@ static int pool_vm_load(struct ops_ctx *ctx, const struct config_storage *st, in
 
 	memset(pv, 0, sizeof(*pv));
 	pv->st = st;
-	pv->oc = pool_client(ctx, st);
-	if (!pv->oc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_ontap(ctx, st, &pv->oc);
+	if (rc < 0)
+		return rc;
 	snprintf(pattern, sizeof(pattern), "/vol/%svm_%d_disk_*/*", prefix_of(st), vmid);
 	rc = ontap_namespace_list(pv->oc, st->svm, pattern, &all, &nall, ctx->deadline);
 	if (rc < 0)
@@ -348,12 +343,13 @@ static int guard_check(struct ops_ctx *ctx, struct vm_guard *g, const char *uuid
 	if (!key[0] || !strncmp(key, "unused", 6))
 		return 0;
 	if (!g->status_known) {
-		struct pve_client *pc = ops_pve(ctx);
+		struct pve_client *pc;
 		struct pve_vm_status st;
 		char node[64];
 
-		if (!pc)
-			return err_code() ? err_code() : POE_API;
+		rc = ops_pve(ctx, &pc);
+		if (rc < 0)
+			return rc;
 		rc = ops_vm_node(ctx, g->vm, node, sizeof(node));
 		if (rc == 0)
 			rc = pve_vm_status(pc, node, g->vmid, &st, ctx->deadline);
@@ -467,9 +463,9 @@ int ops_nvme_connect(struct ops_ctx *ctx, const char *pool)
 	rc = nvme_pool(ctx, pool, &st);
 	if (rc < 0)
 		return rc;
-	oc = pool_client(ctx, st);
-	if (!oc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_ontap(ctx, st, &oc);
+	if (rc < 0)
+		return rc;
 	rc = pool_prepare(ctx, st, oc, &ss);
 	if (rc < 0)
 		return rc;
@@ -724,9 +720,9 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	if (size < NS_MIN_SIZE || size > NS_MAX_SIZE)
 		return err_set(POE_USAGE, "disk size %llu is out of range (20M..128T)",
 			       (unsigned long long)size);
-	oc = pool_client(ctx, st);
-	if (!oc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_ontap(ctx, st, &oc);
+	if (rc < 0)
+		return rc;
 
 	rc = next_disk(ctx, st, oc, vmid, &disk);
 	if (rc < 0)
@@ -842,9 +838,9 @@ static int find_disk(struct ops_ctx *ctx, int vmid, int disk, const char *pool,
 
 			return nvme_pool(ctx, st->id, &bad);
 		}
-		oc = pool_client(ctx, st);
-		if (!oc)
-			return err_code() ? err_code() : POE_API;
+		rc = ops_ontap(ctx, st, &oc);
+		if (rc < 0)
+			return rc;
 		volume_name(st, vmid, disk, vname, sizeof(vname));
 		rc = ontap_volume_find(oc, st->svm, vname, &v, ctx->deadline);
 		if (rc == POE_NOTFOUND) {
@@ -1121,11 +1117,9 @@ int ops_nvme_list(struct ops_ctx *ctx, int vmid, const char *pool, struct nvme_d
 
 		if (st->protocol != STORAGE_NVME || !st->svm || (pool && strcmp(pool, st->id) != 0))
 			continue;
-		oc = pool_client(ctx, st);
-		if (!oc) {
-			rc = err_code() ? err_code() : POE_API;
+		rc = ops_ontap(ctx, st, &oc);
+		if (rc < 0)
 			break;
-		}
 		if (vmid) {
 			snprintf(pattern, sizeof(pattern), "/vol/%svm_%d_*/*", prefix_of(st), vmid);
 			snprintf(vpattern, sizeof(vpattern), "%svm_%d_*", prefix_of(st), vmid);

@@ -236,8 +236,9 @@ int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *na
 			pve_vmconf_free(vm);
 			continue;
 		}
-		pc = ops_pve(ctx);
-		r = pc ? ops_vm_node(ctx, vm, node, sizeof(node)) : (err_code() ? err_code() : POE_API);
+		r = ops_pve(ctx, &pc);
+		if (r == 0)
+			r = ops_vm_node(ctx, vm, node, sizeof(node));
 		if (r == 0)
 			r = pve_vm_status(pc, node, vm->vmid, &st, ctx->deadline);
 		if (r < 0) {
@@ -398,8 +399,9 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	/* this node only: no other node mounts it, so none keeps a stale mount of it once the
 	 * FlexClone is deleted (PVE's DELETE /storage leaves mounts in place, pve.md Additions) */
 	ns.nodes = node;
-	pc = ops_pve(ctx);
-	rc = pc ? pve_storage_create(pc, &ns, ctx->deadline) : (err_code() ? err_code() : POE_API);
+	rc = ops_pve(ctx, &pc);
+	if (rc == 0)
+		rc = pve_storage_create(pc, &ns, ctx->deadline);
 	if (rc < 0) {
 		char msg[1024];
 		int saved = rc;
@@ -512,8 +514,7 @@ static int find_clone(struct ops_ctx *ctx, const char *export, struct ontap_volu
 
 		if (st->protocol != STORAGE_NFS)
 			continue;
-		oc = ops_ontap(ctx, st);
-		if (!oc)
+		if (ops_ontap(ctx, st, &oc) < 0)
 			continue;
 		rc = ontap_volume_find(oc, st->svm, cname, out, ctx->deadline);
 		if (rc == POE_NOTFOUND)
@@ -640,8 +641,9 @@ int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, bool force, char
 		if (rc < 0)
 			goto out;
 	}
-	pc = ops_pve(ctx);
-	rc = pc ? pve_storage_delete(pc, newid, ctx->deadline) : (err_code() ? err_code() : POE_API);
+	rc = ops_pve(ctx, &pc);
+	if (rc == 0)
+		rc = pve_storage_delete(pc, newid, ctx->deadline);
 	if (rc < 0) {
 		rc = err_prefix(rc, "cannot remove PVE storage '%s'", newid);
 		goto out;

@@ -1182,9 +1182,9 @@ static int restore_checks(struct ops_ctx *ctx, struct vm_plan *p, const struct v
 	if (rc < 0)
 		return rc;
 	/* the disks are overwritten in place: the guest must not be running */
-	pc = ops_pve(ctx);
-	if (!pc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_pve(ctx, &pc);
+	if (rc < 0)
+		return rc;
 	rc = ops_vm_node(ctx, p->vm, node, sizeof(node));
 	if (rc == 0)
 		rc = pve_vm_status(pc, node, p->vm->vmid, &st, ctx->deadline);

@@ -53,9 +53,9 @@ int ops_quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum qui
 	qs->mode = mode;
 	if (mode == QUIESCE_NONE)
 		return 0;
-	pc = ops_pve(ctx);
-	if (!pc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_pve(ctx, &pc);
+	if (rc < 0)
+		return rc;
 	rc = ops_vm_node(ctx, vm, qs->node, sizeof(qs->node));
 	if (rc < 0)
 		return err_prefix(rc, "cannot find the node of VM %d", vm->vmid);
