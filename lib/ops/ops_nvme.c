@@ -774,12 +774,13 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	goto out;
 fail:
 	{
-		char msg[1024];
+		struct err_saved failure;
 
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&failure);
 		create_teardown(ctx, oc, made, &vol, &ns, &ss, &cg);
-		rc = err_set(rc, "cannot create disk %d of VM %d in pool '%s': %s", disk, vmid,
-			     st->id, msg);
+		err_restore(&failure);
+		rc = err_prefix(rc, "cannot create disk %d of VM %d in pool '%s'", disk, vmid,
+				st->id);
 	}
 out:
 	ontap_cg_release(&cg);
@@ -1321,16 +1322,16 @@ int ops_nvme_vm_snapshot_create(struct ops_ctx *ctx, const struct pve_vmconf *vm
 		}
 	}
 	if (rc < 0) {
-		char msg[1024];
+		struct err_saved failure;
 		struct grace g;
 
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&failure);
 		grace_begin(ctx, &g);
 		for (int i = 0; i < done && i < npv; i++)
 			if (delete_named(ctx, &pv[i], snap) < 0)
 				log_error("cleanup: %s", err_msg());
 		grace_end(ctx, &g);
-		rc = err_set(rc, "%s", msg);
+		rc = err_restore(&failure);
 	}
 out:
 	pools_free(pv, npv);

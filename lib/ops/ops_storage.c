@@ -403,16 +403,15 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	if (rc == 0)
 		rc = pve_storage_create(pc, &ns, ctx->deadline);
 	if (rc < 0) {
-		char msg[1024];
-		int saved = rc;
+		struct err_saved failure;
 
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&failure);
 		/* no PVE storage, so no FlexClone either: nothing half-made stays behind */
 		if (ontap_volume_delete(ov.oc, clone.uuid, 0) < 0)
 			log_error("could not remove FlexClone '%s' after the failure: %s", cname,
 				  err_msg());
-		rc = err_set(saved, "cannot add PVE storage '%s' for FlexClone '%s': %s", sid, cname,
-			     msg);
+		rc = err_prefix(err_restore(&failure), "cannot add PVE storage '%s' for FlexClone '%s'",
+				sid, cname);
 		goto out;
 	}
 	util_strlcpy(newid_out, sid, newid_n);
@@ -545,11 +544,12 @@ static int unmount_put_back(struct ops_ctx *ctx, struct ontap_client *oc,
 {
 	struct pve_storage again = *ps;
 	struct ontap_volume now;
-	char why[1024], dflt[600];
+	struct err_saved why;
+	char dflt[600];
 	int64_t saved = util_deadline_global();
 	int rc;
 
-	util_strlcpy(why, err_msg(), sizeof(why));
+	err_save(&why);
 	util_deadline_set_global(util_now_ms() + 60000);
 	/* PVE's default mount point stays implicit, as it was */
 	snprintf(dflt, sizeof(dflt), "%s/%s", ctx->cfg->paths.mnt, ps->id);
@@ -565,9 +565,9 @@ static int unmount_put_back(struct ops_ctx *ctx, struct ontap_client *oc,
 	if (rc < 0)
 		return err_set(failed,
 			       "cannot delete FlexClone '%s': %s; putting back PVE storage '%s' failed too (%s): remove the volume by hand",
-			       vol->name, why, ps->id, err_msg());
+			       vol->name, why.msg, ps->id, err_msg());
 	return err_set(failed, "cannot delete FlexClone '%s': %s (PVE storage '%s' put back)",
-		       vol->name, why, ps->id);
+		       vol->name, why.msg, ps->id);
 }
 
 /*

@@ -691,13 +691,13 @@ static int create_failed(struct ops_ctx *ctx, struct vm_plan *p, struct clone_se
 			 const struct vm_snapshot *out, bool nvme_done, int rc)
 {
 	int64_t saved, saved_ctx, deadline;
-	char msg[1024], note[1024];
+	struct err_saved failure;
+	char note[1024];
 	int sig = ops_interrupted;
 
 	if (sig && (rc == 0 || rc == POE_FAIL))
-		snprintf(msg, sizeof(msg), "interrupted by %s", ops_signal_name(sig));
-	else
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		rc = err_set(POE_FAIL, "interrupted by %s", ops_signal_name(sig));
+	err_save(&failure);
 	/* undoing runs until the cleanup deadline (the hook's timeout), else a grace period of
 	 * its own: the run's deadline may be what failed, and half a snapshot must not stay */
 	saved = util_deadline_global();
@@ -715,8 +715,8 @@ static int create_failed(struct ops_ctx *ctx, struct vm_plan *p, struct clone_se
 	util_deadline_set_global(saved);
 	if (sig && !note[0])
 		note_add(note, sizeof(note), "; nothing was made");
-	return err_set(sig && rc == 0 ? POE_FAIL : rc, "cannot snapshot VM %d as '%s': %s%s",
-		       p->vm->vmid, out->name, msg, note);
+	return err_set(rc, "cannot snapshot VM %d as '%s': %s%s", p->vm->vmid,
+		       out->name, failure.msg, note);
 }
 
 /* "<storage>:<vmid>/<file>" of a clone file (path relative to the volume). */
@@ -1091,7 +1091,7 @@ static int clone_over(struct ops_ctx *ctx, const struct vm_plan *p, const char *
 		      bool stop, bool *sent, bool *failed)
 {
 	char (*dsts)[OPS_PATH_MAX] = util_xcalloc(OPS_MAX_DISKS, sizeof(*dsts));
-	char msg[1024] = "";
+	struct err_saved first = { 0 };
 	int rc = 0;
 
 	for (int v = 0; v < p->nvols && !(stop && rc < 0); v++) {
@@ -1118,11 +1118,11 @@ static int clone_over(struct ops_ctx *ctx, const struct vm_plan *p, const char *
 		}
 		if (r < 0 && rc == 0) {
 			rc = r;
-			util_strlcpy(msg, err_msg(), sizeof(msg));
+			err_save(&first);
 		}
 	}
 	free(dsts);
-	return rc < 0 ? err_set(rc, "%s", msg) : 0;
+	return rc < 0 ? err_restore(&first) : 0;
 }
 
 /*
@@ -1219,7 +1219,7 @@ static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm
 	const char *srcs[OPS_MAX_DISKS] = { NULL };
 	bool sent[OPS_MAX_DISKS] = { false }, failed[OPS_MAX_DISKS] = { false };
 	struct buf nvme = BUF_INIT(1 << 20);
-	char msg[1024];
+	struct err_saved failure;
 	int rc;
 
 	for (int i = 0; i < p->ndisks; i++)
@@ -1230,13 +1230,13 @@ static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm
 	if (rc == 0 && nr)
 		rc = ops_nvme_restore_run(ctx, nr, &nvme);
 	if (rc < 0) {
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&failure);
 		if (safety->name[0])
 			(void)buf_printf(state, "safety snapshot '%s' kept", safety->name);
 		put_back(ctx, p, safety, sent, state);
 		if (nvme.len)
 			(void)buf_printf(state, "%s%s", state->len ? "; " : "", buf_cstr(&nvme));
-		rc = err_set(rc, "%s", msg);
+		rc = err_restore(&failure);
 	}
 	buf_release(&nvme);
 	return rc;
