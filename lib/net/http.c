@@ -89,7 +89,7 @@ struct job {
 	enum job_state state;
 	int retries;
 	int64_t not_before; /* backoff: do not start before this monotonic time */
-	int64_t deadline;   /* util_deadline_min(rq->deadline_ms) */
+	int64_t deadline;   /* util_deadline_min(rq->deadline_ms) (may be an own one) */
 	struct slot *slot;
 	struct curl_slist *headers;
 	char *url;

@@ -276,22 +276,19 @@ static void disk_key(const struct ops_ctx *ctx, const struct pve_vmconf *vm,
 /* ---- cleanup deadline ---- */
 
 struct grace {
-	int64_t global;
 	int64_t ctx;
 };
 
-/* Cleaning up gets its own short deadline: the operation's deadline may be what failed. */
+/* Cleaning up gets its own short deadline in ctx->deadline, not bounded by the global one:
+ * the operation's deadline (or the hook's) may be what failed. */
 static void grace_begin(struct ops_ctx *ctx, struct grace *g)
 {
-	g->global = util_deadline_global();
 	g->ctx = ctx->deadline;
-	util_deadline_set_global(util_now_ms() + CLEANUP_MS);
-	ctx->deadline = 0;
+	ctx->deadline = util_deadline_own(CLEANUP_MS);
 }
 
 static void grace_end(struct ops_ctx *ctx, const struct grace *g)
 {
-	util_deadline_set_global(g->global);
 	ctx->deadline = g->ctx;
 }
 
@@ -572,24 +569,25 @@ static void create_teardown(struct ops_ctx *ctx, struct ontap_client *oc, unsign
 	if (!made)
 		return;
 	grace_begin(ctx, &g);
-	if ((made & MADE_CG) && ontap_cg_delete(oc, cg->uuid, 0) < 0) {
+	if ((made & MADE_CG) && ontap_cg_delete(oc, cg->uuid, ctx->deadline) < 0) {
 		log_error("cleanup: cannot delete consistency group '%s': %s", cg->name, err_msg());
 		failed++;
 	}
-	if ((made & MADE_CG_MEMBER) && ontap_cg_remove_volume(oc, cg->uuid, vol->name, 0) < 0) {
+	if ((made & MADE_CG_MEMBER) &&
+	    ontap_cg_remove_volume(oc, cg->uuid, vol->name, ctx->deadline) < 0) {
 		log_error("cleanup: cannot take volume '%s' out of consistency group '%s': %s",
 			  vol->name, cg->name, err_msg());
 		failed++;
 	}
-	if ((made & MADE_MAP) && ontap_map_delete(oc, ss->uuid, ns->uuid, 0) < 0) {
+	if ((made & MADE_MAP) && ontap_map_delete(oc, ss->uuid, ns->uuid, ctx->deadline) < 0) {
 		log_error("cleanup: cannot unmap namespace '%s': %s", ns->name, err_msg());
 		failed++;
 	}
-	if ((made & MADE_NAMESPACE) && ontap_namespace_delete(oc, ns->uuid, 0) < 0) {
+	if ((made & MADE_NAMESPACE) && ontap_namespace_delete(oc, ns->uuid, ctx->deadline) < 0) {
 		log_error("cleanup: cannot delete namespace '%s': %s", ns->name, err_msg());
 		failed++;
 	}
-	if ((made & MADE_VOLUME) && ontap_volume_delete(oc, vol->uuid, 0) < 0) {
+	if ((made & MADE_VOLUME) && ontap_volume_delete(oc, vol->uuid, ctx->deadline) < 0) {
 		log_error("cleanup: cannot delete volume '%s': %s", vol->name, err_msg());
 		failed++;
 	}
@@ -1782,11 +1780,13 @@ static void clone_teardown(struct ops_ctx *ctx, struct clone_made *m, int n)
 	for (int i = n - 1; i >= 0; i--) {
 		if (!m[i].created)
 			continue;
-		if (m[i].mapped && ontap_map_delete(m[i].oc, m[i].ss_uuid, m[i].ns.uuid, 0) < 0)
+		if (m[i].mapped &&
+		    ontap_map_delete(m[i].oc, m[i].ss_uuid, m[i].ns.uuid, ctx->deadline) < 0)
 			log_error("cleanup: cannot unmap '%s': %s", m[i].ns.name, err_msg());
-		if (m[i].ns.uuid[0] && ontap_namespace_delete(m[i].oc, m[i].ns.uuid, 0) < 0)
+		if (m[i].ns.uuid[0] &&
+		    ontap_namespace_delete(m[i].oc, m[i].ns.uuid, ctx->deadline) < 0)
 			log_error("cleanup: cannot delete namespace '%s': %s", m[i].ns.name, err_msg());
-		if (ontap_volume_delete(m[i].oc, m[i].vol.uuid, 0) < 0)
+		if (ontap_volume_delete(m[i].oc, m[i].vol.uuid, ctx->deadline) < 0)
 			log_error("cleanup: cannot delete clone '%s': %s", m[i].vol.name, err_msg());
 	}
 	grace_end(ctx, &g);

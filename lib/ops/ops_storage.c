@@ -546,22 +546,20 @@ static int unmount_put_back(struct ops_ctx *ctx, struct ontap_client *oc,
 	struct ontap_volume now;
 	struct err_saved why;
 	char dflt[600];
-	int64_t saved = util_deadline_global();
+	int64_t deadline = util_deadline_own(60000); /* the run's deadline may be what failed */
 	int rc;
 
 	err_save(&why);
-	util_deadline_set_global(util_now_ms() + 60000);
 	/* PVE's default mount point stays implicit, as it was */
 	snprintf(dflt, sizeof(dflt), "%s/%s", ctx->cfg->paths.mnt, ps->id);
 	if (again.path && !strcmp(again.path, dflt))
 		again.path = NULL;
 	/* the junction is cleared just before the delete: restore it only if that happened */
-	rc = ontap_volume_get(oc, vol->uuid, &now, 0);
+	rc = ontap_volume_get(oc, vol->uuid, &now, deadline);
 	if (rc == 0 && !now.nas_path[0] && vol->nas_path[0])
-		rc = ontap_volume_set_nas_path(oc, vol->uuid, vol->nas_path, 0);
+		rc = ontap_volume_set_nas_path(oc, vol->uuid, vol->nas_path, deadline);
 	if (rc == 0 && ctx->pve)
-		rc = pve_storage_create(ctx->pve, &again, 0);
-	util_deadline_set_global(saved);
+		rc = pve_storage_create(ctx->pve, &again, deadline);
 	if (rc < 0)
 		return err_set(failed,
 			       "cannot delete FlexClone '%s': %s; putting back PVE storage '%s' failed too (%s): remove the volume by hand",

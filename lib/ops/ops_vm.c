@@ -690,7 +690,7 @@ static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, struct clone
 static int create_failed(struct ops_ctx *ctx, struct vm_plan *p, struct clone_set *cs,
 			 const struct vm_snapshot *out, bool nvme_done, int rc)
 {
-	int64_t saved, saved_ctx, deadline;
+	int64_t saved_ctx, deadline;
 	struct err_saved failure;
 	char note[1024];
 	int sig = ops_interrupted;
@@ -699,20 +699,18 @@ static int create_failed(struct ops_ctx *ctx, struct vm_plan *p, struct clone_se
 		rc = err_set(POE_FAIL, "interrupted by %s", ops_signal_name(sig));
 	err_save(&failure);
 	/* undoing runs until the cleanup deadline (the hook's timeout), else a grace period of
-	 * its own: the run's deadline may be what failed, and half a snapshot must not stay */
-	saved = util_deadline_global();
+	 * its own: the run's deadline may be what failed, and half a snapshot must not stay.
+	 * In ctx->deadline, not bounded by the global deadline (the hook's work share). */
 	saved_ctx = ctx->deadline;
 	deadline = ctx->cleanup_deadline;
 	if (!deadline || deadline < util_now_ms() + OPS_CLEANUP_MIN_MS)
 		deadline = util_now_ms() + (deadline ? OPS_CLEANUP_MIN_MS : OPS_CLEANUP_GRACE_MS);
-	util_deadline_set_global(deadline);
-	ctx->deadline = deadline;
+	ctx->deadline = util_deadline_own(deadline - util_now_ms());
 	rollback_clones(ctx, p, cs, note, sizeof(note));
 	if (nvme_done && ops_nvme_vm_snapshot_delete(ctx, p->vm, out->name) < 0)
 		note_add(note, sizeof(note), "; its CG snapshot could not be removed: %s",
 			 err_msg());
 	ctx->deadline = saved_ctx;
-	util_deadline_set_global(saved);
 	if (sig && !note[0])
 		note_add(note, sizeof(note), "; nothing was made");
 	return err_set(rc, "cannot snapshot VM %d as '%s': %s%s", p->vm->vmid,
@@ -1136,7 +1134,7 @@ static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct 
 	const char *srcs[OPS_MAX_DISKS] = { NULL };
 	bool tried[OPS_MAX_DISKS] = { false }, failed[OPS_MAX_DISKS] = { false };
 	char keys[OPS_MAX_DISKS][16], list[OPS_MAX_DISKS * 18];
-	int64_t global = util_deadline_global(), own = ctx->deadline;
+	int64_t own = ctx->deadline;
 	int nkeys = 0, want = 0;
 
 	for (int i = 0; i < p->ndisks; i++) {
@@ -1149,11 +1147,9 @@ static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct 
 	}
 	if (!want)
 		return;
-	util_deadline_set_global(util_now_ms() + 30000);
-	ctx->deadline = 0;
+	ctx->deadline = util_deadline_own(30000); /* not bounded by the global deadline */
 	if (clone_over(ctx, p, srcs, false, tried, failed) < 0)
 		log_warn("putting back from '%s': %s", safety->name, err_msg());
-	util_deadline_set_global(global);
 	ctx->deadline = own;
 	for (int i = 0; i < p->ndisks; i++)
 		if (tried[i] && failed[i])
