@@ -728,8 +728,7 @@ static void check_nvme_pool(struct doctor *d, struct ops_ctx *ctx,
 	int64_t deadline = util_now_ms() + CHECK_TIMEOUT_MS;
 	int nlifs = 0, rc;
 
-	oc = ops_ontap(ctx, st);
-	if (!oc) {
+	if (ops_ontap(ctx, st, &oc) < 0) {
 		report(d, V_FAIL, "NVMe pool '%s': %s", st->id, err_msg());
 		return;
 	}

@@ -277,6 +277,38 @@ static void print_result(const struct cli_ctx *ctx, long long vmid, const char *
 	}
 }
 
+/* The VM's config, which must be on this node: qm only changes local VMs. */
+static int load_local_vm(const struct config *cfg, long long vmid, struct pve_vmconf **vm)
+{
+	int rc = pve_vmconf_load(cfg->paths.pve_etc, (int)vmid, vm);
+
+	if (rc == POE_NOTFOUND)
+		return err_set(POE_NOTFOUND, "VM %lld does not exist (no %s/qemu-server/%lld.conf)",
+			       vmid, cfg->paths.pve_etc, vmid);
+	if (rc < 0)
+		return rc;
+	if (!pve_vm_is_local(cfg->paths.pve_etc, (int)vmid))
+		return err_set(POE_FAIL, "VM %lld is on node '%s', not on this one: run install-hook "
+			       "there ('qm set' changes only local VMs)", vmid, (*vm)->node);
+	return 0;
+}
+
+/* Copy the running binary to dst in dir (created); its size goes to *size. */
+static int copy_self(const char *dir, const char *dst, off_t *size)
+{
+	int src, rc = util_mkdir_p(dir, 0755);
+
+	if (rc < 0)
+		return err_prefix(rc, "cannot create '%s'", dir);
+	src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return err_set(POE_FAIL, "cannot open the running binary (/proc/self/exe): %s",
+			       strerror(errno));
+	rc = install_file(src, dir, dst, size);
+	close(src);
+	return rc;
+}
+
 static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *storage = "local";
@@ -292,7 +324,7 @@ static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 	char *dir = NULL, *dst = NULL, *volid = NULL;
 	bool shared = false;
 	off_t size = 0;
-	int src = -1, rc;
+	int rc;
 
 	rc = cli_parse("install-hook", argc, argv, opts, install_hook_help, NULL, NULL);
 	if (rc)
@@ -308,19 +340,9 @@ static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error("install-hook", "bad storage id '%s'", storage);
 
 	/* qm only changes VMs of the node it runs on: say so before copying anything. */
-	rc = pve_vmconf_load(cfg->paths.pve_etc, (int)vmid, &vm);
-	if (rc == POE_NOTFOUND) {
-		rc = err_set(POE_NOTFOUND, "VM %lld does not exist (no %s/qemu-server/%lld.conf)",
-			     vmid, cfg->paths.pve_etc, vmid);
-		goto out;
-	}
+	rc = load_local_vm(cfg, vmid, &vm);
 	if (rc < 0)
 		goto out;
-	if (!pve_vm_is_local(cfg->paths.pve_etc, (int)vmid)) {
-		rc = err_set(POE_FAIL, "VM %lld is on node '%s', not on this one: run install-hook "
-			     "there ('qm set' changes only local VMs)", vmid, vm->node);
-		goto out;
-	}
 
 	rc = snippets_dir(cfg, storage, &dir, &shared);
 	if (rc < 0)
@@ -347,18 +369,7 @@ static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 
-	rc = util_mkdir_p(dir, 0755);
-	if (rc < 0) {
-		rc = err_prefix(rc, "cannot create '%s'", dir);
-		goto out;
-	}
-	src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	if (src < 0) {
-		rc = err_set(POE_FAIL, "cannot open the running binary (/proc/self/exe): %s",
-			     strerror(errno));
-		goto out;
-	}
-	rc = install_file(src, dir, dst, &size);
+	rc = copy_self(dir, dst, &size);
 	if (rc < 0)
 		goto out;
 	rc = run_qm_set(cfg, (int)vmid, volid);
@@ -371,8 +382,6 @@ static int cmd_install_hook(struct cli_ctx *ctx, int argc, char **argv)
 	print_result(ctx, vmid, dst, volid, storage, shared, size);
 	rc = 0;
 out:
-	if (src >= 0)
-		close(src);
 	pve_vmconf_free(vm);
 	free(dir);
 	free(dst);

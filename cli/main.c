@@ -312,9 +312,13 @@ int main(int argc, char **argv)
 			return run_scheduled(ctx.config_path ? ctx.config_path :
 					     getenv("PVE_ONTAP_CONFIG"), argv + i + 1);
 		rc = err_set(POE_USAGE, "usage: " PROG " sched-run VMID LABEL SLOT");
-	} else if (i > 0 && !strcmp(argv[i], "hook"))
+	} else if (i > 0 && !strcmp(argv[i], "hook")) {
 		rc = run_hook_command(&ctx, argc - i, argv + i);
-	else if (i > 0 && !strcmp(argv[i], "help"))
+		if (rc > 0) { /* hook_run() returns the exit status itself, not a POE_* code */
+			config_free(ctx.cfg);
+			return rc;
+		}
+	} else if (i > 0 && !strcmp(argv[i], "help"))
 		rc = run_help(&ctx, argc - i, argv + i);
 	else if (i > 0)
 		rc = dispatch(&ctx, argc - i, argv + i);

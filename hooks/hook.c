@@ -600,14 +600,15 @@ static int slot_done(struct hook *h, const char *label)
 /* Is the VM running on this node? Stopped VMs' disks do not change: no scheduled run. */
 static int vm_running(struct hook *h, bool *running)
 {
-	struct pve_client *pc = ops_pve(&h->ctx);
+	struct pve_client *pc;
 	struct pve_vm_status st;
 	char node[128];
 	int rc;
 
 	h->what = "cannot read the VM status";
-	if (!pc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_pve(&h->ctx, &pc);
+	if (rc < 0)
+		return rc;
 	rc = pve_vm_node(pc, h->vmid, node, sizeof(node), h->deadline);
 	if (rc == 0)
 		rc = pve_vm_status(pc, node, h->vmid, &st, h->deadline);

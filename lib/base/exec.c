@@ -317,7 +317,7 @@ static int report(const struct child *ch)
 
 int exec_run(const char *const argv[], int64_t deadline_ms, struct exec_result *r)
 {
-	struct child ch = { .argv = argv, .r = r, .deadline = util_deadline_min(deadline_ms),
+	struct child ch = { .argv = argv, .r = r, .deadline = util_deadline_at(deadline_ms),
 			    .pid = -1, .out = -1, .err = -1 };
 	int rc;
 

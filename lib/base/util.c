@@ -35,8 +35,24 @@ int64_t util_deadline_global(void)
 	return util_global_deadline;
 }
 
+int64_t util_deadline_own(int64_t ms)
+{
+	return -(util_now_ms() + ms);
+}
+
+int64_t util_deadline_within(int64_t d, int64_t ms)
+{
+	int64_t at = util_now_ms() + ms;
+
+	if (d < 0)
+		return -d < at ? d : -at;
+	return d && d < at ? d : at;
+}
+
 int64_t util_deadline_min(int64_t d)
 {
+	if (d < 0) /* util_deadline_own(): stays one, however often it is resolved */
+		return d;
 	if (d == 0)
 		return util_global_deadline;
 	if (util_global_deadline == 0)
@@ -48,16 +64,22 @@ int64_t util_deadline_left(int64_t d)
 {
 	int64_t left;
 
-	d = util_deadline_min(d);
+	d = util_deadline_at(d);
 	if (d == 0)
 		return INT64_MAX;
 	left = d - util_now_ms();
 	return left > 0 ? left : 0;
 }
 
-bool util_deadline_passed(int64_t d)
+int64_t util_deadline_at(int64_t d)
 {
 	d = util_deadline_min(d);
+	return d < 0 ? -d : d;
+}
+
+bool util_deadline_passed(int64_t d)
+{
+	d = util_deadline_at(d);
 	return d != 0 && util_now_ms() >= d;
 }
 

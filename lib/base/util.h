@@ -9,11 +9,23 @@
 
 /* Monotonic milliseconds. */
 int64_t util_now_ms(void);
-/* Process-wide hard deadline (absolute monotonic ms, 0 = none): the hook's timeout. */
+/* Process-wide hard deadline (absolute monotonic ms, 0 = none): the hook's timeout, set
+ * once by the hook and never swapped (HACKING.md "Deadlines"). */
 void util_deadline_set_global(int64_t deadline_ms);
 int64_t util_deadline_global(void);
-/* The earlier of d and the global deadline (0 = none). */
+/*
+ * A deadline ms from now for a step that must run even when the global deadline has
+ * passed (thawing or restarting a guest, undoing half a snapshot): not bounded by the
+ * global one. Passed down like any deadline (it is encoded as a negative value: compare
+ * deadlines only through these functions, or util_deadline_at() for the time itself).
+ */
+int64_t util_deadline_own(int64_t ms);
+/* The earlier of d and ms from now, of d's kind (util_deadline_own() or not; 0 = ms). */
+int64_t util_deadline_within(int64_t d, int64_t ms);
+/* The earlier of d and the global deadline (0 = none); an own deadline as it is. */
 int64_t util_deadline_min(int64_t d);
+/* The monotonic time at which d (after util_deadline_min()) expires, 0 when none. */
+int64_t util_deadline_at(int64_t d);
 /* Milliseconds left until d (after util_deadline_min), INT64_MAX when none, 0 when over. */
 int64_t util_deadline_left(int64_t d);
 bool util_deadline_passed(int64_t d);

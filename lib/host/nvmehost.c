@@ -230,9 +230,7 @@ static const char *nvme_path(const struct config *cfg)
 
 static int64_t bounded(int64_t deadline, int64_t ms)
 {
-	int64_t own = util_now_ms() + ms;
-
-	return deadline && deadline < own ? deadline : own;
+	return util_deadline_within(deadline, ms);
 }
 
 static bool mentions_already(const struct exec_result *r)

@@ -94,7 +94,7 @@ struct job {
 	enum job_state state;
 	int retries;
 	int64_t not_before; /* backoff: do not start before this monotonic time */
-	int64_t deadline;   /* util_deadline_min(rq->deadline_ms) */
+	int64_t deadline;   /* util_deadline_min(rq->deadline_ms) (may be an own one) */
 	struct slot *slot;
 	struct curl_slist *headers;
 	char *url;
@@ -881,8 +881,8 @@ static int run_jobs(struct http_client *c, struct job *jobs, int n)
 static int perform_fake(struct http_client *c, const struct http_request *rq,
 			struct http_response *rs, int n)
 {
+	struct err_saved first = { 0 };
 	int rc = 0;
-	char msg[512] = "";
 
 	for (int i = 0; i < n; i++) {
 		buf_reset(&rs[i].body);
@@ -892,10 +892,10 @@ static int perform_fake(struct http_client *c, const struct http_request *rq,
 		rs[i].rc = fake_fn(fake_arg, c->base, &rq[i], &rs[i]);
 		if (rs[i].rc < 0 && rc == 0) {
 			rc = rs[i].rc;
-			snprintf(msg, sizeof(msg), "%s", err_msg());
+			err_save(&first);
 		}
 	}
-	return rc < 0 ? err_set(rc, "%s", msg) : 0;
+	return rc < 0 ? err_restore(&first) : 0;
 }
 
 static int perform(struct http_client *c, const struct http_request *rq,

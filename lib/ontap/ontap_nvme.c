@@ -594,14 +594,14 @@ int ontap_cg_snapshot_create(struct ontap_client *oc, const char *cg_uuid, const
 		       deadline);
 	/* Idempotent on the name: a duplicate is fine when the snapshot is there. */
 	if (rc < 0 && oc_last_code_in(oc, cgsnap_dup_codes) && !oc_dry(oc)) {
-		char keep[512];
+		struct err_saved keep;
 
-		util_strlcpy(keep, err_msg(), sizeof(keep));
+		err_save(&keep);
 		if (cgsnap_exists(oc, &t, deadline) == 0) {
 			err_clear();
 			rc = 0;
 		} else {
-			err_set(rc, "%s", keep);
+			rc = err_restore(&keep);
 		}
 	}
 	oc_write_release(&wr);

@@ -45,39 +45,43 @@ void ops_ctx_release(struct ops_ctx *ctx)
 	ctx->nvols = 0;
 }
 
-struct ontap_client *ops_ontap(struct ops_ctx *ctx, const struct config_storage *st)
+int ops_ontap(struct ops_ctx *ctx, const struct config_storage *st, struct ontap_client **out)
 {
 	int idx;
 
-	if (!st->ontap) {
-		err_set(POE_CONFIG, "storage '%s' names no ONTAP cluster", st->id);
-		return NULL;
-	}
+	*out = NULL;
+	if (!st->ontap)
+		return err_set(POE_CONFIG, "storage '%s' names no ONTAP cluster", st->id);
 	idx = (int)(st->ontap - ctx->cfg->ontap);
-	if (idx < 0 || idx >= ctx->cfg->nontap) {
-		err_set(POE_CONFIG, "storage '%s' names an unknown ONTAP cluster", st->id);
-		return NULL;
-	}
+	if (idx < 0 || idx >= ctx->cfg->nontap)
+		return err_set(POE_CONFIG, "storage '%s' names an unknown ONTAP cluster", st->id);
 	if (!ctx->ontap) {
 		ctx->nontap = ctx->cfg->nontap;
 		ctx->ontap = util_xcalloc((size_t)ctx->nontap, sizeof(*ctx->ontap));
 	}
 	if (!ctx->ontap[idx]) {
 		ctx->ontap[idx] = ontap_client_new(st->ontap);
-		if (ctx->ontap[idx] && ctx->dry_run)
+		if (!ctx->ontap[idx]) /* ontap_client_new() said why */
+			return err_code() < 0 ? err_code() : POE_CONFIG;
+		if (ctx->dry_run)
 			ontap_client_set_dry_run(ctx->ontap[idx], ctx->dry_run);
 	}
-	return ctx->ontap[idx];
+	*out = ctx->ontap[idx];
+	return 0;
 }
 
-struct pve_client *ops_pve(struct ops_ctx *ctx)
+int ops_pve(struct ops_ctx *ctx, struct pve_client **out)
 {
+	*out = NULL;
 	if (!ctx->pve) {
 		ctx->pve = pve_client_new(&ctx->cfg->pve);
-		if (ctx->pve && ctx->dry_run)
+		if (!ctx->pve) /* pve_client_new() said why */
+			return err_code() < 0 ? err_code() : POE_CONFIG;
+		if (ctx->dry_run)
 			pve_client_set_dry_run(ctx->pve, ctx->dry_run);
 	}
-	return ctx->pve;
+	*out = ctx->pve;
+	return 0;
 }
 
 /* How long a CLI operation waits for the lock held by a hook or another node. */
@@ -177,12 +181,9 @@ int ops_pve_storage(struct ops_ctx *ctx, const char *id, struct pve_storage *out
 	if (rc != POE_NOTFOUND)
 		goto out;
 	/* not on a PVE node (no storage.cfg here): ask the API */
-	pc = ops_pve(ctx);
-	if (!pc) {
-		rc = err_code() ? err_code() : POE_API;
-		goto out;
-	}
-	rc = pve_storage_get(pc, id, out, 0);
+	rc = ops_pve(ctx, &pc);
+	if (rc == 0)
+		rc = pve_storage_get(pc, id, out, 0);
 out:
 	pve_storagecfg_free(sc);
 	return rc;
@@ -364,14 +365,16 @@ out:
 static int volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
 			  struct ops_volume *out)
 {
+	int rc;
+
 	memset(out, 0, sizeof(*out));
 	out->st = st;
 	if (st->protocol != STORAGE_NFS)
 		return err_set(POE_CONFIG, "storage '%s' is an NVMe pool, not an NFS storage",
 			       st->id);
-	out->oc = ops_ontap(ctx, st);
-	if (!out->oc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_ontap(ctx, st, &out->oc);
+	if (rc < 0)
+		return rc;
 	snprintf(out->mountpath, sizeof(out->mountpath), "%s/%s", ctx->cfg->paths.mnt, st->id);
 	ontap_client_expect_parallel(out->oc, ctx->parallel_hint);
 	if (st->volume)
@@ -449,14 +452,15 @@ bool ops_volume_retry(struct ops_ctx *ctx, int rc)
 int ops_vm_node(struct ops_ctx *ctx, const struct pve_vmconf *vm, char *node, size_t n)
 {
 	struct pve_client *pc;
+	int rc;
 
 	if (vm->node[0]) {
 		util_strlcpy(node, vm->node, n);
 		return 0;
 	}
-	pc = ops_pve(ctx);
-	if (!pc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_pve(ctx, &pc);
+	if (rc < 0)
+		return rc;
 	return pve_vm_node(pc, vm->vmid, node, n, ctx->deadline);
 }
 

@@ -48,9 +48,10 @@ struct ops_ctx {
 
 void ops_ctx_init(struct ops_ctx *ctx, const struct config *cfg);
 void ops_ctx_release(struct ops_ctx *ctx);
-/* Client for the cluster of a storage (created on first use). NULL with err_set(). */
-struct ontap_client *ops_ontap(struct ops_ctx *ctx, const struct config_storage *st);
-struct pve_client *ops_pve(struct ops_ctx *ctx);
+/* Client for the cluster of a storage, or the PVE API client (created on first use, owned
+ * by ctx): 0 with *out set, or the error code (err_set()) with *out NULL. */
+int ops_ontap(struct ops_ctx *ctx, const struct config_storage *st, struct ontap_client **out);
+int ops_pve(struct ops_ctx *ctx, struct pve_client **out);
 
 /*
  * Take the cluster-wide lock "vm-<id>" or "storage-<id>" (DESIGN.md "Cluster") for an

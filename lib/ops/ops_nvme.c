@@ -133,11 +133,6 @@ static int nvme_pool(struct ops_ctx *ctx, const char *id, const struct config_st
 	return 0;
 }
 
-static struct ontap_client *pool_client(struct ops_ctx *ctx, const struct config_storage *st)
-{
-	return ops_ontap(ctx, st);
-}
-
 /* The VM's disk namespaces in one pool, and its CG there. */
 struct pool_vm {
 	const struct config_storage *st;
@@ -174,9 +169,9 @@ static int pool_vm_load(struct ops_ctx *ctx, const struct config_storage *st, in
 
 	memset(pv, 0, sizeof(*pv));
 	pv->st = st;
-	pv->oc = pool_client(ctx, st);
-	if (!pv->oc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_ontap(ctx, st, &pv->oc);
+	if (rc < 0)
+		return rc;
 	snprintf(pattern, sizeof(pattern), "/vol/%svm_%d_disk_*/*", prefix_of(st), vmid);
 	rc = ontap_namespace_list(pv->oc, st->svm, pattern, &all, &nall, ctx->deadline);
 	if (rc < 0)
@@ -281,22 +276,19 @@ static void disk_key(const struct ops_ctx *ctx, const struct pve_vmconf *vm,
 /* ---- cleanup deadline ---- */
 
 struct grace {
-	int64_t global;
 	int64_t ctx;
 };
 
-/* Cleaning up gets its own short deadline: the operation's deadline may be what failed. */
+/* Cleaning up gets its own short deadline in ctx->deadline, not bounded by the global one:
+ * the operation's deadline (or the hook's) may be what failed. */
 static void grace_begin(struct ops_ctx *ctx, struct grace *g)
 {
-	g->global = util_deadline_global();
 	g->ctx = ctx->deadline;
-	util_deadline_set_global(util_now_ms() + CLEANUP_MS);
-	ctx->deadline = 0;
+	ctx->deadline = util_deadline_own(CLEANUP_MS);
 }
 
 static void grace_end(struct ops_ctx *ctx, const struct grace *g)
 {
-	util_deadline_set_global(g->global);
 	ctx->deadline = g->ctx;
 }
 
@@ -348,12 +340,13 @@ static int guard_check(struct ops_ctx *ctx, struct vm_guard *g, const char *uuid
 	if (!key[0] || !strncmp(key, "unused", 6))
 		return 0;
 	if (!g->status_known) {
-		struct pve_client *pc = ops_pve(ctx);
+		struct pve_client *pc;
 		struct pve_vm_status st;
 		char node[64];
 
-		if (!pc)
-			return err_code() ? err_code() : POE_API;
+		rc = ops_pve(ctx, &pc);
+		if (rc < 0)
+			return rc;
 		rc = ops_vm_node(ctx, g->vm, node, sizeof(node));
 		if (rc == 0)
 			rc = pve_vm_status(pc, node, g->vmid, &st, ctx->deadline);
@@ -467,9 +460,9 @@ int ops_nvme_connect(struct ops_ctx *ctx, const char *pool)
 	rc = nvme_pool(ctx, pool, &st);
 	if (rc < 0)
 		return rc;
-	oc = pool_client(ctx, st);
-	if (!oc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_ontap(ctx, st, &oc);
+	if (rc < 0)
+		return rc;
 	rc = pool_prepare(ctx, st, oc, &ss);
 	if (rc < 0)
 		return rc;
@@ -576,24 +569,25 @@ static void create_teardown(struct ops_ctx *ctx, struct ontap_client *oc, unsign
 	if (!made)
 		return;
 	grace_begin(ctx, &g);
-	if ((made & MADE_CG) && ontap_cg_delete(oc, cg->uuid, 0) < 0) {
+	if ((made & MADE_CG) && ontap_cg_delete(oc, cg->uuid, ctx->deadline) < 0) {
 		log_error("cleanup: cannot delete consistency group '%s': %s", cg->name, err_msg());
 		failed++;
 	}
-	if ((made & MADE_CG_MEMBER) && ontap_cg_remove_volume(oc, cg->uuid, vol->name, 0) < 0) {
+	if ((made & MADE_CG_MEMBER) &&
+	    ontap_cg_remove_volume(oc, cg->uuid, vol->name, ctx->deadline) < 0) {
 		log_error("cleanup: cannot take volume '%s' out of consistency group '%s': %s",
 			  vol->name, cg->name, err_msg());
 		failed++;
 	}
-	if ((made & MADE_MAP) && ontap_map_delete(oc, ss->uuid, ns->uuid, 0) < 0) {
+	if ((made & MADE_MAP) && ontap_map_delete(oc, ss->uuid, ns->uuid, ctx->deadline) < 0) {
 		log_error("cleanup: cannot unmap namespace '%s': %s", ns->name, err_msg());
 		failed++;
 	}
-	if ((made & MADE_NAMESPACE) && ontap_namespace_delete(oc, ns->uuid, 0) < 0) {
+	if ((made & MADE_NAMESPACE) && ontap_namespace_delete(oc, ns->uuid, ctx->deadline) < 0) {
 		log_error("cleanup: cannot delete namespace '%s': %s", ns->name, err_msg());
 		failed++;
 	}
-	if ((made & MADE_VOLUME) && ontap_volume_delete(oc, vol->uuid, 0) < 0) {
+	if ((made & MADE_VOLUME) && ontap_volume_delete(oc, vol->uuid, ctx->deadline) < 0) {
 		log_error("cleanup: cannot delete volume '%s': %s", vol->name, err_msg());
 		failed++;
 	}
@@ -724,9 +718,9 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	if (size < NS_MIN_SIZE || size > NS_MAX_SIZE)
 		return err_set(POE_USAGE, "disk size %llu is out of range (20M..128T)",
 			       (unsigned long long)size);
-	oc = pool_client(ctx, st);
-	if (!oc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_ontap(ctx, st, &oc);
+	if (rc < 0)
+		return rc;
 
 	rc = next_disk(ctx, st, oc, vmid, &disk);
 	if (rc < 0)
@@ -778,12 +772,13 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	goto out;
 fail:
 	{
-		char msg[1024];
+		struct err_saved failure;
 
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&failure);
 		create_teardown(ctx, oc, made, &vol, &ns, &ss, &cg);
-		rc = err_set(rc, "cannot create disk %d of VM %d in pool '%s': %s", disk, vmid,
-			     st->id, msg);
+		err_restore(&failure);
+		rc = err_prefix(rc, "cannot create disk %d of VM %d in pool '%s'", disk, vmid,
+				st->id);
 	}
 out:
 	ontap_cg_release(&cg);
@@ -842,9 +837,9 @@ static int find_disk(struct ops_ctx *ctx, int vmid, int disk, const char *pool,
 
 			return nvme_pool(ctx, st->id, &bad);
 		}
-		oc = pool_client(ctx, st);
-		if (!oc)
-			return err_code() ? err_code() : POE_API;
+		rc = ops_ontap(ctx, st, &oc);
+		if (rc < 0)
+			return rc;
 		volume_name(st, vmid, disk, vname, sizeof(vname));
 		rc = ontap_volume_find(oc, st->svm, vname, &v, ctx->deadline);
 		if (rc == POE_NOTFOUND) {
@@ -1121,11 +1116,9 @@ int ops_nvme_list(struct ops_ctx *ctx, int vmid, const char *pool, struct nvme_d
 
 		if (st->protocol != STORAGE_NVME || !st->svm || (pool && strcmp(pool, st->id) != 0))
 			continue;
-		oc = pool_client(ctx, st);
-		if (!oc) {
-			rc = err_code() ? err_code() : POE_API;
+		rc = ops_ontap(ctx, st, &oc);
+		if (rc < 0)
 			break;
-		}
 		if (vmid) {
 			snprintf(pattern, sizeof(pattern), "/vol/%svm_%d_*/*", prefix_of(st), vmid);
 			snprintf(vpattern, sizeof(vpattern), "%svm_%d_*", prefix_of(st), vmid);
@@ -1327,16 +1320,16 @@ int ops_nvme_vm_snapshot_create(struct ops_ctx *ctx, const struct pve_vmconf *vm
 		}
 	}
 	if (rc < 0) {
-		char msg[1024];
+		struct err_saved failure;
 		struct grace g;
 
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&failure);
 		grace_begin(ctx, &g);
 		for (int i = 0; i < done && i < npv; i++)
 			if (delete_named(ctx, &pv[i], snap) < 0)
 				log_error("cleanup: %s", err_msg());
 		grace_end(ctx, &g);
-		rc = err_set(rc, "%s", msg);
+		rc = err_restore(&failure);
 	}
 out:
 	pools_free(pv, npv);
@@ -1787,11 +1780,13 @@ static void clone_teardown(struct ops_ctx *ctx, struct clone_made *m, int n)
 	for (int i = n - 1; i >= 0; i--) {
 		if (!m[i].created)
 			continue;
-		if (m[i].mapped && ontap_map_delete(m[i].oc, m[i].ss_uuid, m[i].ns.uuid, 0) < 0)
+		if (m[i].mapped &&
+		    ontap_map_delete(m[i].oc, m[i].ss_uuid, m[i].ns.uuid, ctx->deadline) < 0)
 			log_error("cleanup: cannot unmap '%s': %s", m[i].ns.name, err_msg());
-		if (m[i].ns.uuid[0] && ontap_namespace_delete(m[i].oc, m[i].ns.uuid, 0) < 0)
+		if (m[i].ns.uuid[0] &&
+		    ontap_namespace_delete(m[i].oc, m[i].ns.uuid, ctx->deadline) < 0)
 			log_error("cleanup: cannot delete namespace '%s': %s", m[i].ns.name, err_msg());
-		if (ontap_volume_delete(m[i].oc, m[i].vol.uuid, 0) < 0)
+		if (ontap_volume_delete(m[i].oc, m[i].vol.uuid, ctx->deadline) < 0)
 			log_error("cleanup: cannot delete clone '%s': %s", m[i].vol.name, err_msg());
 	}
 	grace_end(ctx, &g);

@@ -104,14 +104,15 @@ static void orphan_add(struct orphans *o, const struct config_storage *st, const
 static int pool_orphans(struct ops_ctx *ctx, const struct config_storage *st, struct orphans *o)
 {
 	const char *prefix = st->prefix ? st->prefix : "pve_";
-	struct ontap_client *oc = ops_ontap(ctx, st);
+	struct ontap_client *oc;
 	struct ontap_volume *vols = NULL;
 	struct ontap_cg *cgs = NULL;
 	char pattern[128];
 	int nvols = 0, ncgs = 0, rc;
 
-	if (!oc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_ontap(ctx, st, &oc);
+	if (rc < 0)
+		return rc;
 	snprintf(pattern, sizeof(pattern), "%svm_*", prefix);
 	rc = ontap_volume_list(oc, st->svm, pattern, &vols, &nvols, ctx->deadline);
 	if (rc == 0) {

@@ -236,8 +236,9 @@ int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *na
 			pve_vmconf_free(vm);
 			continue;
 		}
-		pc = ops_pve(ctx);
-		r = pc ? ops_vm_node(ctx, vm, node, sizeof(node)) : (err_code() ? err_code() : POE_API);
+		r = ops_pve(ctx, &pc);
+		if (r == 0)
+			r = ops_vm_node(ctx, vm, node, sizeof(node));
 		if (r == 0)
 			r = pve_vm_status(pc, node, vm->vmid, &st, ctx->deadline);
 		if (r < 0) {
@@ -375,19 +376,19 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	/* this node only: no other node mounts it, so none keeps a stale mount of it once the
 	 * FlexClone is deleted (PVE's DELETE /storage leaves mounts in place, pve.md Additions) */
 	ns.nodes = node;
-	pc = ops_pve(ctx);
-	rc = pc ? pve_storage_create(pc, &ns, ctx->deadline) : (err_code() ? err_code() : POE_API);
+	rc = ops_pve(ctx, &pc);
+	if (rc == 0)
+		rc = pve_storage_create(pc, &ns, ctx->deadline);
 	if (rc < 0) {
-		char msg[1024];
-		int saved = rc;
+		struct err_saved failure;
 
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&failure);
 		/* no PVE storage, so no FlexClone either: nothing half-made stays behind */
 		if (ontap_volume_delete(ov.oc, clone.uuid, 0) < 0)
 			log_error("could not remove FlexClone '%s' after the failure: %s", cname,
 				  err_msg());
-		rc = err_set(saved, "cannot add PVE storage '%s' for FlexClone '%s': %s", sid, cname,
-			     msg);
+		rc = err_prefix(err_restore(&failure), "cannot add PVE storage '%s' for FlexClone '%s'",
+				sid, cname);
 		goto out;
 	}
 	util_strlcpy(newid_out, sid, newid_n);
@@ -489,8 +490,7 @@ static int find_clone(struct ops_ctx *ctx, const char *export, struct ontap_volu
 
 		if (st->protocol != STORAGE_NFS)
 			continue;
-		oc = ops_ontap(ctx, st);
-		if (!oc)
+		if (ops_ontap(ctx, st, &oc) < 0)
 			continue;
 		rc = ontap_volume_find(oc, st->svm, cname, out, ctx->deadline);
 		if (rc == POE_NOTFOUND)
@@ -521,29 +521,28 @@ static int unmount_put_back(struct ops_ctx *ctx, struct ontap_client *oc,
 {
 	struct pve_storage again = *ps;
 	struct ontap_volume now;
-	char why[1024], dflt[600];
-	int64_t saved = util_deadline_global();
+	struct err_saved why;
+	char dflt[600];
+	int64_t deadline = util_deadline_own(60000); /* the run's deadline may be what failed */
 	int rc;
 
-	util_strlcpy(why, err_msg(), sizeof(why));
-	util_deadline_set_global(util_now_ms() + 60000);
+	err_save(&why);
 	/* PVE's default mount point stays implicit, as it was */
 	snprintf(dflt, sizeof(dflt), "%s/%s", ctx->cfg->paths.mnt, ps->id);
 	if (again.path && !strcmp(again.path, dflt))
 		again.path = NULL;
 	/* the junction is cleared just before the delete: restore it only if that happened */
-	rc = ontap_volume_get(oc, vol->uuid, &now, 0);
+	rc = ontap_volume_get(oc, vol->uuid, &now, deadline);
 	if (rc == 0 && !now.nas_path[0] && vol->nas_path[0])
-		rc = ontap_volume_set_nas_path(oc, vol->uuid, vol->nas_path, 0);
+		rc = ontap_volume_set_nas_path(oc, vol->uuid, vol->nas_path, deadline);
 	if (rc == 0 && ctx->pve)
-		rc = pve_storage_create(ctx->pve, &again, 0);
-	util_deadline_set_global(saved);
+		rc = pve_storage_create(ctx->pve, &again, deadline);
 	if (rc < 0)
 		return err_set(failed,
 			       "cannot delete FlexClone '%s': %s; putting back PVE storage '%s' failed too (%s): remove the volume by hand",
-			       vol->name, why, ps->id, err_msg());
+			       vol->name, why.msg, ps->id, err_msg());
 	return err_set(failed, "cannot delete FlexClone '%s': %s (PVE storage '%s' put back)",
-		       vol->name, why, ps->id);
+		       vol->name, why.msg, ps->id);
 }
 
 /*
@@ -617,8 +616,9 @@ int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, bool force, char
 		if (rc < 0)
 			goto out;
 	}
-	pc = ops_pve(ctx);
-	rc = pc ? pve_storage_delete(pc, newid, ctx->deadline) : (err_code() ? err_code() : POE_API);
+	rc = ops_pve(ctx, &pc);
+	if (rc == 0)
+		rc = pve_storage_delete(pc, newid, ctx->deadline);
 	if (rc < 0) {
 		rc = err_prefix(rc, "cannot remove PVE storage '%s'", newid);
 		goto out;

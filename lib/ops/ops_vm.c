@@ -693,33 +693,31 @@ static void rollback_clones(struct ops_ctx *ctx, struct vm_plan *p, struct clone
 static int create_failed(struct ops_ctx *ctx, struct vm_plan *p, struct clone_set *cs,
 			 const struct vm_snapshot *out, bool nvme_done, int rc)
 {
-	int64_t saved, saved_ctx, deadline;
-	char msg[1024], note[1024];
+	int64_t saved_ctx, deadline;
+	struct err_saved failure;
+	char note[1024];
 	int sig = ops_interrupted;
 
 	if (sig && (rc == 0 || rc == POE_FAIL))
-		snprintf(msg, sizeof(msg), "interrupted by %s", ops_signal_name(sig));
-	else
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		rc = err_set(POE_FAIL, "interrupted by %s", ops_signal_name(sig));
+	err_save(&failure);
 	/* undoing runs until the cleanup deadline (the hook's timeout), else a grace period of
-	 * its own: the run's deadline may be what failed, and half a snapshot must not stay */
-	saved = util_deadline_global();
+	 * its own: the run's deadline may be what failed, and half a snapshot must not stay.
+	 * In ctx->deadline, not bounded by the global deadline (the hook's work share). */
 	saved_ctx = ctx->deadline;
 	deadline = ctx->cleanup_deadline;
 	if (!deadline || deadline < util_now_ms() + OPS_CLEANUP_MIN_MS)
 		deadline = util_now_ms() + (deadline ? OPS_CLEANUP_MIN_MS : OPS_CLEANUP_GRACE_MS);
-	util_deadline_set_global(deadline);
-	ctx->deadline = deadline;
+	ctx->deadline = util_deadline_own(deadline - util_now_ms());
 	rollback_clones(ctx, p, cs, note, sizeof(note));
 	if (nvme_done && ops_nvme_vm_snapshot_delete(ctx, p->vm, out->name) < 0)
 		note_add(note, sizeof(note), "; its CG snapshot could not be removed: %s",
 			 err_msg());
 	ctx->deadline = saved_ctx;
-	util_deadline_set_global(saved);
 	if (sig && !note[0])
 		note_add(note, sizeof(note), "; nothing was made");
-	return err_set(sig && rc == 0 ? POE_FAIL : rc, "cannot snapshot VM %d as '%s': %s%s",
-		       p->vm->vmid, out->name, msg, note);
+	return err_set(rc, "cannot snapshot VM %d as '%s': %s%s", p->vm->vmid,
+		       out->name, failure.msg, note);
 }
 
 /* "<storage>:<vmid>/<file>" of a clone file (path relative to the volume). */
@@ -1094,7 +1092,7 @@ static int clone_over(struct ops_ctx *ctx, const struct vm_plan *p, const char *
 		      bool stop, bool *sent, bool *failed)
 {
 	char (*dsts)[OPS_PATH_MAX] = util_xcalloc(OPS_MAX_DISKS, sizeof(*dsts));
-	char msg[1024] = "";
+	struct err_saved first = { 0 };
 	int rc = 0;
 
 	for (int v = 0; v < p->nvols && !(stop && rc < 0); v++) {
@@ -1121,11 +1119,11 @@ static int clone_over(struct ops_ctx *ctx, const struct vm_plan *p, const char *
 		}
 		if (r < 0 && rc == 0) {
 			rc = r;
-			util_strlcpy(msg, err_msg(), sizeof(msg));
+			err_save(&first);
 		}
 	}
 	free(dsts);
-	return rc < 0 ? err_set(rc, "%s", msg) : 0;
+	return rc < 0 ? err_restore(&first) : 0;
 }
 
 /*
@@ -1139,7 +1137,7 @@ static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct 
 	const char *srcs[OPS_MAX_DISKS] = { NULL };
 	bool tried[OPS_MAX_DISKS] = { false }, failed[OPS_MAX_DISKS] = { false };
 	char keys[OPS_MAX_DISKS][16], list[OPS_MAX_DISKS * 18];
-	int64_t global = util_deadline_global(), own = ctx->deadline;
+	int64_t own = ctx->deadline;
 	int nkeys = 0, want = 0;
 
 	for (int i = 0; i < p->ndisks; i++) {
@@ -1152,11 +1150,9 @@ static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct 
 	}
 	if (!want)
 		return;
-	util_deadline_set_global(util_now_ms() + 30000);
-	ctx->deadline = 0;
+	ctx->deadline = util_deadline_own(30000); /* not bounded by the global deadline */
 	if (clone_over(ctx, p, srcs, false, tried, failed) < 0)
 		log_warn("putting back from '%s': %s", safety->name, err_msg());
-	util_deadline_set_global(global);
 	ctx->deadline = own;
 	for (int i = 0; i < p->ndisks; i++)
 		if (tried[i] && failed[i])
@@ -1246,9 +1242,9 @@ static int restore_checks(struct ops_ctx *ctx, struct vm_plan *p, const struct v
 		st = *fetched;
 		goto have_status;
 	}
-	pc = ops_pve(ctx);
-	if (!pc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_pve(ctx, &pc);
+	if (rc < 0)
+		return rc;
 	rc = ops_vm_node(ctx, p->vm, node, sizeof(node));
 	if (rc == 0)
 		rc = pve_vm_status(pc, node, p->vm->vmid, &st, ctx->deadline);
@@ -1284,7 +1280,7 @@ static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm
 	const char *srcs[OPS_MAX_DISKS] = { NULL };
 	bool sent[OPS_MAX_DISKS] = { false }, failed[OPS_MAX_DISKS] = { false };
 	struct buf nvme = BUF_INIT(1 << 20);
-	char msg[1024];
+	struct err_saved failure;
 	int rc;
 
 	for (int i = 0; i < p->ndisks; i++)
@@ -1295,13 +1291,13 @@ static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm
 	if (rc == 0 && nr)
 		rc = ops_nvme_restore_run(ctx, nr, &nvme);
 	if (rc < 0) {
-		util_strlcpy(msg, err_msg(), sizeof(msg));
+		err_save(&failure);
 		if (safety->name[0])
 			(void)buf_printf(state, "safety snapshot '%s' kept", safety->name);
 		put_back(ctx, p, safety, sent, state);
 		if (nvme.len)
 			(void)buf_printf(state, "%s%s", state->len ? "; " : "", buf_cstr(&nvme));
-		rc = err_set(rc, "%s", msg);
+		rc = err_restore(&failure);
 	}
 	buf_release(&nvme);
 	return rc;

@@ -53,9 +53,9 @@ int ops_quiesce_begin(struct ops_ctx *ctx, const struct pve_vmconf *vm, enum qui
 	qs->mode = mode;
 	if (mode == QUIESCE_NONE)
 		return 0;
-	pc = ops_pve(ctx);
-	if (!pc)
-		return err_code() ? err_code() : POE_API;
+	rc = ops_pve(ctx, &pc);
+	if (rc < 0)
+		return rc;
 	rc = ops_vm_node(ctx, vm, qs->node, sizeof(qs->node));
 	if (rc < 0)
 		return err_prefix(rc, "cannot find the node of VM %d", vm->vmid);
@@ -160,21 +160,20 @@ static int restart_vm(struct pve_client *pc, const struct pve_vmconf *vm, const 
 /*
  * Undo ops_quiesce_begin(), whatever happened in between (also after a failed begin: a freeze
  * that timed out at the proxy may still have frozen the guest). The undo gets its own
- * deadline: a hook whose deadline passed must still thaw the guest. Before a start or
+ * deadline, not bounded by the global one (util_deadline_own()): a hook whose deadline
+ * passed must still thaw the guest. Before a start or
  * resume, the VM's cluster lock is released: PVE runs the VM's pre-start hookscript in
  * that start (qemu-server vm_start), and that run takes the same lock (DESIGN.md Cluster).
  */
 int ops_quiesce_end(struct ops_ctx *ctx, const struct pve_vmconf *vm, struct quiesce_state *qs)
 {
-	int64_t saved = util_deadline_global();
-	int64_t deadline = util_now_ms() + (qs->mode == QUIESCE_FREEZE ? OPS_THAW_MS
-								      : OPS_RESTART_MS);
+	int64_t deadline = util_deadline_own(qs->mode == QUIESCE_FREEZE ? OPS_THAW_MS
+								    : OPS_RESTART_MS);
 	struct pve_client *pc = ctx->pve;
 	int rc = 0;
 
 	if (!qs->active || !pc)
 		goto out;
-	util_deadline_set_global(0);
 	if (qs->mode == QUIESCE_FREEZE) {
 		rc = thaw_vm(pc, vm, qs->node, deadline);
 		if (rc == 0)
@@ -191,7 +190,6 @@ int ops_quiesce_end(struct ops_ctx *ctx, const struct pve_vmconf *vm, struct qui
 		else
 			log_error("%s", err_msg());
 	}
-	util_deadline_set_global(saved);
 	qs->active = false;
 	atomic_store(&guest_quiesced, 0);
 out:

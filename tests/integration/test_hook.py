@@ -463,12 +463,16 @@ def test_hung_ontap_block_aborts_pre_start_only(env):
     assert "pve-ontap: warning: VM 100 post-stop: " in r.stderr
 
 
-def test_ontap_error_status_in_pre_start(env):
+def blocking_policy_and_failing_clones(env):
     make_vm(env)
     env.write_policy(100, "snapshots:\n  - on: [pre-start]\n    label: safe\n"
                           "on_error: block\n")
     env.ontap.add_fault("POST", r"^/api/storage/file/clone$", "status", count=10, status=500,
                         body={"error": {"message": "internal error", "code": "65552"}})
+
+
+def test_ontap_error_status_in_pre_start(env):
+    blocking_policy_and_failing_clones(env)
     r = hook(env, 100, "pre-start")
     assert r.returncode == 4, r.stdout + r.stderr
     assert "snapshot failed" in r.stderr and "internal error" in r.stderr
@@ -481,6 +485,16 @@ def test_ontap_error_status_in_pre_start(env):
     assert len(ours) == 1
     assert ours[0].startswith("pve-ontap: warning: VM 100 pre-start: snapshot failed: ")
     assert r.stderr.splitlines()[-1] == ours[0]
+
+
+def test_explicit_hook_command_keeps_the_blocking_status(env):
+    """'pve-ontap hook VMID PHASE' (by hand) exits as the hookscript form does."""
+    blocking_policy_and_failing_clones(env)
+    r = env.run("hook", "100", "pre-start")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert r.stderr.splitlines()[-1].endswith("; the start is aborted (on_error: block)")
+    assert snapshots(env) == []
+    assert not lock_held(env)
 
 
 def test_waits_for_the_cluster_lock_within_the_deadline(env):

@@ -87,8 +87,8 @@ def test_secrets_never_leave_the_process(env, how):
     assert run("--json", "vm", "create", "--vm", "100", "--quiesce", "freeze").returncode == 0
     assert run("--dry-run", "vm", "create", "--vm", "100").returncode == 0
     assert run("--dry-run", "storage", "mount", "--storage", "ONTAP01", "--snapshot",
-               "nope").returncode in (0, 6)
-    assert run("doctor").returncode in (0, 1, 4)
+               "nope").returncode == 6, outputs[-1]
+    assert run("doctor").returncode == 0, outputs[-1]
     # failures: ONTAP refuses, PVE refuses
     env.ontap.add_fault("POST", r"^/api/", "status", count=None, status=500)
     assert run("vm", "create", "--vm", "100", "--quiesce", "freeze").returncode == 4
@@ -289,24 +289,15 @@ def test_volid_escaping_the_image_directory_is_refused(env, volid):
         f.write(b"another VM's disk")
     before = all_files(env.T)
     r = env.run("vm", "create", "--vm", "100")
-    # refused or skipped, but said once and clearly, naming the volid
+    # refused before anything is sent (exit 1), said once and clearly, naming the volid
+    assert [q for q in env.ontap.requests if q["method"] == "POST"] == []
     lines = [ln for ln in r.stderr.splitlines() if volid in ln]
     assert len(lines) == 1 and "scsi1" in lines[0], r.stderr
-    # only the genuine disk was cloned, inside its own image directory
-    clones = [q["body"] for q in env.ontap.requests if q["method"] == "POST"]
-    for body in clones:
-        for k in ("source_path", "destination_path"):
-            v = body.get(k, "")
-            assert ".." not in v and v.startswith("images/100/vm-100-disk-0"), clones
     assert not [q for q in env.ontap.requests if q["method"] in ("PATCH", "DELETE")]
     after = all_files(env.T)
-    new = sorted(set(after) - set(before))
-    assert all(re.fullmatch(r"(sim/ontap/vol/proxmox_storage01/images/100/"
-                            r"vm-100-disk-0-snap-manual-\d{8}T\d{6}Z\.raw|"
-                            r"var/lib/pve-ontap/queue/100-[^/]+\.job|"
-                            r"var/lib/pve-ontap/volumes\.json)", n) for n in new), new
+    assert sorted(set(after) - set(before)) == [], sorted(set(after) - set(before))
     assert {k: v for k, v in after.items() if k in before} == before
-    assert paths and r.returncode in (0, 1, 3), r.stderr
+    assert paths and r.returncode == 1, r.stderr
 
 
 def test_policy_label_with_path_is_refused(env):

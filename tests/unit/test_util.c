@@ -17,6 +17,33 @@
 #include "base/err.h"
 #include "base/util.h"
 
+/* An own deadline (thaw, undo) runs past a global deadline that has passed. */
+static void test_deadline_own(void **state)
+{
+	int64_t now = util_now_ms(), own;
+
+	(void)state;
+	util_deadline_set_global(now - 1); /* the hook's deadline is over */
+	assert_true(util_deadline_passed(0));
+	assert_true(util_deadline_passed(now + 10000));
+	own = util_deadline_own(10000);
+	assert_false(util_deadline_passed(own));
+	assert_int_equal(util_deadline_min(own), own); /* resolving keeps it one */
+	assert_true(util_deadline_at(own) >= now + 10000);
+	assert_false(util_deadline_passed(util_deadline_min(util_deadline_min(own))));
+	assert_true(util_deadline_left(own) > 9000);
+	assert_int_equal(util_sleep_ms(1, own), 0);
+	/* within: the earlier of the two, still exempt from the global deadline */
+	assert_false(util_deadline_passed(util_deadline_within(own, 5000)));
+	assert_true(util_deadline_left(util_deadline_within(own, 5000)) <= 5000);
+	assert_true(util_deadline_left(util_deadline_within(own, 50000)) > 9000);
+	/* a plain deadline stays bounded by the global one */
+	assert_true(util_deadline_passed(util_deadline_within(0, 5000)));
+	assert_true(util_deadline_passed(util_deadline_within(now + 20000, 5000)));
+	util_deadline_set_global(0);
+	assert_int_equal(util_deadline_within(now + 20, 5000), now + 20);
+}
+
 static void test_deadlines(void **state)
 {
 	int64_t now = util_now_ms();
@@ -423,6 +450,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strcpy_checked),
 		cmocka_unit_test(test_deadlines),
+		cmocka_unit_test(test_deadline_own),
 		cmocka_unit_test(test_sleep),
 		cmocka_unit_test(test_ts_format_parse),
 		cmocka_unit_test(test_iso8601),
