@@ -519,7 +519,7 @@ void ws_run(struct watcher *w, int64_t now_ms)
 		rescan(s, w->cfg);
 		s->next_scan_ms = now_ms + (every > 3600 ? 3600 : every) * 1000;
 	}
-	if (!watch_stopping())
+	if (!*w->stop)
 		start_due(s, w, sched_now());
 	pending = jobs_pending(w);
 	if (w->cfg->paths.metrics && (s->metrics_dirty || pending != s->last_pending)) {
