@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -367,6 +368,77 @@ static void test_progress_on_tty(void **state)
 	assert_non_null(strstr(out, "\r\033[Kpve-ontap: done"));
 }
 
+/* stderr on a new pty (master returned in *master, -1 without ptys); *saved: the old one */
+static int pty_begin(int *master, int *saved)
+{
+	int slave;
+
+	*master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (*master < 0)
+		return -1;
+	assert_int_equal(grantpt(*master), 0);
+	assert_int_equal(unlockpt(*master), 0);
+	slave = open(ptsname(*master), O_RDWR | O_NOCTTY);
+	assert_true(slave >= 0);
+	*saved = dup(STDERR_FILENO);
+	dup2(slave, STDERR_FILENO);
+	close(slave);
+	return 0;
+}
+
+static void pty_end(int master, int saved, char *out, size_t n)
+{
+	size_t got = 0;
+
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	for (;;) {
+		struct pollfd pfd = { .fd = master, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			break;
+		r = read(master, out + got, n - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(master);
+	out[got] = '\0';
+}
+
+static void *worker_progress(void *arg)
+{
+	(void)arg;
+	log_progress("worker wait", "running");
+	log_progress_done();
+	return NULL;
+}
+
+/* Worker threads (the watcher's) neither draw the spinner nor erase the main thread's. */
+static void test_progress_is_the_main_threads(void **state)
+{
+	char out[512];
+	pthread_t th;
+	int master, saved;
+
+	(void)state;
+	if (pty_begin(&master, &saved) < 0) {
+		skip();
+		return;
+	}
+	log_progress("waiting for job", "running");
+	assert_int_equal(pthread_create(&th, NULL, worker_progress, NULL), 0);
+	pthread_join(th, NULL);
+	log_info("done");
+	log_progress_done();
+	pty_end(master, saved, out, sizeof(out));
+	assert_null(strstr(out, "worker wait"));
+	assert_non_null(strstr(out, " waiting for job: running"));
+	/* the spinner line was still there: the next line erased it */
+	assert_non_null(strstr(out, "\r\033[Kpve-ontap: done"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +454,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_line_scrubbed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_silent_when_not_tty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_on_tty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_is_the_main_threads, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
