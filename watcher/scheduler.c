@@ -297,7 +297,7 @@ static pid_t spawn(const struct ws_sched *s, const char *config_path, const stru
 		for (int sig = 1; sig < NSIG; sig++)
 			sigaction(sig, &dfl, NULL);
 		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		pthread_sigmask(SIG_SETMASK, &none, NULL);
 		execv(s->exe, argv);
 		_exit(127);
 	}
