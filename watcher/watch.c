@@ -456,6 +456,23 @@ static int count_file_jobs_left(const struct watcher *w)
 	return n;
 }
 
+/* The loop ended (SIGTERM, --once done): the actions in hand finish (their job files go),
+ * none starts. */
+static int run_end(struct watcher *w)
+{
+	wq_drain(w, true);
+	if (w->once) {
+		int left = count_file_jobs_left(w);
+
+		if (left > 0)
+			return err_set(POE_FAIL, "%d job(s) left in '%s' for a later run", left,
+				       w->cfg->paths.queue);
+		return 0;
+	}
+	log_info("stopping (%lu job(s) done)", w->jobs_done);
+	return 0;
+}
+
 int watch_run(const char *config_path, bool once)
 {
 	struct watcher w = { .config_path = config_path, .once = once, .ifd = -1,
@@ -531,18 +548,7 @@ int watch_run(const char *config_path, bool once)
 		}
 		wait_for_work(&w);
 	}
-	rc = 0;
-	/* SIGTERM: the actions in hand finish (their job files go), none starts */
-	wq_drain(&w, true);
-	if (once) {
-		int left = count_file_jobs_left(&w);
-
-		if (left > 0)
-			rc = err_set(POE_FAIL, "%d job(s) left in '%s' for a later run", left,
-				     w.cfg->paths.queue);
-	} else {
-		log_info("stopping (%lu job(s) done)", w.jobs_done);
-	}
+	rc = run_end(&w);
 out:
 	ws_release(&w);
 	wq_release(&w);

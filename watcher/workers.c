@@ -228,14 +228,20 @@ void wk_wait(struct wk_pool *p, int timeout_ms)
 	poll(&pfd, 1, timeout_ms);
 }
 
-void wk_pool_free(struct wk_pool *p)
+/* Threads end once they have no task running. */
+static void tell_quit(struct wk_pool *p)
 {
-	if (!p)
-		return;
 	pthread_mutex_lock(&p->lock);
 	p->quit = true;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+}
+
+void wk_pool_free(struct wk_pool *p)
+{
+	if (!p)
+		return;
+	tell_quit(p);
 	for (int i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
 	/* nothing is left when the caller drained the pool first; be safe anyway */
@@ -255,10 +261,7 @@ void wk_pool_abandon(struct wk_pool *p)
 	if (!p)
 		return;
 	/* idle threads end; the running one ends with the process */
-	pthread_mutex_lock(&p->lock);
-	p->quit = true;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	tell_quit(p);
 	for (int i = 0; i < p->nthreads; i++)
 		pthread_detach(p->threads[i]);
 }

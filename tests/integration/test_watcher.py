@@ -449,12 +449,17 @@ def _udev_link(env, name, uuid_):
     return link
 
 
-def test_new_nvme_device_is_attached(env, watcher):
+def _nvme_pool(env):
+    """An NVMe pool NVME01 on SVM svm_nvme of cluster1."""
     env.ontap.add_svm("svm_nvme")
     env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
                                         "svm": "svm_nvme", "subsystem": "pve-nvme",
                                         "aggregate": "aggr1"}
     env.write_config()
+
+
+def test_new_nvme_device_is_attached(env, watcher):
+    _nvme_pool(env)
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
     ns_uuid = _make_namespace(env, "svm_nvme", "pve_vm_100_disk_1")
     w = watcher()
@@ -493,11 +498,7 @@ def test_hung_ontap_lookup_of_a_device_holds_up_neither_jobs_nor_sigterm(env, wa
     """A new device's ONTAP look-up that hangs (an unreachable cluster: up to 15 s per pool)
     runs beside the queue: another VM's job runs, and SIGTERM ends the watcher, while it is
     still outstanding."""
-    env.ontap.add_svm("svm_nvme")
-    env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
-                                        "svm": "svm_nvme", "subsystem": "pve-nvme",
-                                        "aggregate": "aggr1"}
-    env.write_config()
+    _nvme_pool(env)
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
     env.add_vm(101, disks={"scsi0": ("vm-101-disk-0.raw", 4096)})
     ns_uuid = _make_namespace(env, "svm_nvme", "pve_vm_100_disk_1")
@@ -547,11 +548,7 @@ def _names_namespace(env, value, ns_uuid):
 
 
 def test_unused_remove_of_namespace_drops_every_drive_naming_it(env):
-    env.ontap.add_svm("svm_nvme")
-    env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
-                                        "svm": "svm_nvme", "subsystem": "pve-nvme",
-                                        "aggregate": "aggr1"}
-    env.write_config()
+    _nvme_pool(env)
     ns_uuid = str(uuidlib.uuid4())
     other = str(uuidlib.uuid4())
     _fake_device(env, "nvme3n1", ns_uuid)
@@ -634,11 +631,7 @@ def test_nvme_disk_lifecycle_attach_waits_for_device_and_delete_drops_it(env, wa
 
 
 def test_device_without_sysfs_uuid_is_resolved_by_nguid(env, watcher):
-    env.ontap.add_svm("svm_nvme")
-    env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
-                                        "svm": "svm_nvme", "subsystem": "pve-nvme",
-                                        "aggregate": "aggr1"}
-    env.write_config()
+    _nvme_pool(env)
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
     ns_uuid = _make_namespace(env, "svm_nvme", "pve_vm_100_disk_1")
     w = watcher()
