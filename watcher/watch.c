@@ -446,6 +446,18 @@ static bool devices_end(struct watcher *w)
 	return true;
 }
 
+/*
+ * SIGTERM while a device look-up still runs: end the process here. exit() would run the
+ * atexit handlers of libcurl's TLS library (OPENSSL_cleanup) under the thread that is
+ * still inside a transfer; _exit() ends every thread at once. Nothing else is left to do
+ * for a watcher that stopped cleanly (status 0, DESIGN.md "Watcher").
+ */
+static void __attribute__((noreturn)) exit_beside_lookup(void)
+{
+	fflush(NULL);
+	_exit(0);
+}
+
 static int count_file_jobs_left(const struct watcher *w)
 {
 	int n = 0;
@@ -562,5 +574,7 @@ out:
 		signals_restore(old);
 	if (!abandoned)
 		config_free(w.cfg);
+	else if (rc == 0)
+		exit_beside_lookup();
 	return rc;
 }
