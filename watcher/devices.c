@@ -32,34 +32,6 @@
 #define DEV_MAX_ATTEMPTS 6
 #define ONTAP_LOOKUP_MS (15 * 1000)
 
-int wd_device_for_uuid(const struct config *cfg, const char *uuid, char *path, size_t n)
-{
-	char *byid = util_xasprintf("%s/disk/by-id/nvme-uuid.%s", cfg->paths.dev, uuid);
-	char kname[PATH_MAX];
-	struct stat st;
-	int rc;
-
-	/*
-	 * Only the udev link goes into a VM config (DESIGN.md "Watcher"): a kernel name such as
-	 * nvme0n1 differs per node and per connect. udev makes the link a moment after the
-	 * device node: until then the namespace counts as not there (the caller retries).
-	 */
-	if (stat(byid, &st) == 0) {
-		rc = util_strlcpy(path, byid, n) < n ? 0
-		     : err_set(POE_FAIL, "device path '%s' is too long", byid);
-		goto out;
-	}
-	if (nvmehost_resolve_sysfs(cfg, uuid, kname, sizeof(kname)) > 0)
-		rc = err_set(POE_NOTFOUND, "'%s' is there, its udev link '%s' not yet", kname,
-			     byid);
-	else
-		rc = err_set(POE_NOTFOUND, "no device has namespace uuid %s ('%s' is missing)",
-			     uuid, byid);
-out:
-	free(byid);
-	return rc;
-}
-
 void wd_event(struct watcher *w, const char *name)
 {
 	struct watch_dev *d;
@@ -76,115 +48,227 @@ void wd_event(struct watcher *w, const char *name)
 	log_debug("new device '%s'", name);
 }
 
-static struct ontap_client *client_for(struct watcher *w, const struct config_ontap *co)
+/* A look-up on the device worker: it reads cfg and the ONTAP clients, nothing else. */
+struct dev_task {
+	struct wk_task wk;                    /* first: the pool frees what it keeps */
+	char name[64];
+	const struct config *cfg;             /* borrowed: drained before a reload */
+	struct ontap_client **oc;             /* the watcher's, used by this worker only */
+	char (*waiting)[WATCH_UUID_LEN + 1];  /* uuids of pending nvme-attach jobs */
+	int nwaiting;
+	enum dev_result { DEV_DONE, DEV_AGAIN } res;
+	struct wd_found found;
+	bool have_found;
+};
+
+static struct ontap_client *client_for(struct dev_task *t, const struct config_ontap *co)
 {
 	long idx;
 
 	if (!co)
 		return NULL;
-	idx = co - w->cfg->ontap;
-	if (idx < 0 || idx >= w->cfg->nontap)
+	idx = co - t->cfg->ontap;
+	if (idx < 0 || idx >= t->cfg->nontap)
 		return NULL;
-	if (!w->oc[idx])
-		w->oc[idx] = ontap_client_new(co);
-	return w->oc[idx];
+	if (!t->oc[idx])
+		t->oc[idx] = ontap_client_new(co);
+	return t->oc[idx];
 }
 
-enum dev_result { DEV_DONE, DEV_AGAIN };
-
-static enum dev_result resolve_device(struct watcher *w, const struct watch_dev *dev)
+static bool uuid_waiting(const struct dev_task *t, const char *uuid)
 {
-	char uuid[WATCH_UUID_LEN + 1];
-	struct ontap_namespace ns;
-	bool transient = false;
-	int vmid = -1;
-	int rc;
+	for (int i = 0; i < t->nwaiting; i++)
+		if (!strcasecmp(t->waiting[i], uuid))
+			return true;
+	return false;
+}
 
-	/* sysfs first; nvme-cli when the kernel shows no uuid (nor nguid) for it */
-	rc = nvmehost_device_uuid(w->cfg, dev->name, uuid);
-	if (rc == POE_NOTFOUND) {
-		log_debug("device '%s': %s", dev->name, err_msg());
-		err_clear();
-		return DEV_AGAIN;
-	}
-	if (rc < 0) {
-		log_warn("device '%s' left alone: %s", dev->name, err_msg());
-		err_clear();
-		return DEV_DONE;
-	}
-	/* an nvme-attach job waits for this namespace: it knows the VM, run it now */
-	if (wq_wake_uuid(w, uuid)) {
-		log_info("device '%s' is namespace %s of a waiting nvme-attach job: attaching",
-			 dev->name, uuid);
-		return DEV_DONE;
-	}
-	for (int i = 0; i < w->cfg->nstorages && vmid < 0; i++) {
-		const struct config_storage *s = &w->cfg->storages[i];
+/* The VM whose namespace uuid is in one of the NVMe pools; -1: none (*transient: ask again). */
+static int lookup_vmid(struct dev_task *t, const char *uuid, struct ontap_namespace *ns,
+		       bool *transient)
+{
+	int vmid = -1;
+
+	for (int i = 0; i < t->cfg->nstorages && vmid < 0; i++) {
+		const struct config_storage *s = &t->cfg->storages[i];
 		struct ontap_client *oc;
+		int rc;
 
 		if (s->protocol != STORAGE_NVME)
 			continue;
-		oc = client_for(w, s->ontap);
+		oc = client_for(t, s->ontap);
 		if (!oc) {
 			log_warn("NVMe pool '%s': no ONTAP client: %s", s->id, err_msg());
 			err_clear();
-			transient = true;
+			*transient = true;
 			continue;
 		}
-		rc = ontap_namespace_get(oc, uuid, &ns, util_now_ms() + ONTAP_LOOKUP_MS);
+		rc = ontap_namespace_get(oc, uuid, ns, util_now_ms() + ONTAP_LOOKUP_MS);
 		if (rc == POE_NOTFOUND) {
 			err_clear();
 			continue;
 		}
 		if (rc < 0) {
 			log_warn("device '%s': cannot look up namespace %s on ONTAP '%s': %s",
-				 dev->name, uuid, ontap_client_name(oc), err_msg());
+				 t->name, uuid, ontap_client_name(oc), err_msg());
 			err_clear();
-			transient = true;
+			*transient = true;
 			continue;
 		}
-		vmid = watch_ns_name_vmid(ns.name, s->prefix ? s->prefix : "pve_");
+		vmid = watch_ns_name_vmid(ns->name, s->prefix ? s->prefix : "pve_");
 	}
+	return vmid;
+}
+
+static enum dev_result resolve_device(struct dev_task *t)
+{
+	char *uuid = t->found.uuid;
+	struct ontap_namespace ns;
+	bool transient = false;
+	int vmid;
+	int rc;
+
+	/* sysfs first; nvme-cli when the kernel shows no uuid (nor nguid) for it */
+	rc = nvmehost_device_uuid(t->cfg, t->name, uuid);
+	if (rc == POE_NOTFOUND) {
+		log_debug("device '%s': %s", t->name, err_msg());
+		err_clear();
+		return DEV_AGAIN;
+	}
+	if (rc < 0) {
+		log_warn("device '%s' left alone: %s", t->name, err_msg());
+		err_clear();
+		return DEV_DONE;
+	}
+	/* an nvme-attach job waits for this namespace: it knows the VM, run it now */
+	if (uuid_waiting(t, uuid)) {
+		log_info("device '%s' is namespace %s of a waiting nvme-attach job: attaching",
+			 t->name, uuid);
+		t->found.vmid = -1;
+		t->have_found = true;
+		return DEV_DONE;
+	}
+	vmid = lookup_vmid(t, uuid, &ns, &transient);
 	if (vmid < 0) {
 		if (transient)
 			return DEV_AGAIN;
 		log_info("device '%s' (namespace %s) belongs to no VM of a configured NVMe pool: "
-			 "left alone", dev->name, uuid);
+			 "left alone", t->name, uuid);
 		return DEV_DONE;
 	}
-	if (!pve_vm_is_local(w->cfg->paths.pve_etc, vmid)) {
+	if (!pve_vm_is_local(t->cfg->paths.pve_etc, vmid)) {
 		log_debug("device '%s' is namespace '%s' of VM %d, which is not on this node",
-			  dev->name, ns.name, vmid);
+			  t->name, ns.name, vmid);
 		return DEV_DONE;
 	}
-	log_info("device '%s' is namespace '%s' of VM %d: attaching", dev->name, ns.name, vmid);
-	{
-		struct queue_job job = { .vmid = vmid, .action = QUEUE_NVME_ATTACH };
-
-		util_strlcpy(job.arg, uuid, sizeof(job.arg));
-		wq_add(w, &job);
-	}
+	log_info("device '%s' is namespace '%s' of VM %d: attaching", t->name, ns.name, vmid);
+	t->found.vmid = vmid;
+	t->have_found = true;
 	return DEV_DONE;
 }
 
-void wd_run(struct watcher *w, int64_t now)
+static void dev_task_run(void *arg)
 {
-	for (int i = 0; i < w->ndevs;) {
+	struct dev_task *t = arg;
+
+	t->res = resolve_device(t);
+}
+
+static struct watch_dev *dev_find(struct watcher *w, const char *name)
+{
+	for (int i = 0; i < w->ndevs; i++)
+		if (!strcmp(w->devs[i].name, name))
+			return &w->devs[i];
+	return NULL;
+}
+
+/* A finished look-up: the device is done (dropped) or tried again later. */
+static void dev_result(struct watcher *w, struct dev_task *t)
+{
+	struct watch_dev *d = dev_find(w, t->name);
+
+	if (!d)
+		return;
+	d->busy = false;
+	/* cancelled (reload, stop): tried again, not counted */
+	if (!t->wk.started)
+		return;
+	if (t->res == DEV_AGAIN && ++d->attempts < DEV_MAX_ATTEMPTS) {
+		d->next_try_ms = util_now_ms() + (WATCH_BACKOFF_MIN_MS << d->attempts);
+		return;
+	}
+	if (d->attempts >= DEV_MAX_ATTEMPTS)
+		log_warn("device '%s' left alone after %d attempts", d->name, d->attempts);
+	*d = w->devs[--w->ndevs];
+}
+
+static int dev_collect(struct watcher *w, struct wd_found **found)
+{
+	struct wk_task *wk;
+	int n = 0, cap = 0;
+
+	while (w->dev_pool && (wk = wk_take(w->dev_pool)) != NULL) {
+		struct dev_task *t = wk->arg;
+
+		if (t->wk.started && t->have_found && found) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 4;
+				*found = util_xrealloc(*found, sizeof(**found) * (size_t)cap);
+			}
+			(*found)[n++] = t->found;
+		}
+		dev_result(w, t);
+		free(t->waiting);
+		free(t);
+	}
+	return n;
+}
+
+static int dev_submit(struct watcher *w, struct watch_dev *d,
+		      char (*waiting)[WATCH_UUID_LEN + 1], int nwaiting)
+{
+	struct dev_task *t = util_xcalloc(1, sizeof(*t));
+
+	t->wk.fn = dev_task_run;
+	t->wk.arg = t;
+	util_strlcpy(t->name, d->name, sizeof(t->name));
+	t->cfg = w->cfg;
+	t->oc = w->oc;
+	if (nwaiting > 0) {
+		t->waiting = util_xcalloc((size_t)nwaiting, sizeof(*t->waiting));
+		memcpy(t->waiting, waiting, sizeof(*waiting) * (size_t)nwaiting);
+		t->nwaiting = nwaiting;
+	}
+	t->res = DEV_AGAIN;
+	if ((!w->dev_pool && wk_pool_new(&w->dev_pool, 1) < 0) ||
+	    wk_submit(w->dev_pool, &t->wk) < 0) {
+		free(t->waiting);
+		free(t);
+		return POE_FAIL;
+	}
+	d->busy = true;
+	return 0;
+}
+
+int wd_run(struct watcher *w, int64_t now, char (*waiting)[WATCH_UUID_LEN + 1], int nwaiting,
+	   struct wd_found **found)
+{
+	int n;
+
+	*found = NULL;
+	n = dev_collect(w, found);
+	for (int i = 0; i < w->ndevs && !*w->stop; i++) {
 		struct watch_dev *d = &w->devs[i];
 
-		if (d->next_try_ms > now || watch_stopping()) {
-			i++;
+		if (d->busy || d->next_try_ms > now)
 			continue;
+		if (dev_submit(w, d, waiting, nwaiting) < 0) {
+			log_warn("device '%s': cannot look it up now: %s", d->name, err_msg());
+			err_clear();
+			d->next_try_ms = now + WATCH_BACKOFF_MIN_MS;
 		}
-		if (resolve_device(w, d) == DEV_AGAIN && ++d->attempts < DEV_MAX_ATTEMPTS) {
-			d->next_try_ms = util_now_ms() + (WATCH_BACKOFF_MIN_MS << d->attempts);
-			i++;
-			continue;
-		}
-		if (d->attempts >= DEV_MAX_ATTEMPTS)
-			log_warn("device '%s' left alone after %d attempts", d->name, d->attempts);
-		w->devs[i] = w->devs[--w->ndevs];
 	}
+	return n;
 }
 
 int64_t wd_next_due(const struct watcher *w)
@@ -194,14 +278,39 @@ int64_t wd_next_due(const struct watcher *w)
 	for (int i = 0; i < w->ndevs; i++) {
 		int64_t t = w->devs[i].next_try_ms ? w->devs[i].next_try_ms : 1;
 
+		/* a device with the worker waits for its result (wd_wake_fd) */
+		if (w->devs[i].busy)
+			continue;
 		if (!due || t < due)
 			due = t;
 	}
 	return due;
 }
 
+int wd_wake_fd(const struct watcher *w)
+{
+	return wk_fd(w->dev_pool);
+}
+
+bool wd_drain(struct watcher *w, bool stopping)
+{
+	if (!w->dev_pool)
+		return true;
+	if (wk_inflight(w->dev_pool) > 0)
+		wk_cancel_waiting(w->dev_pool);
+	for (;;) {
+		dev_collect(w, NULL);
+		if (!wk_inflight(w->dev_pool))
+			return true;
+		if (stopping && wk_running(w->dev_pool) > 0)
+			return false;
+		wk_wait(w->dev_pool, 1000);
+	}
+}
+
 void wd_release(struct watcher *w)
 {
+	wd_drain(w, false);
 	if (w->oc && w->cfg) {
 		for (int i = 0; i < w->cfg->nontap; i++)
 			ontap_client_free(w->oc[i]);

@@ -698,6 +698,23 @@ static void handle_remote(struct watcher *w, struct watch_vm *vm, struct watch_j
 	vm->remote_since_ms = 0;
 }
 
+/* A job's action on a worker: it reads cfg, the VM and qm, nothing else of the watcher. */
+struct wq_task {
+	struct wk_task wk;                 /* first: the pool frees what it keeps */
+	uint64_t id;
+	int vmid;
+	struct queue_job job;
+	const struct config *cfg;          /* borrowed: kept alive until the task is taken back */
+	enum watch_result res;             /* WR_RETRY when it never ran (cancelled) */
+};
+
+static void wq_task_run(void *arg)
+{
+	struct wq_task *t = arg;
+
+	t->res = wq_run_action(t->cfg, &t->job);
+}
+
 /*
  * Hand the VM's next action to the workers: its oldest pending job together with every
  * pending job that does the same (coalesced). Jobs that arrive while the action runs are
@@ -708,7 +725,7 @@ static bool dispatch_vm(struct watcher *w, struct watch_vm *vm, int64_t now)
 {
 	struct watch_job **jobs = NULL;
 	struct queue_job *q = NULL;
-	struct wk_task *t = NULL;
+	struct wq_task *t = NULL;
 	int *key_of = NULL;
 	bool started = false;
 	int n = 0, same = 0;
@@ -736,13 +753,16 @@ static bool dispatch_vm(struct watcher *w, struct watch_vm *vm, int64_t now)
 	}
 	vm->remote_since_ms = 0;
 	t = util_xcalloc(1, sizeof(*t));
+	t->wk.fn = wq_task_run;
+	t->wk.arg = t;
 	t->id = ++w->task_seq;
 	t->vmid = vm->vmid;
 	t->job = q[0];
 	t->cfg = w->cfg;
-	if (!w->pool && wk_pool_new(&w->pool) < 0)
+	t->res = WR_RETRY;
+	if (!w->pool && wk_pool_new(&w->pool, WQ_WORKERS) < 0)
 		goto fail;
-	if (wk_submit(w->pool, t) < 0)
+	if (wk_submit(w->pool, &t->wk) < 0)
 		goto fail;
 	t = NULL; /* the workers' now */
 	/* jobs of one VM run in order: key_of[0] == 0, the oldest pending job */
@@ -808,7 +828,7 @@ static bool device_wait_over(struct watcher *w, uint64_t id, int64_t now)
 	return over;
 }
 
-static void apply_result(struct watcher *w, const struct wk_task *t, int64_t now)
+static void apply_result(struct watcher *w, const struct wq_task *t, int64_t now)
 {
 	struct watch_vm *vm = vm_get(w, t->vmid);
 	const struct queue_job *q = &t->job;
@@ -868,10 +888,12 @@ static void apply_result(struct watcher *w, const struct wk_task *t, int64_t now
 /* Take the results the workers have; returns how many. */
 static int collect(struct watcher *w)
 {
-	struct wk_task *t;
+	struct wk_task *wk;
 	int n = 0;
 
-	while (w->pool && (t = wk_take(w->pool)) != NULL) {
+	while (w->pool && (wk = wk_take(w->pool)) != NULL) {
+		struct wq_task *t = wk->arg;
+
 		apply_result(w, t, util_now_ms());
 		free(t);
 		n++;
@@ -926,7 +948,7 @@ bool wq_run(struct watcher *w, int64_t now)
 	for (int i = 0; i < w->njobs; i++) {
 		struct watch_vm *vm;
 
-		if (wk_inflight(w->pool) >= WQ_WORKERS || watch_stopping())
+		if (wk_inflight(w->pool) >= WQ_WORKERS || *w->stop)
 			break;
 		if (w->jobs[i].done || w->jobs[i].task)
 			continue;
@@ -1006,6 +1028,29 @@ bool wq_wake_uuid(struct watcher *w, const char *uuid)
 		}
 	}
 	return found;
+}
+
+int wq_waiting_uuids(const struct watcher *w, char (**out)[WATCH_UUID_LEN + 1])
+{
+	int n = 0;
+
+	*out = NULL;
+	for (int i = 0; i < w->njobs; i++)
+		n += !w->jobs[i].done && w->jobs[i].job.action == QUEUE_NVME_ATTACH;
+	if (!n)
+		return 0;
+	*out = util_xcalloc((size_t)n, sizeof(**out));
+	n = 0;
+	for (int i = 0; i < w->njobs; i++) {
+		const struct watch_job *j = &w->jobs[i];
+
+		if (j->done || j->job.action != QUEUE_NVME_ATTACH)
+			continue;
+		/* a longer arg is no uuid: it matches none */
+		if (util_strlcpy((*out)[n], j->job.arg, sizeof((*out)[n])) < sizeof((*out)[n]))
+			n++;
+	}
+	return n;
 }
 
 bool wq_idle(const struct watcher *w)

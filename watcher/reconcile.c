@@ -107,7 +107,7 @@ static struct watch_dir *vmdir_watch(struct watcher *w, int nfs, int vmid)
 	if (d)
 		return d;
 	path = util_xasprintf("%s/%d/", w->nfs[nfs].images, vmid);
-	idx = watch_add_dir(w, path, VMDIR_MASK, WK_VMDIR, nfs, vmid);
+	idx = w->add_dir(w, path, VMDIR_MASK, WK_VMDIR, nfs, vmid);
 	free(path);
 	if (idx < 0) {
 		log_debug("%s", err_msg());
@@ -138,7 +138,7 @@ void wr_watch(struct watcher *w)
 			continue;
 		}
 		path = util_xasprintf("%s/", n->images);
-		idx = watch_add_dir(w, path, IMAGES_MASK, WK_IMAGES, i, 0);
+		idx = w->add_dir(w, path, IMAGES_MASK, WK_IMAGES, i, 0);
 		free(path);
 		if (idx < 0) {
 			log_warn("%s", err_msg());

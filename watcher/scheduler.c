@@ -297,7 +297,7 @@ static pid_t spawn(const struct ws_sched *s, const char *config_path, const stru
 		for (int sig = 1; sig < NSIG; sig++)
 			sigaction(sig, &dfl, NULL);
 		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		pthread_sigmask(SIG_SETMASK, &none, NULL);
 		execv(s->exe, argv);
 		_exit(127);
 	}
@@ -519,7 +519,7 @@ void ws_run(struct watcher *w, int64_t now_ms)
 		rescan(s, w->cfg);
 		s->next_scan_ms = now_ms + (every > 3600 ? 3600 : every) * 1000;
 	}
-	if (!watch_stopping())
+	if (!*w->stop)
 		start_due(s, w, sched_now());
 	pending = jobs_pending(w);
 	if (w->cfg->paths.metrics && (s->metrics_dirty || pending != s->last_pending)) {

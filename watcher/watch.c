@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,11 +50,6 @@ static void on_signal(int sig)
 		got_child = 1;
 	else
 		got_stop = 1;
-}
-
-bool watch_stopping(void)
-{
-	return got_stop != 0;
 }
 
 static const int handled_signals[] = { SIGHUP, SIGTERM, SIGINT, SIGCHLD };
@@ -140,8 +136,8 @@ static int inotify_start(struct watcher *w)
 	return 0;
 }
 
-int watch_add_dir(struct watcher *w, const char *dir, uint32_t mask, enum watch_kind kind,
-		  int nfs, int vmid)
+static int watch_add_dir(struct watcher *w, const char *dir, uint32_t mask, enum watch_kind kind,
+			 int nfs, int vmid)
 {
 	struct watch_dir *d;
 	int wd;
@@ -372,9 +368,10 @@ static void wait_for_work(struct watcher *w)
 	int64_t now = util_now_ms();
 	int64_t due = w->next_reconcile_ms;
 	int64_t t;
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = w->ifd, .events = POLLIN },
 		{ .fd = wq_wake_fd(w), .events = POLLIN }, /* a worker finished (-1: none yet) */
+		{ .fd = wd_wake_fd(w), .events = POLLIN }, /* a device look-up finished */
 	};
 	struct timespec ts;
 	sigset_t block, orig;
@@ -397,11 +394,68 @@ static void wait_for_work(struct watcher *w)
 	sigemptyset(&block);
 	for (int i = 0; i < NSIGNALS; i++)
 		sigaddset(&block, handled_signals[i]);
-	sigprocmask(SIG_BLOCK, &block, &orig);
+	/* threads run beside this one: the main thread's mask only (sigprocmask(2)) */
+	pthread_sigmask(SIG_BLOCK, &block, &orig);
 	/* the flags are checked with the signals blocked, then ppoll() unblocks them */
 	if (!got_stop && !got_reload && !got_child && t > 0)
-		ppoll(pfd, 2, &ts, &orig);
-	sigprocmask(SIG_SETMASK, &orig, NULL);
+		ppoll(pfd, 3, &ts, &orig);
+	pthread_sigmask(SIG_SETMASK, &orig, NULL);
+}
+
+/*
+ * Look-ups of new devices finished: a waiting nvme-attach job runs at once, or the VM the
+ * namespace belongs to gets one. Then due devices go to the device worker.
+ */
+static void devices_step(struct watcher *w)
+{
+	char (*waiting)[WATCH_UUID_LEN + 1];
+	int nwaiting = wq_waiting_uuids(w, &waiting);
+	struct wd_found *found;
+	int n = wd_run(w, util_now_ms(), waiting, nwaiting, &found);
+
+	for (int i = 0; i < n; i++) {
+		struct queue_job job = { .vmid = found[i].vmid, .action = QUEUE_NVME_ATTACH };
+
+		if (found[i].vmid < 0) {
+			wq_wake_uuid(w, found[i].uuid);
+			continue;
+		}
+		util_strlcpy(job.arg, found[i].uuid, sizeof(job.arg));
+		wq_add(w, &job);
+	}
+	free(found);
+	free(waiting);
+}
+
+/*
+ * Stop the device worker. A look-up still running (an ONTAP that does not answer) does not
+ * hold up the exit: it is left to end with the process, and what it reads (the config, the
+ * ONTAP clients) is not freed. Returns true then.
+ */
+static bool devices_end(struct watcher *w)
+{
+	if (wd_drain(w, true)) {
+		wk_pool_free(w->dev_pool);
+		w->dev_pool = NULL;
+		return false;
+	}
+	log_info("a device look-up is still running: not waiting for it");
+	wk_pool_abandon(w->dev_pool);
+	w->dev_pool = NULL;
+	w->oc = NULL;
+	return true;
+}
+
+/*
+ * SIGTERM while a device look-up still runs: end the process here. exit() would run the
+ * atexit handlers of libcurl's TLS library (OPENSSL_cleanup) under the thread that is
+ * still inside a transfer; _exit() ends every thread at once. Nothing else is left to do
+ * for a watcher that stopped cleanly (status 0, DESIGN.md "Watcher").
+ */
+static void __attribute__((noreturn)) exit_beside_lookup(void)
+{
+	fflush(NULL);
+	_exit(0);
 }
 
 static int count_file_jobs_left(const struct watcher *w)
@@ -414,13 +468,31 @@ static int count_file_jobs_left(const struct watcher *w)
 	return n;
 }
 
+/* The loop ended (SIGTERM, --once done): the actions in hand finish (their job files go),
+ * none starts. */
+static int run_end(struct watcher *w)
+{
+	wq_drain(w, true);
+	if (w->once) {
+		int left = count_file_jobs_left(w);
+
+		if (left > 0)
+			return err_set(POE_FAIL, "%d job(s) left in '%s' for a later run", left,
+				       w->cfg->paths.queue);
+		return 0;
+	}
+	log_info("stopping (%lu job(s) done)", w->jobs_done);
+	return 0;
+}
+
 int watch_run(const char *config_path, bool once)
 {
 	struct watcher w = { .config_path = config_path, .once = once, .ifd = -1,
-			     .queue_fd = -1 };
+			     .queue_fd = -1, .stop = &got_stop, .add_dir = watch_add_dir };
 	struct sigaction old[NSIGNALS];
 	bool signals_set = false;
 	bool inotify_up = false;
+	bool abandoned;
 	int rc;
 
 	rc = config_load(config_path, &w.cfg);
@@ -474,7 +546,7 @@ int watch_run(const char *config_path, bool once)
 			w.next_reconcile_ms = util_now_ms() + reconcile_interval_ms(w.cfg);
 		}
 		wr_flush_dirty(&w);
-		wd_run(&w, util_now_ms());
+		devices_step(&w);
 		wq_run(&w, util_now_ms());
 		got_child = 0; /* before the reap: a later exit wakes the next wait */
 		ws_run(&w, util_now_ms());
@@ -482,26 +554,17 @@ int watch_run(const char *config_path, bool once)
 			int64_t due = wq_next_due(&w);
 
 			/* --once: until every VM's jobs are done or wait for a later run */
-			if (!wq_inflight(&w) && (!due || due > util_now_ms()))
+			if (!wq_inflight(&w) && !wk_inflight(w.dev_pool) &&
+			    (!due || due > util_now_ms()))
 				break;
 		}
 		wait_for_work(&w);
 	}
-	rc = 0;
-	/* SIGTERM: the actions in hand finish (their job files go), none starts */
-	wq_drain(&w, true);
-	if (once) {
-		int left = count_file_jobs_left(&w);
-
-		if (left > 0)
-			rc = err_set(POE_FAIL, "%d job(s) left in '%s' for a later run", left,
-				     w.cfg->paths.queue);
-	} else {
-		log_info("stopping (%lu job(s) done)", w.jobs_done);
-	}
+	rc = run_end(&w);
 out:
 	ws_release(&w);
 	wq_release(&w);
+	abandoned = devices_end(&w);
 	if (w.cfg)
 		teardown_all(&w);
 	free(w.devs);
@@ -509,6 +572,9 @@ out:
 		inotifytools_cleanup();
 	if (signals_set)
 		signals_restore(old);
-	config_free(w.cfg);
+	if (!abandoned)
+		config_free(w.cfg);
+	else if (rc == 0)
+		exit_beside_lookup();
 	return rc;
 }

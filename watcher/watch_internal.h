@@ -6,6 +6,7 @@
  * Shared between watch.c (loop, signals, inotify), queue_runner.c (jobs), reconcile.c
  * (NFS image directories) and devices.c (/dev). Not part of any other module's contract.
  */
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@ struct ontap_client;
 struct pve_vmconf;
 struct wk_pool;
 struct ws_sched;
+struct watcher;
 
 /* ---- pure helpers (tested by tests/unit/test_watch.c) ---- */
 
@@ -105,6 +107,7 @@ struct watch_dev {
 	char name[64];
 	int attempts;
 	int64_t next_try_ms;
+	bool busy;                /* with the device worker */
 };
 
 /* Last set of unreferenced clone files that the reconcile asked to register. */
@@ -114,8 +117,20 @@ struct watch_sig {
 	uint64_t sig;
 };
 
+/* A device found to be a namespace (devices.c -> the caller: wake a job or add one). */
+struct wd_found {
+	char uuid[WATCH_UUID_LEN + 1];
+	int vmid;                 /* -1: only wake a waiting nvme-attach job of the uuid */
+};
+
+/* Adds an inotify watch on dir (a path ending in '/'); returns its index or < 0. */
+typedef int (*watch_add_dir_fn)(struct watcher *w, const char *dir, uint32_t mask,
+				enum watch_kind kind, int nfs, int vmid);
+
 struct watcher {
 	const char *config_path;
+	const volatile sig_atomic_t *stop;  /* set by SIGTERM/SIGINT (watch.c) */
+	watch_add_dir_fn add_dir;           /* watch.c's, for reconcile.c */
 	struct config *cfg;
 	bool once;
 	int ifd;                  /* libinotifytools' inotify descriptor, polled here */
@@ -150,14 +165,11 @@ struct watcher {
 
 	struct watch_dev *devs;
 	int ndevs;
-	struct ontap_client **oc; /* one per cfg->ontap[i], made on first use */
+	struct wk_pool *dev_pool; /* resolves devices (nvme-cli, ONTAP) off the main loop */
+	struct ontap_client **oc; /* one per cfg->ontap[i], made on first use (dev_pool's) */
 	struct ws_sched *sched;   /* scheduled rules (scheduler.c); NULL with --once */
 };
 
-/* watch.c: add an inotify watch on dir (a path ending in '/'); returns its index or < 0. */
-int watch_add_dir(struct watcher *w, const char *dir, uint32_t mask, enum watch_kind kind,
-		  int nfs, int vmid);
-bool watch_stopping(void);
 
 /* queue_runner.c */
 /* WR_NODEV: nvme-attach found no block device for the namespace (yet) */
@@ -190,6 +202,8 @@ int wq_inflight(const struct watcher *w);
 void wq_drain(struct watcher *w, bool cancel_waiting);
 /* A device with this namespace uuid appeared: pending nvme-attach jobs of it run at once. */
 bool wq_wake_uuid(struct watcher *w, const char *uuid);
+/* The namespace uuids of pending nvme-attach jobs (caller frees *out). */
+int wq_waiting_uuids(const struct watcher *w, char (**out)[WATCH_UUID_LEN + 1]);
 bool wq_idle(const struct watcher *w);
 void wq_release(struct watcher *w);
 /* Run one action (called on a worker thread: touches nothing but cfg, the VM and qm). */
@@ -211,34 +225,44 @@ enum wq_file { WQ_FILE_GONE, WQ_FILE_THERE, WQ_FILE_UNKNOWN };
  */
 enum wq_file wq_volume_file(const struct config *cfg, const char *storage, const char *volume);
 
-/* workers.c: a small pool of threads that run wq_run_action(); all signals blocked there */
+/*
+ * workers.c: a small pool of threads that run a function per task; all signals blocked
+ * there. The main thread owns every watcher structure; a task carries what it may read.
+ */
 #define WQ_WORKERS 4
 
 struct wk_task {
-	uint64_t id;
-	int vmid;
-	struct queue_job job;
-	const struct config *cfg;    /* borrowed: kept alive until the task is taken back */
-	enum watch_result res;
-	bool started;
+	void (*fn)(void *arg);       /* runs on a worker thread */
+	void *arg;
+	bool started;                /* a worker took it (else it was cancelled) */
 	struct wk_task *next;
 };
 
-/* Returns 0 or POE_FAIL (eventfd); threads start with the first task. */
-int wk_pool_new(struct wk_pool **out);
-/* Hand a task (allocated by the caller) to the workers; they own it until wk_take(). */
+/* Returns 0 or POE_FAIL (eventfd); up to nthreads threads start with the first task. */
+int wk_pool_new(struct wk_pool **out, int nthreads);
+/*
+ * Hand a task to the workers; they own it until wk_take(). The task is the first member of
+ * one allocation (wk_pool_free() frees what was never taken back).
+ */
 int wk_submit(struct wk_pool *p, struct wk_task *t);
-/* A finished (or cancelled, res WR_RETRY) task, or NULL; caller frees it. Never blocks. */
+/* A finished (or cancelled: started false, fn not run) task, or NULL. Never blocks. */
 struct wk_task *wk_take(struct wk_pool *p);
 /* Tasks submitted and not yet taken back. */
 int wk_inflight(const struct wk_pool *p);
+/* Tasks a worker is running now. */
+int wk_running(const struct wk_pool *p);
 int wk_fd(const struct wk_pool *p);
-/* Tasks no worker started yet are returned by wk_take() with res WR_RETRY, not run. */
+/* Tasks no worker started yet are returned by wk_take() with started false, not run. */
 void wk_cancel_waiting(struct wk_pool *p);
 /* Block until a task finished, at most timeout_ms (EINTR returns early). */
 void wk_wait(struct wk_pool *p, int timeout_ms);
-/* Stops and joins the threads; every task must have been taken back. */
+/* Stops and joins the threads; every task should have been taken back. */
 void wk_pool_free(struct wk_pool *p);
+/*
+ * Process exit while a task still runs (a hung look-up): the threads are left to the
+ * exit, nothing of the pool is freed (the running task may still read it).
+ */
+void wk_pool_abandon(struct wk_pool *p);
 
 /* reconcile.c */
 int wr_setup(struct watcher *w);
@@ -262,17 +286,32 @@ int64_t ws_next_due(const struct watcher *w);
 /* Scheduled runs in progress. */
 int ws_running(const struct watcher *w);
 
-/* devices.c */
-void wd_event(struct watcher *w, const char *name);
-void wd_run(struct watcher *w, int64_t now);
-int64_t wd_next_due(const struct watcher *w);
-/* Frees the ONTAP clients (they borrow the config); pending devices stay. */
-void wd_release(struct watcher *w);
+/* device_link.c */
 /*
  * The block device of a namespace as a VM config names it: <dev>/disk/by-id/nvme-uuid.<uuid>,
  * never a kernel name. POE_NOTFOUND while that udev link is missing (the message says
  * whether the kernel shows the device already).
  */
 int wd_device_for_uuid(const struct config *cfg, const char *uuid, char *path, size_t n);
+
+/* devices.c */
+void wd_event(struct watcher *w, const char *name);
+/*
+ * Take the results of finished look-ups (into *found, caller frees) and hand due devices
+ * to the device worker; waiting: uuids of pending nvme-attach jobs (no ONTAP look-up for
+ * those). Returns the number of entries in *found.
+ */
+int wd_run(struct watcher *w, int64_t now, char (*waiting)[WATCH_UUID_LEN + 1], int nwaiting,
+	   struct wd_found **found);
+int64_t wd_next_due(const struct watcher *w);
+/* Readable when a device look-up finished (-1 before the first one started). */
+int wd_wake_fd(const struct watcher *w);
+/*
+ * Wait for the look-ups in hand (reload: they read the config). stopping: do not wait for
+ * one that runs; returns false when one is still running then.
+ */
+bool wd_drain(struct watcher *w, bool stopping);
+/* Frees the ONTAP clients (they borrow the config); pending devices stay. */
+void wd_release(struct watcher *w);
 
 #endif

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The watcher's workers: WQ_WORKERS threads that run job actions (qm, nvme-cli) so that a
- * slow qm of one VM does not hold up the others. exec_run() blocks until its child exits,
+ * The watcher's workers: a few threads that run tasks (a job's action: qm, nvme-cli; a
+ * device look-up: nvme-cli, ONTAP) so that a slow qm of one VM, or an unreachable ONTAP,
+ * does not hold up the others or the main loop. Each task names the function to run. exec_run() blocks until its child exits,
  * so concurrency needs threads (or a process per job); threads keep the results in memory
  * and need no SIGCHLD.
  *
- * The main thread owns every watcher structure; a task carries a copy of the job and the
- * config it may read, and comes back through a mutex-protected list with an eventfd tick
+ * The main thread owns every watcher structure; a task carries what it may read (a copy of
+ * the job, the config), and comes back through a mutex-protected list with an eventfd tick
  * that wakes the main thread's ppoll(). Workers block every signal (STYLE.md #11: the
  * handlers run on the main thread, which sets the flags and wakes from ppoll()); exec_run()
  * gives each child the default mask again.
@@ -30,8 +31,10 @@
 struct wk_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	pthread_t threads[WQ_WORKERS];
+	pthread_t *threads;
 	int nthreads;
+	int maxthreads;
+	int running;                       /* tasks a worker runs now */
 	int efd;
 	bool quit;
 	int inflight;                      /* submitted, not yet taken back */
@@ -85,12 +88,14 @@ static void *worker(void *arg)
 			break;
 		t = pop(&p->todo, &p->todo_tail);
 		t->started = true;
+		p->running++;
 		pthread_mutex_unlock(&p->lock);
 
-		t->res = wq_run_action(t->cfg, &t->job);
+		t->fn(t->arg);
 		err_clear();
 
 		pthread_mutex_lock(&p->lock);
+		p->running--;
 		push(&p->done, &p->done_tail, t);
 		tick(p);
 	}
@@ -98,14 +103,17 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int wk_pool_new(struct wk_pool **out)
+int wk_pool_new(struct wk_pool **out, int nthreads)
 {
 	struct wk_pool *p = util_xcalloc(1, sizeof(*p));
 
+	p->maxthreads = nthreads > 0 ? nthreads : 1;
+	p->threads = util_xcalloc((size_t)p->maxthreads, sizeof(*p->threads));
 	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->efd < 0) {
 		int e = errno;
 
+		free(p->threads);
 		free(p);
 		return err_set(POE_FAIL, "cannot create an eventfd for the workers: %s",
 			       strerror(e));
@@ -124,7 +132,7 @@ static int start_threads(struct wk_pool *p)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	while (p->nthreads < WQ_WORKERS) {
+	while (p->nthreads < p->maxthreads) {
 		int e = pthread_create(&p->threads[p->nthreads], NULL, worker, p);
 
 		if (e) {
@@ -183,6 +191,18 @@ int wk_inflight(const struct wk_pool *p)
 	return p ? p->inflight : 0;
 }
 
+int wk_running(const struct wk_pool *p)
+{
+	int n;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock((pthread_mutex_t *)&p->lock);
+	n = p->running;
+	pthread_mutex_unlock((pthread_mutex_t *)&p->lock);
+	return n;
+}
+
 int wk_fd(const struct wk_pool *p)
 {
 	return p ? p->efd : -1;
@@ -194,7 +214,7 @@ void wk_cancel_waiting(struct wk_pool *p)
 
 	pthread_mutex_lock(&p->lock);
 	while ((t = pop(&p->todo, &p->todo_tail)) != NULL) {
-		t->res = WR_RETRY;
+		t->started = false;
 		push(&p->done, &p->done_tail, t);
 	}
 	tick(p);
@@ -208,14 +228,20 @@ void wk_wait(struct wk_pool *p, int timeout_ms)
 	poll(&pfd, 1, timeout_ms);
 }
 
-void wk_pool_free(struct wk_pool *p)
+/* Threads end once they have no task running. */
+static void tell_quit(struct wk_pool *p)
 {
-	if (!p)
-		return;
 	pthread_mutex_lock(&p->lock);
 	p->quit = true;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+}
+
+void wk_pool_free(struct wk_pool *p)
+{
+	if (!p)
+		return;
+	tell_quit(p);
 	for (int i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
 	/* nothing is left when the caller drained the pool first; be safe anyway */
@@ -226,5 +252,16 @@ void wk_pool_free(struct wk_pool *p)
 	close(p->efd);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
+	free(p->threads);
 	free(p);
+}
+
+void wk_pool_abandon(struct wk_pool *p)
+{
+	if (!p)
+		return;
+	/* idle threads end; the running one ends with the process */
+	tell_quit(p);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_detach(p->threads[i]);
 }

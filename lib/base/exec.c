@@ -98,7 +98,7 @@ child_exec(const char *const argv[], int devnull, int out_w, int err_w, int stat
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	pthread_sigmask(SIG_SETMASK, &none, NULL); /* async-signal-safe, signal-safety(7) */
 
 	devnull = child_lift_fd(devnull);
 	out_w = child_lift_fd(out_w);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -33,8 +34,20 @@ static _Thread_local struct {
 	char label[64];
 	char phase[32];
 } log_ctx;
+/*
+ * The spinner line (log_progress): drawn by the main thread only, erased by whichever thread
+ * writes the next line. The lock keeps "erase the spinner, write the line" in one piece when
+ * worker threads (the watcher's) log beside it.
+ */
+static pthread_mutex_t progress_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool log_progress_shown;
 static unsigned int log_spin;
+
+/* Linux: the main thread's id is the process id (gettid(2)). */
+static bool on_main_thread(void)
+{
+	return (pid_t)syscall(SYS_gettid) == getpid();
+}
 
 
 /*
@@ -247,20 +260,22 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 	if (log_journal && journal_send(level, clean))
 		goto out;
+	pthread_mutex_lock(&progress_lock);
 	if (log_journal)
 		n = snprintf(line, sizeof(line), "<%d>%s\n", (int)level, clean);
 	else
 		n = snprintf(line, sizeof(line), "%s%s: %s%s\n",
 			     log_progress_shown ? "\r\033[K" : "", log_progname, level_word(level),
 			     clean);
-	if (n < 0)
-		goto out;
-	if ((size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
+	if (n >= 0) {
+		if ((size_t)n >= sizeof(line)) {
+			n = sizeof(line) - 1;
+			line[n - 1] = '\n';
+		}
+		log_progress_shown = false;
+		write_stderr(line, (size_t)n);
 	}
-	log_progress_shown = false;
-	write_stderr(line, (size_t)n);
+	pthread_mutex_unlock(&progress_lock);
 out:
 	errno = saved_errno;
 }
@@ -272,24 +287,30 @@ void log_progress(const char *what, const char *detail)
 	char clean[512];
 	int n;
 
-	if (!log_enabled(LOG_LVL_INFO) || !isatty(STDERR_FILENO))
+	if (!log_enabled(LOG_LVL_INFO) || !isatty(STDERR_FILENO) || !on_main_thread())
 		return;
 	snprintf(raw, sizeof(raw), "%s%s%s", what ? what : "", detail && *detail ? ": " : "",
 		 detail ? detail : "");
 	secret_scrub(clean, sizeof(clean), raw);
+	pthread_mutex_lock(&progress_lock);
 	n = snprintf(raw, sizeof(raw), "\r\033[K%c %s", spin[log_spin++ % 4], clean);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(raw))
-		n = sizeof(raw) - 1;
-	write_stderr(raw, (size_t)n);
-	log_progress_shown = true;
+	if (n >= 0) {
+		if ((size_t)n >= sizeof(raw))
+			n = sizeof(raw) - 1;
+		write_stderr(raw, (size_t)n);
+		log_progress_shown = true;
+	}
+	pthread_mutex_unlock(&progress_lock);
 }
 
 void log_progress_done(void)
 {
-	if (!log_progress_shown)
+	/* the spinner is the main thread's: a worker's wait ending does not erase it */
+	if (!on_main_thread())
 		return;
-	write_stderr("\r\033[K", 4);
+	pthread_mutex_lock(&progress_lock);
+	if (log_progress_shown)
+		write_stderr("\r\033[K", 4);
 	log_progress_shown = false;
+	pthread_mutex_unlock(&progress_lock);
 }

@@ -449,12 +449,17 @@ def _udev_link(env, name, uuid_):
     return link
 
 
-def test_new_nvme_device_is_attached(env, watcher):
+def _nvme_pool(env):
+    """An NVMe pool NVME01 on SVM svm_nvme of cluster1."""
     env.ontap.add_svm("svm_nvme")
     env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
                                         "svm": "svm_nvme", "subsystem": "pve-nvme",
                                         "aggregate": "aggr1"}
     env.write_config()
+
+
+def test_new_nvme_device_is_attached(env, watcher):
+    _nvme_pool(env)
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
     ns_uuid = _make_namespace(env, "svm_nvme", "pve_vm_100_disk_1")
     w = watcher()
@@ -484,6 +489,41 @@ def test_new_nvme_device_is_attached(env, watcher):
     assert migrate(env, 100) == "OK"
 
 
+def _namespace_lookups(env, since=0):
+    return [r for r in env.ontap.requests[since:]
+            if r["method"] == "GET" and r["path"].startswith("/api/storage/namespaces")]
+
+
+def test_hung_ontap_lookup_of_a_device_holds_up_neither_jobs_nor_sigterm(env, watcher):
+    """A new device's ONTAP look-up that hangs (an unreachable cluster: up to 15 s per pool)
+    runs beside the queue: another VM's job runs, and SIGTERM ends the watcher, while it is
+    still outstanding."""
+    _nvme_pool(env)
+    env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
+    env.add_vm(101, disks={"scsi0": ("vm-101-disk-0.raw", 4096)})
+    ns_uuid = _make_namespace(env, "svm_nvme", "pve_vm_100_disk_1")
+    # the look-up is answered only after 8 s; the job of VM 101 keeps qm busy for 1 s
+    env.ontap.add_fault("GET", r"^/api/storage/namespaces", "latency", count=None, seconds=8)
+    with open(os.path.join(env.T, "qm-faults.json"), "w", encoding="utf-8") as f:
+        json.dump([{"match": ["rescan", "--vmid", "101"], "sleep": 1, "exit": 0,
+                    "count": 1}], f)
+    mark = len(env.ontap.requests)
+    w = watcher()
+    _fake_device(env, "nvme0n1", ns_uuid)
+    assert wait_for(lambda: _namespace_lookups(env, mark), timeout=10), w.log()
+    write_job(env, 101)
+    assert wait_for(lambda: rescans(env, 101), timeout=5), w.log()
+    # the job ran while the look-up was still unanswered
+    assert [r["status"] for r in _namespace_lookups(env, mark)] == [None], w.log()
+    w.signal(signal.SIGTERM)
+    assert w.stop() == 0, w.log()
+    # the job in hand finished (its file is gone); the look-up was not waited for
+    assert queue_files(env) == [], w.log()
+    assert "1 job(s) done" in w.log()
+    assert [r["status"] for r in _namespace_lookups(env, mark)] == [None], w.log()
+    assert [c for c in env.qm_calls() if c[:1] == ["set"]] == []
+
+
 def _set_conf_lines(env, vmid, lines):
     """Append drive lines to the VM's config (its live section) as an editor would."""
     path = os.path.join(env.paths["pve_etc"], "qemu-server", "%d.conf" % vmid)
@@ -508,11 +548,7 @@ def _names_namespace(env, value, ns_uuid):
 
 
 def test_unused_remove_of_namespace_drops_every_drive_naming_it(env):
-    env.ontap.add_svm("svm_nvme")
-    env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
-                                        "svm": "svm_nvme", "subsystem": "pve-nvme",
-                                        "aggregate": "aggr1"}
-    env.write_config()
+    _nvme_pool(env)
     ns_uuid = str(uuidlib.uuid4())
     other = str(uuidlib.uuid4())
     _fake_device(env, "nvme3n1", ns_uuid)
@@ -595,11 +631,7 @@ def test_nvme_disk_lifecycle_attach_waits_for_device_and_delete_drops_it(env, wa
 
 
 def test_device_without_sysfs_uuid_is_resolved_by_nguid(env, watcher):
-    env.ontap.add_svm("svm_nvme")
-    env.config["storages"]["NVME01"] = {"ontap": "cluster1", "protocol": "nvme",
-                                        "svm": "svm_nvme", "subsystem": "pve-nvme",
-                                        "aggregate": "aggr1"}
-    env.write_config()
+    _nvme_pool(env)
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
     ns_uuid = _make_namespace(env, "svm_nvme", "pve_vm_100_disk_1")
     w = watcher()

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -324,44 +326,109 @@ static void test_progress_silent_when_not_tty(void **state)
 	assert_string_equal(out, "");
 }
 
-static void test_progress_on_tty(void **state)
+/* stderr on a new pty (master returned in *master, -1 without ptys); *saved: the old one */
+static int pty_begin(int *master, int *saved)
 {
-	char out[512];
-	size_t got = 0;
-	int master, slave, saved;
+	int slave;
 
-	(void)state;
-	master = posix_openpt(O_RDWR | O_NOCTTY);
-	if (master < 0) {
-		skip();
-		return;
-	}
-	assert_int_equal(grantpt(master), 0);
-	assert_int_equal(unlockpt(master), 0);
-	slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+	*master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (*master < 0)
+		return -1;
+	assert_int_equal(grantpt(*master), 0);
+	assert_int_equal(unlockpt(*master), 0);
+	slave = open(ptsname(*master), O_RDWR | O_NOCTTY);
 	assert_true(slave >= 0);
-	saved = dup(STDERR_FILENO);
+	*saved = dup(STDERR_FILENO);
 	dup2(slave, STDERR_FILENO);
-	log_progress("waiting for job", "running");
-	log_progress("waiting for job", "running");
-	log_info("done");
-	log_progress_done();
+	close(slave);
+	return 0;
+}
+
+static void pty_end(int master, int saved, char *out, size_t n)
+{
+	size_t got = 0;
+
 	dup2(saved, STDERR_FILENO);
 	close(saved);
-	close(slave);
 	for (;;) {
 		struct pollfd pfd = { .fd = master, .events = POLLIN };
 		ssize_t r;
 
 		if (poll(&pfd, 1, 200) <= 0)
 			break;
-		r = read(master, out + got, sizeof(out) - 1 - got);
+		r = read(master, out + got, n - 1 - got);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
 	}
 	close(master);
 	out[got] = '\0';
+}
+
+/* Run body with stderr on a pty; its output in out. False without ptys. */
+static bool on_pty(void (*body)(void), char *out, size_t n)
+{
+	int master, saved;
+
+	if (pty_begin(&master, &saved) < 0)
+		return false;
+	body();
+	pty_end(master, saved, out, n);
+	return true;
+}
+
+static void *worker_progress(void *arg)
+{
+	(void)arg;
+	log_progress("worker wait", "running");
+	log_progress_done();
+	return NULL;
+}
+
+static void progress_with_worker(void)
+{
+	pthread_t th;
+
+	log_progress("waiting for job", "running");
+	assert_int_equal(pthread_create(&th, NULL, worker_progress, NULL), 0);
+	pthread_join(th, NULL);
+	log_info("done");
+	log_progress_done();
+}
+
+/* Worker threads (the watcher's) neither draw the spinner nor erase the main thread's. */
+static void test_progress_is_the_main_threads(void **state)
+{
+	char out[512];
+
+	(void)state;
+	if (!on_pty(progress_with_worker, out, sizeof(out))) {
+		skip();
+		return;
+	}
+	assert_null(strstr(out, "worker wait"));
+	assert_non_null(strstr(out, " waiting for job: running"));
+	/* the spinner line was still there: the next line erased it */
+	assert_non_null(strstr(out, "\r\033[Kpve-ontap: done"));
+}
+
+static void progress_twice(void)
+{
+	log_progress("waiting for job", "running");
+	log_progress("waiting for job", "running");
+	log_info("done");
+	log_progress_done();
+}
+
+static void test_progress_on_tty(void **state)
+{
+	char out[512];
+
+	(void)state;
+	if (!on_pty(progress_twice, out, sizeof(out))) {
+		skip();
+		return;
+	}
 	assert_non_null(strstr(out, "| waiting for job: running"));
 	assert_non_null(strstr(out, "/ waiting for job: running"));
 	assert_non_null(strstr(out, "\r\033[Kpve-ontap: done"));
@@ -382,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_line_scrubbed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_silent_when_not_tty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_progress_on_tty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_progress_is_the_main_threads, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
