@@ -17,16 +17,10 @@ static char load_msg[512];
 /* libcurl 7.85.0 is the first with CURLOPT_PROTOCOLS_STR (debian/control says so too). */
 #define NETLIB_CURL_MIN 0x075500
 
-/*
- * flags add RTLD_NOLOAD for OpenSSL: it must be the copy libcurl.so.4 already mapped as its
- * own dependency, so the pin callback's OpenSSL calls reach the library (and the SSL_CTX
- * layout) libcurl uses. A libcurl built against another TLS backend maps no libssl.so.3,
- * and then the open fails instead of loading a second, unrelated OpenSSL (the way systemd
- * loads its optional libraries: dlopen by soname, check, fail clearly).
- */
-static void *open_lib(const char *name, int flags)
+/* dlopen() by soname, as systemd loads its optional libraries; a failure is a message. */
+static void *open_lib(const char *name)
 {
-	void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL | flags);
+	void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 
 	if (!h) {
 		const char *why = dlerror();
@@ -80,23 +74,24 @@ int netlib_check_curl(const curl_version_info_data *v)
 static void load(void)
 {
 	static const char curl_name[] = "libcurl.so.4";
-	static const char ssl_name[] = "libssl.so.3";
-	static const char crypto_name[] = "libcrypto.so.3";
+	/* names in messages: the symbols come from libcurl's own dependencies */
+	static const char ssl_name[] = "libssl.so.3 (through libcurl)";
+	static const char crypto_name[] = "libcrypto.so.3 (through libcurl)";
 	void *curl = NULL, *ssl = NULL, *crypto = NULL;
 
 	load_rc = POE_API;
-	curl = open_lib(curl_name, 0);
+	curl = open_lib(curl_name);
 	if (!curl)
 		goto out;
 	RESOLVE(curl, curl_name, version_info, curl_version_info);
 	if (check_curl_msg(netlib.version_info(CURLVERSION_NOW)) < 0)
 		goto out;
-	ssl = open_lib(ssl_name, RTLD_NOLOAD);
-	if (!ssl)
-		goto out;
-	crypto = open_lib(crypto_name, RTLD_NOLOAD);
-	if (!crypto)
-		goto out;
+	/*
+	 * OpenSSL's functions are looked up through libcurl's handle: dlsym() searches a
+	 * library and then its dependencies, so they are the OpenSSL 3 libcurl itself uses,
+	 * never a second copy (and no dlopen() of our own for it).
+	 */
+	ssl = crypto = curl;
 
 	RESOLVE(curl, curl_name, global_init, curl_global_init);
 	RESOLVE(curl, curl_name, easy_strerror, curl_easy_strerror);
