@@ -188,7 +188,7 @@ class Env:
         r = subprocess.run(argv, input=input, capture_output=True, text=True, env=e,
                            timeout=timeout, cwd=self.T)
         if r.returncode == 99 and argv[0] == "valgrind":
-            pytest.fail("valgrind found errors in %s:\n%s" % (" ".join(args), r.stderr),
+            pytest.fail("valgrind found errors in %s:\n%s" % (" ".join(str(a) for a in args), r.stderr),
                         pytrace=False)
         return r
 
