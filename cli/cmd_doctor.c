@@ -218,13 +218,13 @@ static void check_policies(struct doctor *d, const struct config *cfg)
 /* Does the file at path have the same bytes as the running binary? */
 static bool same_as_running(const char *path)
 {
-	char a[65536], b[65536];
+	char *a = util_xmalloc(65536), *b = util_xmalloc(65536); /* not on the stack */
 	int fa = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	int fb = open(path, O_RDONLY | O_CLOEXEC);
 	bool same = fa >= 0 && fb >= 0;
 
 	while (same) {
-		ssize_t na = read(fa, a, sizeof(a));
+		ssize_t na = read(fa, a, 65536);
 		ssize_t nb = na > 0 ? read(fb, b, (size_t)na) : read(fb, b, 1);
 
 		if (na < 0 || nb < 0 || na != nb || (na > 0 && memcmp(a, b, (size_t)na)))
@@ -236,6 +236,8 @@ static bool same_as_running(const char *path)
 		close(fa);
 	if (fb >= 0)
 		close(fb);
+	free(a);
+	free(b);
 	return same;
 }
 

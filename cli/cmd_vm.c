@@ -107,7 +107,7 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct vm_snapshot_opts so = { 0 };
-	struct vm_snapshot snap, *pruned = NULL;
+	struct vm_snapshot *snap = NULL, *pruned = NULL; /* ~47 KB: not on the stack */
 	struct cli_run run;
 	int npruned = 0, rc;
 
@@ -135,32 +135,34 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		so.quiesce = QUIESCE_SUSPEND;
 	if (shutdown)
 		so.quiesce = QUIESCE_SHUTDOWN;
+	snap = util_xcalloc(1, sizeof(*snap));
 	rc = cli_run_begin_vm(&run, cc, so.vmid);
 	if (rc == 0)
-		rc = ops_vm_snapshot_create(&run.ctx, &so, &snap);
+		rc = ops_vm_snapshot_create(&run.ctx, &so, snap);
 	if (rc == 0 && keep > 0) {
 		/* the snapshot exists: a retention failure is an error, but says so */
 		npruned = ops_vm_snapshot_prune_select(&run.ctx, so.vmid, label, (int)keep, &pruned,
 						       &npruned);
 		if (npruned < 0)
 			rc = err_prefix(npruned, "created snapshot '%s', but retention failed",
-					snap.name);
+					snap->name);
 	}
 	cli_run_end(&run, cc);
 	if (rc == 0 && cc->json) {
 		struct cli_json j;
 
 		cli_json_begin(&j);
-		snapshot_json(&j.w, &snap, keep > 0 ? pruned : NULL, npruned);
+		snapshot_json(&j.w, snap, keep > 0 ? pruned : NULL, npruned);
 		rc = cli_json_end(&j);
 	} else if (rc == 0 && !cc->dry_run) {
 		char disks[512];
 
-		disk_summary(&snap, disks, sizeof(disks));
-		printf("created snapshot '%s' of VM %d (%s)\n", snap.name, so.vmid, disks);
+		disk_summary(snap, disks, sizeof(disks));
+		printf("created snapshot '%s' of VM %d (%s)\n", snap->name, so.vmid, disks);
 		print_pruned(so.vmid, pruned, npruned, false);
 	}
 	free(pruned);
+	free(snap);
 	return rc;
 }
 

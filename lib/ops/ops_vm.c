@@ -381,15 +381,16 @@ static int list_plan(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_sna
 
 static int list_once(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n)
 {
-	struct vm_plan p;
+	struct vm_plan *p = util_xcalloc(1, sizeof(*p)); /* ~90 KB: not on the stack */
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = plan_build(ctx, vmid, NULL, NULL, true, &p);
+	rc = plan_build(ctx, vmid, NULL, NULL, true, p);
 	if (rc == 0)
-		rc = list_plan(ctx, &p, out, n);
-	plan_release(&p);
+		rc = list_plan(ctx, p, out, n);
+	plan_release(p);
+	free(p);
 	return rc;
 }
 
@@ -409,13 +410,13 @@ int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out
 static int delete_clones(struct ops_ctx *ctx, const struct vm_plan *p, const char *const *paths,
 			 const char *const *storages, int n)
 {
+	struct ontap_file_op *ops = util_xcalloc(OPS_MAX_DISKS, sizeof(*ops));
 	int rc = 0;
 
 	for (int v = 0; v < p->nvols; v++) {
-		struct ontap_file_op ops[OPS_MAX_DISKS];
 		int nops = 0, r;
 
-		memset(ops, 0, sizeof(ops));
+		memset(ops, 0, OPS_MAX_DISKS * sizeof(*ops));
 		for (int i = 0; i < n && nops < OPS_MAX_DISKS; i++)
 			if (!strcmp(storages[i], p->vols[v].st->id))
 				ops[nops++].dst = paths[i];
@@ -425,6 +426,7 @@ static int delete_clones(struct ops_ctx *ctx, const struct vm_plan *p, const cha
 		if (r < 0 && rc == 0)
 			rc = r;
 	}
+	free(ops);
 	return rc;
 }
 
@@ -485,24 +487,29 @@ static int clones_on(const struct vm_plan *p, const struct clone_set *cs, int v,
 static void clone_volume(struct ops_ctx *ctx, struct vm_plan *p, int v, const char *name,
 			 struct clone_set *cs, int *rc)
 {
-	struct ontap_file_op ops[OPS_MAX_DISKS];
+	struct ontap_file_op *ops = util_xcalloc(OPS_MAX_DISKS, sizeof(*ops));
 	int idx[OPS_MAX_DISKS], nops = 0, r;
 
-	memset(ops, 0, sizeof(ops));
 	for (int i = 0; i < p->ndisks; i++) {
 		struct vm_disk *vd = &p->disks[i];
 
 		if (vd->vol != &p->vols[v])
 			continue;
-		snprintf(cs->srcs[i], OPS_PATH_MAX, "%s/%s", vd->dir, vd->file);
-		snprintf(cs->dsts[i], OPS_PATH_MAX, "%s/%s-snap-%s.%s", vd->dir, vd->stem, name,
-			 vd->ext);
+		/* a cut path would clone the wrong file or name the clone wrongly: refuse */
+		if ((size_t)snprintf(cs->srcs[i], OPS_PATH_MAX, "%s/%s", vd->dir, vd->file) >=
+			    OPS_PATH_MAX ||
+		    (size_t)snprintf(cs->dsts[i], OPS_PATH_MAX, "%s/%s-snap-%s.%s", vd->dir,
+				     vd->stem, name, vd->ext) >= OPS_PATH_MAX) {
+			*rc = err_set(POE_FAIL, "the clone path of %s is longer than %d bytes",
+				      vd->d->key, OPS_PATH_MAX - 1);
+			goto out;
+		}
 		ops[nops].src = cs->srcs[i];
 		ops[nops].dst = cs->dsts[i];
 		idx[nops++] = i;
 	}
 	if (!nops)
-		return;
+		goto out;
 	r = ontap_file_clone_many(p->vols[v].oc, &p->vols[v].vol, ops, nops, ctx->deadline);
 	for (int k = 0; k < nops; k++) {
 		cs->op[idx[k]] = ops[k];
@@ -514,6 +521,8 @@ static void clone_volume(struct ops_ctx *ctx, struct vm_plan *p, int v, const ch
 	}
 	if (r < 0 && *rc == 0)
 		*rc = r;
+out:
+	free(ops);
 }
 
 static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
@@ -630,7 +639,8 @@ note_add(char *note, size_t size, const char *fmt, ...)
 static int rollback_volume(struct vm_plan *p, struct clone_set *cs, int v, int64_t deadline,
 			   char *note, size_t size)
 {
-	struct ontap_file_op ops[OPS_MAX_DISKS], del[OPS_MAX_DISKS];
+	struct ontap_file_op *ops = util_xcalloc(OPS_MAX_DISKS, sizeof(*ops));
+	struct ontap_file_op *del = util_xcalloc(OPS_MAX_DISKS, sizeof(*del));
 	int idx[OPS_MAX_DISKS], n, nd = 0, removed = 0;
 	struct ops_volume *ov = &p->vols[v];
 
@@ -641,7 +651,6 @@ static int rollback_volume(struct vm_plan *p, struct clone_set *cs, int v, int64
 		log_info("a clone job of the failed snapshot is still running");
 	clones_look_up(ov, ops, n, deadline);
 	/* made, or still unknown: delete (what may still appear is named in the note) */
-	memset(del, 0, sizeof(del));
 	for (int k = 0; k < n; k++) {
 		if (ops[k].rc == 0 || ops[k].maybe) {
 			ops[nd] = ops[k];
@@ -662,6 +671,8 @@ static int rollback_volume(struct vm_plan *p, struct clone_set *cs, int v, int64
 		else
 			removed++;
 	}
+	free(ops);
+	free(del);
 	return removed;
 }
 
@@ -1092,17 +1103,18 @@ static int clone_over(struct ops_ctx *ctx, const struct vm_plan *p, const char *
 		      bool stop, bool *sent, bool *failed)
 {
 	char (*dsts)[OPS_PATH_MAX] = util_xcalloc(OPS_MAX_DISKS, sizeof(*dsts));
+	struct ontap_file_op *ops = util_xcalloc(OPS_MAX_DISKS, sizeof(*ops));
 	struct err_saved first = { 0 };
 	int rc = 0;
 
 	for (int v = 0; v < p->nvols && !(stop && rc < 0); v++) {
-		struct ontap_file_op ops[OPS_MAX_DISKS];
 		int idx[OPS_MAX_DISKS], nops = 0, r;
 
-		memset(ops, 0, sizeof(ops));
+		memset(ops, 0, OPS_MAX_DISKS * sizeof(*ops));
 		for (int i = 0; i < p->ndisks; i++) {
 			if (p->disks[i].vol != &p->vols[v] || !srcs[i])
 				continue;
+			/* dir (< 384) + "/" + file (< 256) always fit OPS_PATH_MAX */
 			snprintf(dsts[nops], OPS_PATH_MAX, "%s/%s", p->disks[i].dir,
 				 p->disks[i].file);
 			ops[nops] = (struct ontap_file_op){ .src = srcs[i], .dst = dsts[nops],
@@ -1122,6 +1134,7 @@ static int clone_over(struct ops_ctx *ctx, const struct vm_plan *p, const char *
 			err_save(&first);
 		}
 	}
+	free(ops);
 	free(dsts);
 	return rc < 0 ? err_restore(&first) : 0;
 }
