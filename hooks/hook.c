@@ -471,6 +471,20 @@ static int report_failure(struct hook *h, int rc, const int *idx, int failed_rul
 	return err_exit_status(rc);
 }
 
+
+/* What every run, by phase or by schedule, undoes at its end, whatever happened. */
+static void run_end(struct hook *h, struct cluster_lock *lock, struct policy *pol,
+		    struct config *cfg)
+{
+	watchdog_stop(lock);
+	ops_run_signals_release();
+	free(h->list);
+	policy_free(pol);
+	config_free(cfg);
+	util_deadline_set_global(0);
+	log_context_clear();
+	fflush(stdout);
+}
 int hook_run(const char *config_path, int vmid, const char *phase_name)
 {
 	struct hook h = { .vmid = vmid, .phase_name = phase_name };
@@ -542,14 +556,7 @@ failed:
 out:
 	if (ctx_ready)
 		ops_ctx_release(&h.ctx);
-	watchdog_stop(&lock);
-	ops_run_signals_release();
-	free(h.list);
-	policy_free(pol);
-	config_free(cfg);
-	util_deadline_set_global(0);
-	log_context_clear();
-	fflush(stdout);
+	run_end(&h, &lock, pol, cfg);
 	return status;
 }
 
@@ -695,13 +702,6 @@ int hook_run_scheduled(const char *config_path, int vmid, const char *label, int
 	}
 	ops_ctx_release(&h.ctx);
 out:
-	watchdog_stop(&lock);
-	ops_run_signals_release();
-	free(h.list);
-	policy_free(pol);
-	config_free(cfg);
-	util_deadline_set_global(0);
-	log_context_clear();
-	fflush(stdout);
+	run_end(&h, &lock, pol, cfg);
 	return status;
 }

@@ -828,6 +828,18 @@ static bool device_wait_over(struct watcher *w, uint64_t id, int64_t now)
 	return over;
 }
 
+/*
+ * The task's jobs are over (done: where NULL, else moved aside to where/), and the VM
+ * starts afresh: no failures counted, no backoff.
+ */
+static void task_over(struct watcher *w, struct watch_vm *vm, int id, const char *where)
+{
+	finish_task_jobs(w, id, where);
+	vm->failures = 0;
+	vm->backoff_ms = 0;
+	vm->next_try_ms = 0;
+}
+
 static void apply_result(struct watcher *w, const struct wq_task *t, int64_t now)
 {
 	struct watch_vm *vm = vm_get(w, t->vmid);
@@ -836,10 +848,7 @@ static void apply_result(struct watcher *w, const struct wq_task *t, int64_t now
 	vm->busy = false;
 	switch (t->res) {
 	case WR_OK:
-		finish_task_jobs(w, t->id, NULL);
-		vm->failures = 0;
-		vm->backoff_ms = 0;
-		vm->next_try_ms = 0;
+		task_over(w, vm, t->id, NULL);
 		break;
 	case WR_FAIL:
 		if (++vm->failures >= WATCH_MAX_FAILURES) {
@@ -847,10 +856,7 @@ static void apply_result(struct watcher *w, const struct wq_task *t, int64_t now
 				 "'%s/failed/')",
 				 vm->vmid, queue_action_name(q->action), q->arg, vm->failures,
 				 w->cfg->paths.queue);
-			finish_task_jobs(w, t->id, "failed");
-			vm->failures = 0;
-			vm->backoff_ms = 0;
-			vm->next_try_ms = 0;
+			task_over(w, vm, t->id, "failed");
 			break;
 		}
 		release_task_jobs(w, t->id);
@@ -861,9 +867,7 @@ static void apply_result(struct watcher *w, const struct wq_task *t, int64_t now
 			log_warn("VM %d: no block device for namespace %s appeared in %d s: job moved "
 				 "to '%s/failed/' (is the node connected: 'pve-ontap nvme connect'?)",
 				 vm->vmid, q->arg, WATCH_DEVICE_WAIT_MS / 1000, w->cfg->paths.queue);
-			finish_task_jobs(w, t->id, "failed");
-			vm->backoff_ms = 0;
-			vm->next_try_ms = 0;
+			task_over(w, vm, t->id, "failed");
 			break;
 		}
 		release_task_jobs(w, t->id);
