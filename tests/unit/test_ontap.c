@@ -266,16 +266,24 @@ static int clone_one_file(struct fixture *fx, struct ontap_file_op *op)
 	return ontap_file_clone_many(fx->oc, &vol, op, 1, 0);
 }
 
+#define NO_FILES "{\"records\":[],\"num_records\":0}"
+
+/* The clone POST is refused with 503 (times answers; 0 = always); listing is the directory. */
+static void busy_clone(struct fixture *fx, int times, const char *listing)
+{
+	fake_route(&fx->f, "POST", CLONE_PATH, 503,
+		   "{\"error\":{\"message\":\"busy\",\"code\":\"2\"}}", times);
+	fake_route(&fx->f, "GET", FILES_PATH, 200, listing, 0);
+}
+
 /* A clone refused with 503 is looked up by name, then sent again: one clone made. */
 static void test_batch_clone_503_resent(void **state)
 {
 	struct fixture *fx = *state;
 	struct ontap_file_op op;
 
-	fake_route(&fx->f, "POST", CLONE_PATH, 503,
-		   "{\"error\":{\"message\":\"busy\",\"code\":\"2\"}}", 1);
+	busy_clone(fx, 1, NO_FILES);
 	fake_route(&fx->f, "POST", CLONE_PATH, 201, "{}", 0);
-	fake_route(&fx->f, "GET", FILES_PATH, 200, "{\"records\":[],\"num_records\":0}", 0);
 	assert_int_equal(clone_one_file(fx, &op), 0);
 	dump(&fx->f);
 	assert_int_equal(op.rc, 0);
@@ -289,11 +297,8 @@ static void test_batch_clone_503_found(void **state)
 	struct fixture *fx = *state;
 	struct ontap_file_op op;
 
-	fake_route(&fx->f, "POST", CLONE_PATH, 503,
-		   "{\"error\":{\"message\":\"busy\",\"code\":\"2\"}}", 0);
-	fake_route(&fx->f, "GET", FILES_PATH, 200,
-		   "{\"records\":[{\"name\":\"vm-100-disk-0-snap-x-20261122T101500Z.raw\","
-		   "\"type\":\"file\"}],\"num_records\":1}", 0);
+	busy_clone(fx, 0, "{\"records\":[{\"name\":\"vm-100-disk-0-snap-x-20261122T101500Z.raw\","
+			   "\"type\":\"file\"}],\"num_records\":1}");
 	assert_int_equal(clone_one_file(fx, &op), 0);
 	assert_int_equal(op.rc, 0);
 	assert_int_equal(fake_count(&fx->f, "POST " CLONE_PATH), 1);
@@ -305,9 +310,7 @@ static void test_batch_clone_503_gives_up(void **state)
 	struct fixture *fx = *state;
 	struct ontap_file_op op;
 
-	fake_route(&fx->f, "POST", CLONE_PATH, 503,
-		   "{\"error\":{\"message\":\"busy\",\"code\":\"2\"}}", 0);
-	fake_route(&fx->f, "GET", FILES_PATH, 200, "{\"records\":[],\"num_records\":0}", 0);
+	busy_clone(fx, 0, NO_FILES);
 	assert_int_equal(clone_one_file(fx, &op), POE_API);
 	assert_true(op.rc < 0);
 	assert_false(op.maybe);
