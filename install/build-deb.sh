@@ -12,31 +12,8 @@ out="$top/build"
 TOOLS="debhelper dpkg-dev fakeroot lintian build-essential libcurl4-openssl-dev
 libjsmn-dev libinotifytools0-dev libyaml-dev libssl-dev"
 
-missing=""
-for p in $TOOLS; do
-	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-	case "$st" in
-	*"install ok installed"*) ;;
-	*) missing="$missing $p" ;;
-	esac
-done
-if [ -n "$missing" ]; then
-	echo "build-deb: installing:$missing" >&2
-	if [ "$(id -u)" -ne 0 ]; then
-		if command -v sudo >/dev/null 2>&1; then
-			SUDO=sudo
-		else
-			echo "build-deb: missing packages and not root: apt-get install$missing" >&2
-			exit 1
-		fi
-	else
-		SUDO=
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	$SUDO apt-get update -qq
-	# shellcheck disable=SC2086
-	$SUDO apt-get install -y -qq --no-install-recommends $missing
-fi
+# shellcheck disable=SC2086 # a list of package names
+"$top/install/deps.sh" $TOOLS
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/pve-ontap-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM

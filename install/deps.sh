@@ -4,11 +4,14 @@
 # Quick (one dpkg-query) when everything is present. debhelper builds the maintainer scripts
 # tests/integration/test_maintscripts.py runs; systemd gives systemd-analyze (the unit's
 # security score); groff and lintian check the manual page.
+#   install/deps.sh            the build and test packages
+#   install/deps.sh PKG...     those packages instead (install/build-deb.sh)
 set -eu
 
 PKGS="build-essential clang pkg-config libcurl4-openssl-dev libjsmn-dev libinotifytools0-dev
 libyaml-dev libssl-dev libcmocka-dev python3 python3-pytest python3-pytest-xdist python3-yaml
 openssl valgrind debhelper lintian groff systemd"
+[ $# -gt 0 ] && PKGS="$*"
 
 missing=""
 for p in $PKGS; do
