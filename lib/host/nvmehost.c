@@ -614,10 +614,14 @@ int nvmehost_parse_ontapdevices(const char *text, size_t len, const char *uuid, 
 /*
  * Walk every object of an "nvme list -o json" document: the flat layout has
  * Devices[].{DevicePath,UUID?}, the verbose one Devices[].Subsystems[].Namespaces[].
- * {NameSpace:"nvme0n1",UUID?}. Depth is bounded by the JSON module's nesting.
+ * {NameSpace:"nvme0n1",UUID?}. Depth is bounded by the JSON module's nesting. match() is
+ * asked about each record naming a head device (base, e.g. "nvme0n1"): 0 ends the walk,
+ * POE_NOTFOUND goes on, anything else is an error.
  */
-static int list_walk(const struct config *cfg, const struct json_doc *d, int tok,
-		     const char *want, char *name, size_t n, int depth)
+typedef int (*list_match_fn)(const struct json_doc *d, int rec, const char *base, void *arg);
+
+static int list_walk(const struct json_doc *d, int tok, list_match_fn match, void *arg,
+		     int depth)
 {
 	int t = json_type(d, tok);
 
@@ -629,30 +633,47 @@ static int list_walk(const struct config *cfg, const struct json_doc *d, int tok
 		for (int k = 0; k < 2; k++) {
 			int v = json_member(d, tok, keys[k]);
 			char path[256], base[64];
-			int u;
+			int rc;
 
 			if (json_type(d, v) != JSON_STRING || json_str(d, v, path, sizeof(path)) < 0 ||
 			    !head_of(path, base, sizeof(base))) {
 				err_clear();
 				continue;
 			}
-			u = json_member(d, tok, "UUID");
-			if (u >= 0 ? str_eq_hex(d, u, want) :
-				     (cfg && usable_head(cfg, base) && sysfs_matches(cfg, base, want))) {
-				if (strlen(base) >= n)
-					return err_set(POE_FAIL, "device name too long");
-				memcpy(name, base, strlen(base) + 1);
-				return 0;
-			}
+			rc = match(d, tok, base, arg);
+			if (rc != POE_NOTFOUND)
+				return rc;
 		}
 	}
 	json_for_each(d, tok, it) {
-		int rc = list_walk(cfg, d, it, want, name, n, depth + 1);
+		int rc = list_walk(d, it, match, arg, depth + 1);
 
 		if (rc != POE_NOTFOUND)
 			return rc;
 	}
 	return POE_NOTFOUND;
+}
+
+/* The device of namespace uuid want: the record's UUID, else (none listed) sysfs. */
+struct want_device {
+	const struct config *cfg;
+	const char *want;
+	char *name;
+	size_t n;
+};
+
+static int match_uuid(const struct json_doc *d, int rec, const char *base, void *arg)
+{
+	struct want_device *w = arg;
+	int u = json_member(d, rec, "UUID");
+
+	if (!(u >= 0 ? str_eq_hex(d, u, w->want) :
+		       (w->cfg && usable_head(w->cfg, base) && sysfs_matches(w->cfg, base, w->want))))
+		return POE_NOTFOUND;
+	if (strlen(base) >= w->n)
+		return err_set(POE_FAIL, "device name too long");
+	memcpy(w->name, base, strlen(base) + 1);
+	return 0;
 }
 
 int nvmehost_parse_list(const struct config *cfg, const char *text, size_t len, const char *uuid,
@@ -668,7 +689,7 @@ int nvmehost_parse_list(const struct config *cfg, const char *text, size_t len, 
 	rc = parse_from_brace(&d, text, len);
 	if (rc < 0)
 		return err_prefix(rc, "nvme list");
-	rc = list_walk(cfg, &d, 0, want, name, n, 0);
+	rc = list_walk(&d, 0, match_uuid, &(struct want_device){ cfg, want, name, n }, 0);
 	json_free(&d);
 	return rc;
 }
@@ -842,36 +863,18 @@ int nvmehost_parse_ontapdevices_uuid(const char *text, size_t len, const char *n
 }
 
 /* list_walk() the other way round: the UUID of the record naming device name. */
-static int list_walk_uuid(const struct json_doc *d, int tok, const char *name,
-			  char uuid[NVMEHOST_UUID_LEN + 1], int depth)
+struct want_uuid {
+	const char *name;
+	char *uuid;
+};
+
+static int match_name(const struct json_doc *d, int rec, const char *base, void *arg)
 {
-	int t = json_type(d, tok);
+	struct want_uuid *w = arg;
 
-	if (depth > 16 || (t != JSON_OBJECT && t != JSON_ARRAY))
+	if (strcmp(base, w->name) != 0 || !json_uuid(d, json_member(d, rec, "UUID"), w->uuid))
 		return POE_NOTFOUND;
-	if (t == JSON_OBJECT) {
-		const char *keys[] = { "DevicePath", "NameSpace" };
-
-		for (int k = 0; k < 2; k++) {
-			int v = json_member(d, tok, keys[k]);
-			char path[256], base[64];
-
-			if (json_type(d, v) != JSON_STRING || json_str(d, v, path, sizeof(path)) < 0 ||
-			    !head_of(path, base, sizeof(base)) || strcmp(base, name) != 0) {
-				err_clear();
-				continue;
-			}
-			if (json_uuid(d, json_member(d, tok, "UUID"), uuid))
-				return 0;
-		}
-	}
-	json_for_each(d, tok, it) {
-		int rc = list_walk_uuid(d, it, name, uuid, depth + 1);
-
-		if (rc != POE_NOTFOUND)
-			return rc;
-	}
-	return POE_NOTFOUND;
+	return 0;
 }
 
 int nvmehost_parse_list_uuid(const char *text, size_t len, const char *name,
@@ -883,7 +886,7 @@ int nvmehost_parse_list_uuid(const char *text, size_t len, const char *name,
 	rc = parse_from_brace(&d, text, len);
 	if (rc < 0)
 		return err_prefix(rc, "nvme list");
-	rc = list_walk_uuid(&d, 0, name, uuid, 0);
+	rc = list_walk(&d, 0, match_name, &(struct want_uuid){ name, uuid }, 0);
 	json_free(&d);
 	return rc;
 }
