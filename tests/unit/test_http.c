@@ -167,6 +167,22 @@ static int get(struct http_client *c, const char *path, struct http_response *rs
 	return http_perform(c, &rq, rs);
 }
 
+/* One GET on a client of its own: asserts the return code, gives the HTTP status. */
+static int get_once(const struct http_opts *o, const char *path, int want_rc)
+{
+	struct http_client *c = http_client_new(o);
+	struct http_response rs;
+	int status;
+
+	assert_non_null(c);
+	http_response_init(&rs);
+	assert_int_equal(get(c, path, &rs), want_rc);
+	status = rs.status;
+	http_response_release(&rs);
+	http_client_free(c);
+	return status;
+}
+
 /* The paths the server has seen, as its JSON text. Caller frees. */
 static char *server_log(void)
 {
@@ -298,23 +314,15 @@ static void test_methods_and_status(void **state)
 static void test_untrusted_cert_fails(void **state)
 {
 	struct http_opts o = base_opts();
-	struct http_client *c;
-	struct http_response rs;
 	char want[128];
 	char *log;
 
 	(void)state;
 	o.ca_file = NULL; /* system store: does not know our CA */
-	c = http_client_new(&o);
-	assert_non_null(c);
-	http_response_init(&rs);
-	assert_int_equal(get(c, "/untrusted", &rs), POE_API);
-	assert_int_equal(rs.status, 0);
+	assert_int_equal(get_once(&o, "/untrusted", POE_API), 0);
 	snprintf(want, sizeof(want), "TLS verification of '127.0.0.1:%d' failed", srv.port);
 	assert_non_null(strstr(err_msg(), want));
 	assert_null(strstr(err_msg(), "s3cr3t"));
-	http_response_release(&rs);
-	http_client_free(c);
 
 	log = server_log();
 	assert_int_equal(count_in_log(log, "/untrusted"), 0);
@@ -322,20 +330,13 @@ static void test_untrusted_cert_fails(void **state)
 
 	/* verify: false accepts it */
 	o.verify = false;
-	c = http_client_new(&o);
-	http_response_init(&rs);
-	assert_int_equal(get(c, "/unverified", &rs), 0);
-	assert_int_equal(rs.status, 200);
-	http_response_release(&rs);
-	http_client_free(c);
+	assert_int_equal(get_once(&o, "/unverified", 0), 200);
 }
 
 static void test_wrong_hostname_fails(void **state)
 {
 	struct echo_server other;
 	struct http_opts o = base_opts();
-	struct http_client *c;
-	struct http_response rs;
 
 	(void)state;
 	if (echo_start(&other, "wronghost") < 0) {
@@ -343,45 +344,26 @@ static void test_wrong_hostname_fails(void **state)
 		skip();
 	}
 	o.base_url = other.base;
-	c = http_client_new(&o);
-	assert_non_null(c);
-	http_response_init(&rs);
-	assert_int_equal(get(c, "/x", &rs), POE_API);
+	assert_int_equal(get_once(&o, "/x", POE_API), 0);
 	assert_non_null(strstr(err_msg(), "TLS verification of"));
-	http_response_release(&rs);
-	http_client_free(c);
 
 	/* pinned, the same server is accepted: the pin replaces the host name check */
 	o.fingerprint = other.fp;
 	o.ca_file = NULL;
-	c = http_client_new(&o);
-	assert_non_null(c);
-	http_response_init(&rs);
-	assert_int_equal(get(c, "/x", &rs), 0);
-	assert_int_equal(rs.status, 200);
-	http_response_release(&rs);
-	http_client_free(c);
+	assert_int_equal(get_once(&o, "/x", 0), 200);
 	echo_stop(&other);
 }
 
 static void test_pin_ok(void **state)
 {
 	struct http_opts o = base_opts();
-	struct http_client *c;
-	struct http_response rs;
 	char plain[80];
 	size_t k = 0;
 
 	(void)state;
 	o.ca_file = NULL;
 	o.fingerprint = srv.fp;
-	c = http_client_new(&o);
-	assert_non_null(c);
-	http_response_init(&rs);
-	assert_int_equal(get(c, "/pinned", &rs), 0);
-	assert_int_equal(rs.status, 200);
-	http_response_release(&rs);
-	http_client_free(c);
+	assert_int_equal(get_once(&o, "/pinned", 0), 200);
 
 	/* plain lower-case hex works too */
 	for (const char *p = srv.fp; *p && k < sizeof(plain) - 1; p++)
@@ -389,34 +371,21 @@ static void test_pin_ok(void **state)
 			plain[k++] = (char)(*p >= 'A' && *p <= 'F' ? *p + 32 : *p);
 	plain[k] = '\0';
 	o.fingerprint = plain;
-	c = http_client_new(&o);
-	assert_non_null(c);
-	http_response_init(&rs);
-	assert_int_equal(get(c, "/pinned-hex", &rs), 0);
-	assert_int_equal(rs.status, 200);
-	http_response_release(&rs);
-	http_client_free(c);
+	assert_int_equal(get_once(&o, "/pinned-hex", 0), 200);
 }
 
 static void test_pin_wrong(void **state)
 {
 	struct http_opts o = base_opts();
-	struct http_client *c;
-	struct http_response rs;
 	char want[128];
 	char *log;
 
 	(void)state;
 	o.fingerprint = srv.cafp; /* a valid fingerprint, but of another certificate */
-	c = http_client_new(&o);
-	assert_non_null(c);
-	http_response_init(&rs);
-	assert_int_equal(get(c, "/pinned-wrong", &rs), POE_API);
+	assert_int_equal(get_once(&o, "/pinned-wrong", POE_API), 0);
 	snprintf(want, sizeof(want),
 		 "certificate of '127.0.0.1:%d' does not match the pinned fingerprint", srv.port);
 	assert_string_equal(err_msg(), want);
-	http_response_release(&rs);
-	http_client_free(c);
 
 	log = server_log();
 	assert_int_equal(count_in_log(log, "/pinned-wrong"), 0);
@@ -664,17 +633,10 @@ static void test_keepalive(void **state)
 static void test_drop_not_retried(void **state)
 {
 	struct http_opts o = base_opts();
-	struct http_client *c;
-	struct http_response rs;
 	char *log;
 
 	(void)state;
-	c = http_client_new(&o);
-	http_response_init(&rs);
-	assert_int_equal(get(c, "/drop", &rs), POE_API);
-	assert_int_equal(rs.status, 0);
-	http_response_release(&rs);
-	http_client_free(c);
+	assert_int_equal(get_once(&o, "/drop", POE_API), 0);
 	log = server_log();
 	assert_int_equal(count_in_log(log, "/drop"), 1);
 	free(log);
