@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import socket
-import ssl
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 import specs  # noqa: E402
+import tlsserver  # noqa: E402
 
 API = "/api"
 JOB_RETENTION = 300.0  # seconds a finished job stays readable (§1.8)
@@ -562,33 +562,9 @@ class OntapCore:
         self.routes[(method.upper(), template)] = fn
 
     def start(self, port=0):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.certfile, self.keyfile)
-
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-            # a real server's backlog: Python's default of 5 drops the SYNs of a client
-            # opening 8 connections at once, which then wait 1 s for TCP to retry
-            request_queue_size = 128
-            allow_reuse_address = True
-
-            def get_request(self):
-                # The TLS handshake happens on the first read, in the connection's own
-                # thread: a client that never completes it cannot block the accept loop.
-                sock, addr = self.socket.accept()
-                return ctx.wrap_socket(sock, server_side=True,
-                                       do_handshake_on_connect=False), addr
-
-            def handle_error(self, request, client_address):
-                pass  # TLS refusals and client resets are the tests' business, not noise
-
-        Server.sim = self
-        self._server = Server(("127.0.0.1", port), _Handler)
+        self._server, self._thread = tlsserver.serve_tls(self, _Handler, self.certfile,
+                                                         self.keyfile, port, "ontap-sim", 0.1)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, daemon=True,
-                                        name="ontap-sim")
-        self._thread.start()
         return self
 
     def stop(self):

@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(_HERE), "fakes"))
 
 import pve_spec  # noqa: E402
 import pvefiles as pf  # noqa: E402
+import tlsserver  # noqa: E402
 from pvefiles import PveError  # noqa: E402
 
 API_PREFIX = "/api2/json"
@@ -155,39 +156,9 @@ class PveSim:
         os.makedirs(self.mnt_dir, exist_ok=True)
 
     def start(self, port=0):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.certfile, self.keyfile)
-        sim = self
-
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
-            # a real server's backlog: Python's default of 5 drops the SYNs of a client
-            # opening 8 connections at once, which then wait 1 s for TCP to retry
-            request_queue_size = 128
-            allow_reuse_address = True
-
-            def get_request(self):
-                sock, addr = self.socket.accept()
-                # The TLS handshake runs in the handler thread (first read), so a client
-                # that connects and stalls cannot block the accept loop.
-                return ctx.wrap_socket(sock, server_side=True,
-                                       do_handshake_on_connect=False), addr
-
-            def handle_error(self, request, client_address):
-                # Clients that reject our certificate or drop the connection are part of
-                # the tests; do not spray tracebacks over pytest's output.
-                exc = sys.exc_info()[1]
-                if isinstance(exc, (ssl.SSLError, ConnectionError, socket.timeout, OSError)):
-                    return
-                super().handle_error(request, client_address)
-
-        self._server = Server(("127.0.0.1", port), _Handler)
-        self._server.sim = sim
+        self._server, self._thread = tlsserver.serve_tls(self, _Handler, self.certfile,
+                                                         self.keyfile, port, "pve-sim", 0.05)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="pve-sim", daemon=True)
-        self._thread.start()
         return self
 
     def stop(self):
@@ -378,6 +349,23 @@ class PveSim:
 
     def _require_vm(self, vmid):
         return pf.load_vm_config(self.pve_etc, self.node, vmid)
+
+    def _power_args(self, p, user):
+        """The checks every power and config endpoint of qemu-server API2/Qemu.pm makes
+        first (vm_start, vm_stop, vm_shutdown, vm_suspend, vm_resume, update_vm_async): the
+        VM exists, and skiplock is root's only (raise_param_exc "Only root may use this
+        option."). Returns (vmid, config, skiplock)."""
+        vmid = int(p["vmid"])
+        conf = self._require_vm(vmid)
+        skiplock = pf._bool(p.get("skiplock", 0))
+        if skiplock and user != "root@pam":
+            raise PveError.param("skiplock", "Only root may use this option.")
+        return vmid, conf, skiplock
+
+    def _require_running(self, vmid):
+        """PVE::QemuServer::check_running's callers: "VM <vmid> not running"."""
+        if self._state(vmid)["status"] != "running":
+            raise PveError("VM %d not running" % vmid)
 
     # ---------------------------------------------------------------- storage helpers
 
@@ -913,10 +901,7 @@ class PveSim:
         return None
 
     def _ep_config_post(self, p, user):
-        vmid = int(p["vmid"])
-        self._require_vm(vmid)
-        if p.get("skiplock") and pf._bool(p["skiplock"]) and user != "root@pam":
-            raise PveError.param("skiplock", "Only root may use this option.")
+        vmid, _, _ = self._power_args(p, user)
 
         def work(task):
             warnings = pf.update_vm_config(self.root, self.pve_etc, self.node, vmid, p,
@@ -950,11 +935,7 @@ class PveSim:
             return e
 
     def _ep_start(self, p, user, task_type="qmstart"):
-        vmid = int(p["vmid"])
-        conf = self._require_vm(vmid)
-        skiplock = pf._bool(p.get("skiplock", 0))
-        if skiplock and user != "root@pam":
-            raise PveError.param("skiplock", "Only root may use this option.")
+        vmid, conf, skiplock = self._power_args(p, user)
         del conf
 
         def action(check_only):
@@ -991,11 +972,7 @@ class PveSim:
         pf.write_vm_config(pf.conf_path(self.pve_etc, self.node, vmid), conf)
 
     def _ep_stop(self, p, user):
-        vmid = int(p["vmid"])
-        self._require_vm(vmid)
-        skiplock = pf._bool(p.get("skiplock", 0))
-        if skiplock and user != "root@pam":
-            raise PveError.param("skiplock", "Only root may use this option.")
+        vmid, _, skiplock = self._power_args(p, user)
 
         def action(check_only):
             if not check_only:
@@ -1004,27 +981,18 @@ class PveSim:
         return self._power_task("qmstop", vmid, user, action, skiplock)
 
     def _ep_shutdown(self, p, user):
-        vmid = int(p["vmid"])
-        self._require_vm(vmid)
-        skiplock = pf._bool(p.get("skiplock", 0))
-        if skiplock and user != "root@pam":
-            raise PveError.param("skiplock", "Only root may use this option.")
+        vmid, _, skiplock = self._power_args(p, user)
 
         def action(check_only):
-            if self._state(vmid)["status"] != "running":
-                raise PveError("VM %d not running" % vmid)
+            self._require_running(vmid)
             if not check_only:
                 self._set_run(vmid, "stopped")
 
         return self._power_task("qmshutdown", vmid, user, action, skiplock)
 
     def _ep_suspend(self, p, user):
-        vmid = int(p["vmid"])
-        self._require_vm(vmid)
+        vmid, _, skiplock = self._power_args(p, user)
         todisk = pf._bool(p.get("todisk", 0))
-        skiplock = pf._bool(p.get("skiplock", 0))
-        if skiplock and user != "root@pam":
-            raise PveError.param("skiplock", "Only root may use this option.")
         if not todisk:
             def pause(task):
                 with pf.VmLock(self.root, vmid, self.lock_timeout):
@@ -1032,8 +1000,7 @@ class PveSim:
                     if c.main.get("lock") and not skiplock:
                         raise PveError("VM is locked (%s)" % c.main["lock"])
                     with self._lock:
-                        if self._state(vmid)["status"] != "running":
-                            raise PveError("VM %d not running" % vmid)
+                        self._require_running(vmid)
                         self._set_run(vmid, "running", "paused")
                 return 0
             return self._new_task("qmpause", str(vmid), user, pause)
@@ -1041,8 +1008,7 @@ class PveSim:
         statestorage = p.get("statestorage")
 
         def action(check_only):
-            if self._state(vmid)["status"] != "running":
-                raise PveError("VM %d not running" % vmid)
+            self._require_running(vmid)
             c = self._require_vm(vmid)
             sc = pf.StoreCtx(self.pve_etc, self.mnt_dir, self.version)
             sid = statestorage or c.main.get("vmstatestorage")
@@ -1069,11 +1035,7 @@ class PveSim:
         return self._power_task("qmsuspend", vmid, user, action, skiplock)
 
     def _ep_resume(self, p, user):
-        vmid = int(p["vmid"])
-        self._require_vm(vmid)
-        skiplock = pf._bool(p.get("skiplock", 0))
-        if skiplock and user != "root@pam":
-            raise PveError.param("skiplock", "Only root may use this option.")
+        vmid, _, skiplock = self._power_args(p, user)
         c = self._require_vm(vmid)
         if c.main.get("lock") == "suspended" and self._state(vmid)["status"] == "stopped":
             # resuming a hibernated VM is a start: hooks fire (pve.md 1.4)
@@ -1081,9 +1043,7 @@ class PveSim:
 
         def work(task):
             with self._lock:
-                st = self._state(vmid)
-                if st["status"] != "running":
-                    raise PveError("VM %d not running" % vmid)
+                self._require_running(vmid)
                 self._set_run(vmid, "running", "running")
             return 0
 
