@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "host/nvmehost.h"
 #include "ontap/ontap.h"
+#include "ops/names.h"
 #include "pve/pve.h"
 #include "base/util.h"
 
@@ -115,7 +116,7 @@ static int lookup_vmid(struct dev_task *t, const char *uuid, struct ontap_namesp
 			*transient = true;
 			continue;
 		}
-		vmid = watch_ns_name_vmid(ns->name, s->prefix ? s->prefix : "pve_");
+		vmid = names_nvme_ns_vmid(ns->name, s->prefix ? s->prefix : "pve_");
 	}
 	return vmid;
 }

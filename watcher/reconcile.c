@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "ops/names.h"
 #include "pve/pve.h"
 #include "base/util.h"
 
@@ -181,7 +182,7 @@ void wr_event(struct watcher *w, struct watch_dir *d, uint32_t mask, const char 
 			vd->dirty = true;
 		return;
 	}
-	if (d->kind == WK_VMDIR && !(mask & IN_ISDIR) && watch_clone_name_vmid(name) == d->vmid)
+	if (d->kind == WK_VMDIR && !(mask & IN_ISDIR) && names_clone_vmid(name) == d->vmid)
 		d->dirty = true;
 }
 
@@ -264,7 +265,7 @@ static void scan_vmdir(struct watcher *w, int nfs, int vmid)
 		struct stat st;
 		bool referenced = false;
 
-		if (watch_clone_name_vmid(de->d_name) != vmid)
+		if (names_clone_vmid(de->d_name) != vmid)
 			continue;
 		/* an empty file is a clone still being made (qm rescan skips them too) */
 		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode) ||
@@ -371,7 +372,7 @@ static void reconcile_unused(struct watcher *w, const bool *reachable)
 			nfs = nfs_by_id(w, dr->storage);
 			slash = strchr(dr->volume, '/');
 			if (nfs < 0 || !reachable[nfs] || !slash ||
-			    watch_clone_name_vmid(slash + 1) < 0 ||
+			    names_clone_vmid(slash + 1) < 0 ||
 			    !util_is_safe_relpath(dr->volume))
 				continue;
 			path = util_xasprintf("%s/%s", w->nfs[nfs].images, dr->volume);

@@ -33,6 +33,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "host/nvmehost.h"
 #include "watch_internal.h"
 
 #define QUEUE_MASK (IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR)
@@ -340,7 +341,7 @@ static void handle_event(struct watcher *w, const struct inotify_event *ev)
 		wq_note_name(w, name);
 		break;
 	case WK_DEV:
-		if (!(ev->mask & IN_ISDIR) && watch_is_nvme_head(name))
+		if (!(ev->mask & IN_ISDIR) && nvmehost_is_head(name))
 			wd_event(w, name);
 		break;
 	case WK_IMAGES:

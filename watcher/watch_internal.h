@@ -26,17 +26,7 @@ struct watcher;
 #define WATCH_BACKOFF_MAX_MS 30000
 #define WATCH_UUID_LEN 36
 
-/*
- * A clone file of ours, DESIGN.md "Names (contract)":
- * vm-<vmid>-disk-<n>-snap-<label>-<YYYYMMDDTHHMMSSZ>.<raw|qcow2|vmdk>, label [a-z0-9_]{1,32}.
- * Returns the vmid in the name, or -1 when the name has another shape.
- */
-int watch_clone_name_vmid(const char *name);
-/* A namespace head device "nvme<X>n<Y>" (never the per-path "nvme<X>c<C>n<Y>", never a
- * partition "nvme<X>n<Y>p<P>"). */
-bool watch_is_nvme_head(const char *name);
-/* The vmid of an NVMe namespace named "/vol/<prefix>vm_<vmid>_disk_<n>/<ns>", else -1. */
-int watch_ns_name_vmid(const char *ns_name, const char *prefix);
+/* Names of clones and namespaces: ops/names.h; NVMe head devices: nvmehost_is_head(). */
 /*
  * A namespace uuid as read from sysfs (untrusted: bounded by len, trailing whitespace
  * allowed): 8-4-4-4-12 hex digits, copied lowercase into out. Returns 0 or POE_FAIL.

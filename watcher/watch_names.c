@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Pure helpers of the watcher: the name shapes it acts on, coalescing and backoff. No I/O,
+ * Pure helpers of the watcher: uuid parsing, coalescing, backoff, retryable qm errors. No I/O,
  * so tests/unit/test_watch.c can check them directly.
  */
 #include "watch_internal.h"
@@ -11,34 +11,6 @@
 
 #include "base/err.h"
 #include "base/util.h"
-#include "ops/names.h"
-
-int watch_clone_name_vmid(const char *name)
-{
-	return names_clone_vmid(name);
-}
-
-bool watch_is_nvme_head(const char *name)
-{
-	const char *p = name;
-	int n;
-
-	if (strncmp(p, "nvme", 4) != 0)
-		return false;
-	p += 4;
-	for (n = 0; isdigit((unsigned char)*p); p++)
-		n++;
-	if (n < 1 || n > 6 || *p++ != 'n')
-		return false;
-	for (n = 0; isdigit((unsigned char)*p); p++)
-		n++;
-	return n >= 1 && n <= 6 && *p == '\0';
-}
-
-int watch_ns_name_vmid(const char *ns_name, const char *prefix)
-{
-	return names_nvme_ns_vmid(ns_name, prefix);
-}
 
 int watch_uuid_parse(const char *text, size_t len, char out[WATCH_UUID_LEN + 1])
 {

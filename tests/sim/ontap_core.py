@@ -562,10 +562,7 @@ class OntapCore:
         self.routes[(method.upper(), template)] = fn
 
     def start(self, port=0):
-        self._server, self._thread = tlsserver.serve_tls(self, _Handler, self.certfile,
-                                                         self.keyfile, port, "ontap-sim", 0.1)
-        self.port = self._server.server_address[1]
-        return self
+        return tlsserver.serve_tls(self, _Handler, port, "ontap-sim", 0.1)
 
     def stop(self):
         if self._server is None:

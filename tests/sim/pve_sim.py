@@ -156,10 +156,7 @@ class PveSim:
         os.makedirs(self.mnt_dir, exist_ok=True)
 
     def start(self, port=0):
-        self._server, self._thread = tlsserver.serve_tls(self, _Handler, self.certfile,
-                                                         self.keyfile, port, "pve-sim", 0.05)
-        self.port = self._server.server_address[1]
-        return self
+        return tlsserver.serve_tls(self, _Handler, port, "pve-sim", 0.05)
 
     def stop(self):
         self._stopping.set()

@@ -9,11 +9,12 @@ import sys
 import threading
 
 
-def serve_tls(sim, handler, certfile, keyfile, port, name, poll_interval):
-    """Start serving handler on 127.0.0.1:port (0 = any) in a daemon thread; the handler
-    finds the simulator as self.server.sim. Returns (server, thread)."""
+def serve_tls(sim, handler, port, name, poll_interval):
+    """Serve handler for sim on 127.0.0.1:port (0 = any) with sim.certfile and sim.keyfile,
+    in a daemon thread; the handler finds the simulator as self.server.sim. Sets
+    sim._server, sim._thread and sim.port; returns sim."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(certfile, keyfile)
+    ctx.load_cert_chain(sim.certfile, sim.keyfile)
 
     class Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
@@ -37,10 +38,11 @@ def serve_tls(sim, handler, certfile, keyfile, port, name, poll_interval):
                 return
             super().handle_error(request, client_address)
 
-    server = Server(("127.0.0.1", port), handler)
-    server.sim = sim
-    thread = threading.Thread(target=server.serve_forever,
-                              kwargs={"poll_interval": poll_interval},
-                              name=name, daemon=True)
-    thread.start()
-    return server, thread
+    sim._server = Server(("127.0.0.1", port), handler)
+    sim._server.sim = sim
+    sim.port = sim._server.server_address[1]
+    sim._thread = threading.Thread(target=sim._server.serve_forever,
+                                   kwargs={"poll_interval": poll_interval},
+                                   name=name, daemon=True)
+    sim._thread.start()
+    return sim

@@ -116,6 +116,8 @@ static void test_names(void **state)
 	assert_false(nvmehost_is_head("nvme0n"));
 	assert_false(nvmehost_is_head("ng0n1"));
 	assert_false(nvmehost_is_head("nvme1234567n1"));
+	assert_false(nvmehost_is_head("sda"));
+	assert_false(nvmehost_is_head("nvme-fabrics"));
 	assert_true(util_is_uuid(UUID));
 	assert_false(util_is_uuid(UUID_HEX));
 	assert_false(util_is_uuid(UUID "0"));
