@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "fakes"))
 
 import certs  # noqa: E402
 from pve_sim import PveSim  # noqa: E402
+from conftest import env_lifecycle  # noqa: E402
 
 NODE = "pve1"
 PVE_PASSWORD = "s3cr3t-pve"
@@ -70,6 +71,10 @@ class PveEnv:
         self.mnt = os.path.join(self.T, "mnt", "pve")
         self.config_path = os.path.join(self.T, "config.yaml")
         self.pve = None
+
+    def teardown(self):
+        if self.pve:
+            self.pve.stop()
 
     def setup(self):
         T = self.T
@@ -140,15 +145,7 @@ class PveEnv:
 
 @pytest.fixture
 def penv(tmp_path):
-    os.chmod(tmp_path, 0o700)
-    e = PveEnv(tmp_path)
-    try:
-        e.setup()
-        yield e
-    finally:
-        if e.pve:
-            e.pve.stop()
-    assert e.pve.violations == [], "requests not in the PVE API spec: %r" % e.pve.violations
+    yield from env_lifecycle(PveEnv(tmp_path))
 
 
 def api_requests(penv, method=None, path_prefix=None):
