@@ -199,6 +199,12 @@ class Env:
         with open(path, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
 
+    def qm_faults(self, faults):
+        """The fake qm's faults (tests/fakes/qm.py): a list of {"match": [argv words],
+        "exit", "stderr", "sleep", "count"}."""
+        with open(os.path.join(self.T, "qm-faults.json"), "w", encoding="utf-8") as f:
+            json.dump(faults, f)
+
     def qm_calls(self):
         """argv lists (without --root) of every fake qm run, in order."""
         return self._log("qm.log")

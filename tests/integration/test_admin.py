@@ -109,9 +109,8 @@ def test_install_hook_dry_run_and_errors(env):
 
 def test_install_hook_reports_qm_failure(env):
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
-    with open(os.path.join(env.T, "qm-faults.json"), "w", encoding="utf-8") as f:
-        f.write('[{"match": ["set"], "exit": 255, '
-                '"stderr": "only root can set \'hookscript\' config\\n"}]')
+    env.qm_faults([{"match": ["set"], "exit": 255,
+                    "stderr": "only root can set 'hookscript' config\n"}])
     r = env.run("install-hook", "--vm", "100", env=NONROOT)
     assert r.returncode == 1
     assert "only root" in r.stderr and "root@pam" in r.stderr

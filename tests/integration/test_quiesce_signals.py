@@ -59,14 +59,21 @@ def slow_clones(env):
                         seconds=CLONE_DELAY)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_cli_freeze_interrupted(env, sig):
+def interrupted_cli_create(env, quiesce, state, sig):
+    """'vm create --quiesce <quiesce>' of a running VM with slow clones, sent sig while
+    the VM's <state> ("frozen", "suspended") holds; returns its stderr."""
     env.add_vm(100, disks=DISKS, status="running", agent=True)
     slow_clones(env)
-    p = spawn(env, ["vm", "create", "--vm", "100", "--quiesce", "freeze"])
-    rc, err, took = interrupt_while(env, p, lambda: env.pve.vm(100)["frozen"], sig)
+    p = spawn(env, ["vm", "create", "--vm", "100", "--quiesce", quiesce])
+    rc, err, took = interrupt_while(env, p, lambda: env.pve.vm(100)[state], sig)
     assert rc != 0, err
     assert took < PROMPT, (took, err)
+    return err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_freeze_interrupted(env, sig):
+    err = interrupted_cli_create(env, "freeze", "frozen", sig)
     assert env.pve.vm(100)["frozen"] is False, err
     assert wait_for(lambda: clone_requests_done(env), timeout=CLONE_DELAY + 5)
     assert clone_files(env) == [], err
@@ -76,12 +83,7 @@ def test_cli_freeze_interrupted(env, sig):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_cli_suspend_interrupted(env, sig):
-    env.add_vm(100, disks=DISKS, status="running", agent=True)
-    slow_clones(env)
-    p = spawn(env, ["vm", "create", "--vm", "100", "--quiesce", "suspend"])
-    rc, err, took = interrupt_while(env, p, lambda: env.pve.vm(100)["suspended"], sig)
-    assert rc != 0, err
-    assert took < PROMPT, (took, err)
+    err = interrupted_cli_create(env, "suspend", "suspended", sig)
     env.pve.wait_tasks(timeout=10)
     vm = env.pve.vm(100)
     assert vm["status"] == "running" and not vm["suspended"] and not vm["paused"], vm

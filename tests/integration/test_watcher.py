@@ -255,9 +255,7 @@ def test_locked_vm_is_retried_until_unlocked(env, watcher):
 def test_kill9_while_qm_runs_loses_no_job(env, watcher):
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
     # the first rescan of VM 100 hangs for 3 s (and then "succeeds" without acting)
-    with open(os.path.join(env.T, "qm-faults.json"), "w", encoding="utf-8") as f:
-        json.dump([{"match": ["rescan", "--vmid", "100"], "sleep": 3, "exit": 0,
-                    "count": 1}], f)
+    env.qm_faults([{"match": ["rescan", "--vmid", "100"], "sleep": 3, "exit": 0, "count": 1}])
     w = watcher()
     name = write_job(env, 100)
     assert wait_for(lambda: len(rescans(env, 100)) == 1, timeout=10), w.log()
@@ -271,9 +269,7 @@ def test_kill9_while_qm_runs_loses_no_job(env, watcher):
 
 def test_sigterm_finishes_the_qm_in_hand(env, watcher):
     env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
-    with open(os.path.join(env.T, "qm-faults.json"), "w", encoding="utf-8") as f:
-        json.dump([{"match": ["rescan", "--vmid", "100"], "sleep": 2, "exit": 0,
-                    "count": 1}], f)
+    env.qm_faults([{"match": ["rescan", "--vmid", "100"], "sleep": 2, "exit": 0, "count": 1}])
     w = watcher()
     write_job(env, 100)
     assert wait_for(lambda: len(rescans(env, 100)) == 1, timeout=10), w.log()
@@ -504,9 +500,7 @@ def test_hung_ontap_lookup_of_a_device_holds_up_neither_jobs_nor_sigterm(env, wa
     ns_uuid = _make_namespace(env, "svm_nvme", "pve_vm_100_disk_1")
     # the look-up is answered only after 8 s; the job of VM 101 keeps qm busy for 1 s
     env.ontap.add_fault("GET", r"^/api/storage/namespaces", "latency", count=None, seconds=8)
-    with open(os.path.join(env.T, "qm-faults.json"), "w", encoding="utf-8") as f:
-        json.dump([{"match": ["rescan", "--vmid", "101"], "sleep": 1, "exit": 0,
-                    "count": 1}], f)
+    env.qm_faults([{"match": ["rescan", "--vmid", "101"], "sleep": 1, "exit": 0, "count": 1}])
     mark = len(env.ontap.requests)
     w = watcher()
     _fake_device(env, "nvme0n1", ns_uuid)
