@@ -584,6 +584,27 @@ def load_vm_config(pve_etc, node, vmid):
                        % (node, int(vmid)))
 
 
+def config_view(conf, snapshot=None, current=False):
+    """What GET /nodes/<node>/qemu/<vmid>/config and 'qm config' (the same API method,
+    qemu-server API2/Qemu.pm vm_config) return: a snapshot's section
+    (QemuConfig->load_snapshot_config), else the main section with the pending values
+    applied and the pending deletions removed unless current (pve-guest-common
+    AbstractConfig.pm load_current_config)."""
+    if snapshot:
+        if snapshot not in conf.snapshots:
+            raise PveError("snapshot '%s' does not exist" % snapshot)
+        return dict(conf.snapshots[snapshot])
+    section = dict(conf.main)
+    if not current:
+        for k, v in conf.pending.items():
+            if k != "delete":
+                section[k] = v
+        for k in re.split(r"[,;\s]+", conf.pending.get("delete", "")):
+            if k:
+                section.pop(k.lstrip("!"), None)
+    return section
+
+
 class VmLock:
     """Holds the VM's config flock (T/lock-<vmid>) for the duration of a `with` block; waits
     `timeout` seconds for another holder first, then fails with PVE's message."""

@@ -268,16 +268,7 @@ def cmd_config(ctx, args):
     if len(pos) != 1 or not pos[0].isdigit():
         raise Usage("qm config <vmid> [OPTIONS]")
     conf = pf.load_vm_config(ctx.pve_etc, NODE, int(pos[0]))
-    if opts.get("snapshot"):
-        if opts["snapshot"] not in conf.snapshots:
-            raise PveError("snapshot '%s' does not exist" % opts["snapshot"])
-        section = conf.snapshots[opts["snapshot"]]
-    else:
-        section = dict(conf.main)
-        if not pf._bool(opts.get("current", "0")):
-            for k, v in conf.pending.items():
-                if k != "delete":
-                    section[k] = v
+    section = pf.config_view(conf, opts.get("snapshot"), pf._bool(opts.get("current", "0")))
     # qm config prints sorted keys, no digest, the description encoded like in the file
     for k in sorted(section):
         v = section[k]

@@ -352,3 +352,19 @@ def test_format_size_and_names():
     assert pf.parse_name_dir("snap-x.qcow2", "pve8") == "qcow2"
     assert pf.parse_name_dir("a b.raw") is None and pf.parse_name_dir("x.img") is None
     assert pf.parse_volid("ONTAP01:100/a:b.raw") == ("ONTAP01", "100/a:b.raw")
+
+
+def test_config_applies_pending_values_and_deletions(T):
+    # qemu-server API2/Qemu.pm vm_config (what 'qm config' runs): pending values applied,
+    # pending deletions removed, unless --current
+    conf(T, 100, BASE + "memory: 2048\nnet0: virtio=AA:BB:CC:DD:EE:FF,bridge=vmbr0\n"
+         "\n[PENDING]\ndelete: net0\nmemory: 4096\n")
+    r = qm(T, "config", "100")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "memory: 4096" in lines
+    assert not [l for l in lines if l.startswith("net0:")]
+    r = qm(T, "config", "100", "--current", "1")
+    lines = r.stdout.splitlines()
+    assert "memory: 2048" in lines
+    assert "net0: virtio=AA:BB:CC:DD:EE:FF,bridge=vmbr0" in lines

@@ -869,20 +869,7 @@ class PveSim:
         vmid = int(p["vmid"])
         conf = self._require_vm(vmid)
         path = pf.conf_path(self.pve_etc, self.node, vmid)
-        if p.get("snapshot"):
-            if p["snapshot"] not in conf.snapshots:
-                raise PveError("snapshot '%s' does not exist" % p["snapshot"])
-            section = conf.snapshots[p["snapshot"]]
-        else:
-            section = dict(conf.main)
-            if not pf._bool(p.get("current", 0)):
-                # pending values applied (the default view)
-                for k, v in conf.pending.items():
-                    if k != "delete":
-                        section[k] = v
-                for k in re.split(r"[,;\s]+", conf.pending.get("delete", "")):
-                    if k:
-                        section.pop(k.lstrip("!"), None)
+        section = pf.config_view(conf, p.get("snapshot"), pf._bool(p.get("current", 0)))
         op = pve_spec.operation("GET", "/nodes/x/qemu/1/config", self.version)
         out = {k: self._typed(k, v, op.get("returns")) if k != "description" else v
                for k, v in section.items()}
