@@ -30,6 +30,9 @@ import os
 import sys
 import uuid
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pvefiles as pf  # noqa: E402
+
 STATE = "nvme-state.json"
 SUBSYS_INDEX = 0  # one ONTAP subsystem: controller/head index 0
 
@@ -403,15 +406,10 @@ def _show_hostnqn(root, args):
 
 
 def main(argv):
-    if len(argv) < 2 or argv[0] != "--root":
-        print("usage: nvme.py --root T <nvme arguments>", file=sys.stderr)
+    started = pf.fake_start(argv, "nvme")
+    if started is None:
         return 2
-    root = os.path.abspath(argv[1])
-    args = argv[2:]
-    fd = os.open(os.path.join(root, "nvme.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                 0o644)
-    os.write(fd, (json.dumps(args) + "\n").encode())
-    os.close(fd)
+    root, args = started
     if not args:
         print("usage: nvme <command> [<device>] [<args>]", file=sys.stderr)
         return 1

@@ -8,9 +8,11 @@ Debian's /usr/bin/python3 with no extra packages.
 """
 
 import errno
+import json
 import os
 import re
 import struct
+import sys
 import tempfile
 import time
 
@@ -19,6 +21,25 @@ import time
 # --------------------------------------------------------------------------------------------
 
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def fake_start(argv, tool):
+    """The common start of the fake commands (qm.py, nvme.py): 'TOOL.py --root T args...'.
+    Logs args as one JSON line to T/TOOL.log (O_APPEND writes of one short line are atomic,
+    so concurrent fakes do not interleave) and returns (T, args), or None after printing
+    the usage line."""
+    if len(argv) < 2 or argv[0] != "--root":
+        print("usage: %s.py --root T <%s arguments>" % (tool, tool), file=sys.stderr)
+        return None
+    root = os.path.abspath(argv[1])
+    args = argv[2:]
+    fd = os.open(os.path.join(root, tool + ".log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                 0o644)
+    try:
+        os.write(fd, (json.dumps(args) + "\n").encode())
+    finally:
+        os.close(fd)
+    return root, args
 
 
 def parse_size(text):

@@ -40,16 +40,6 @@ class Usage(Exception):
     pass
 
 
-def log_argv(root, argv):
-    # O_APPEND writes of one short line are atomic, so concurrent fakes do not interleave.
-    line = (json.dumps(argv) + "\n").encode()
-    fd = os.open(os.path.join(root, "qm.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-
-
 def apply_fault(root, argv):
     path = os.path.join(root, "qm-faults.json")
     if not os.path.exists(path):
@@ -303,12 +293,10 @@ COMMANDS = {"rescan": cmd_rescan, "set": cmd_set, "config": cmd_config, "status"
 
 
 def main(argv):
-    if len(argv) < 2 or argv[0] != "--root":
-        print("usage: qm.py --root T <qm arguments>", file=sys.stderr)
+    started = pf.fake_start(argv, "qm")
+    if started is None:
         return 2
-    root = os.path.abspath(argv[1])
-    args = argv[2:]
-    log_argv(root, args)
+    root, args = started
     rc = apply_fault(root, args)
     if rc is not None:
         return rc
