@@ -485,20 +485,33 @@ out:
 	return rc;
 }
 
+/*
+ * GET path; *data is the answer's "data" member, which must be of type (JSON_OBJECT,
+ * JSON_ARRAY); what names it for the message ("a list"). Returns 0 or < 0.
+ */
+static int get_data(struct pve_client *pc, const char *path, enum json_type type,
+		    const char *what, struct json_doc *d, int *data, int64_t deadline)
+{
+	int rc = pve_call(pc, "GET", path, NULL, 0, d, deadline);
+
+	if (rc < 0)
+		return rc;
+	*data = json_member(d, 0, "data");
+	if (json_type(d, *data) != type)
+		return err_set(POE_API, "GET %s: answer without %s", path, what);
+	return 0;
+}
+
 int pve_vm_node(struct pve_client *pc, int vmid, char *node, size_t n, int64_t deadline)
 {
 	struct json_doc d = { 0 };
 	int data;
 	int rc;
 
-	rc = pve_call(pc, "GET", "/cluster/resources?type=vm", NULL, 0, &d, deadline);
+	rc = get_data(pc, "/cluster/resources?type=vm", JSON_ARRAY, "a list", &d, &data,
+		      deadline);
 	if (rc < 0)
 		goto out;
-	data = json_member(&d, 0, "data");
-	if (json_type(&d, data) != JSON_ARRAY) {
-		rc = err_set(POE_API, "GET /cluster/resources: answer without a list");
-		goto out;
-	}
 	rc = POE_NOTFOUND;
 	json_for_each(&d, data, e) {
 		int64_t id;
@@ -552,12 +565,10 @@ int pve_vm_status(struct pve_client *pc, const char *node, int vmid, struct pve_
 
 	memset(st, 0, sizeof(*st));
 	rc = vm_path(&path, node, vmid, "/status/current");
+	if (rc == 0)
+		rc = get_data(pc, path.data, JSON_OBJECT, "a status", &d, &data, deadline);
 	if (rc < 0)
 		goto out;
-	rc = pve_call(pc, "GET", path.data, NULL, 0, &d, deadline);
-	if (rc < 0)
-		goto out;
-	data = json_member(&d, 0, "data");
 	if (json_get_str(&d, data, "status", st->status, sizeof(st->status)) < 0) {
 		rc = err_set(POE_API, "GET %s: answer without a status", path.data);
 		goto out;
@@ -719,16 +730,10 @@ int pve_storage_get(struct pve_client *pc, const char *id, struct pve_storage *s
 
 	memset(st, 0, sizeof(*st));
 	rc = storage_path(&path, id);
+	if (rc == 0)
+		rc = get_data(pc, path.data, JSON_OBJECT, "a storage", &d, &data, deadline);
 	if (rc < 0)
 		goto out;
-	rc = pve_call(pc, "GET", path.data, NULL, 0, &d, deadline);
-	if (rc < 0)
-		goto out;
-	data = json_member(&d, 0, "data");
-	if (json_type(&d, data) != JSON_OBJECT) {
-		rc = err_set(POE_API, "GET %s: answer without a storage", path.data);
-		goto out;
-	}
 	st->id = json_get_strdup(&d, data, "storage");
 	if (!st->id)
 		st->id = util_xstrdup(id);
