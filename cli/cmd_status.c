@@ -348,7 +348,7 @@ static int cmd_status(struct cli_ctx *cc, int argc, char **argv)
 out:
 	for (int i = 0; i < nvms; i++) {
 		policy_free(vms[i].pol);
-		free(vms[i].snaps);
+		ops_vm_snapshot_list_free(vms[i].snaps, vms[i].nsnaps);
 	}
 	free(vms);
 	free(rows);

@@ -15,6 +15,9 @@
 #include "ops/ops.h"
 #include "base/util.h"
 
+/* only the bound struct buf needs: the summary of any real snapshot is far smaller */
+#define DISK_SUMMARY_MAX ((size_t)1 << 24)
+
 static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s,
 			  const struct vm_snapshot *pruned, int npruned);
 
@@ -26,6 +29,9 @@ static void pruned_json(struct json_writer *w, const struct vm_snapshot *pruned,
 		snapshot_json(w, &pruned[i], NULL, 0);
 	jw_array_end(w);
 }
+
+/* only the bound struct buf needs: the summary of any real snapshot is far smaller */
+#define DISK_SUMMARY_MAX ((size_t)1 << 24)
 
 static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s,
 			  const struct vm_snapshot *pruned, int npruned)
@@ -58,18 +64,19 @@ static void snapshot_json(struct json_writer *w, const struct vm_snapshot *s,
 	jw_object_end(w);
 }
 
-static void disk_summary(const struct vm_snapshot *s, char *out, size_t n)
+/* "scsi0,virtio1 (incomplete, missing: sata0)" into b (emptied first); every key whole. */
+static int disk_summary(const struct vm_snapshot *s, struct buf *b)
 {
-	size_t len = 0;
+	int rc = 0;
 
-	out[0] = '\0';
-	for (int i = 0; i < s->ndisks && len < n; i++)
-		len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "," : "", s->disks[i].disk);
-	for (int i = 0; i < s->nmissing && len < n; i++)
-		len += (size_t)snprintf(out + len, n - len, "%s%s", i ? "," : " (incomplete, missing: ",
-					s->missing[i]);
-	if (s->nmissing && len < n)
-		snprintf(out + len, n - len, ")");
+	buf_reset(b);
+	for (int i = 0; i < s->ndisks && rc == 0; i++)
+		rc = buf_printf(b, "%s%s", i ? "," : "", s->disks[i].disk);
+	for (int i = 0; i < s->nmissing && rc == 0; i++)
+		rc = buf_printf(b, "%s%s", i ? "," : " (incomplete, missing: ", s->missing[i]);
+	if (s->nmissing && rc == 0)
+		rc = buf_puts(b, ")");
+	return rc;
 }
 
 static void print_pruned(int vmid, const struct vm_snapshot *pruned, int npruned, bool dry)
@@ -107,9 +114,9 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		{ .name = NULL },
 	};
 	struct vm_snapshot_opts so = { 0 };
-	struct vm_snapshot *snap = NULL, *pruned = NULL; /* ~47 KB: not on the stack */
+	struct vm_snapshot snap = { .ndisks = 0 }, *pruned = NULL;
 	struct cli_run run;
-	int npruned = 0, rc;
+	int npruned = 0, nlist = 0, rc;
 
 	rc = cli_parse("vm create", argc, argv, opts,
 		       "Snapshot every disk of a VM on a configured storage: one ONTAP file clone per\n"
@@ -135,34 +142,37 @@ static int vm_create(struct cli_ctx *cc, int argc, char **argv)
 		so.quiesce = QUIESCE_SUSPEND;
 	if (shutdown)
 		so.quiesce = QUIESCE_SHUTDOWN;
-	snap = util_xcalloc(1, sizeof(*snap));
 	rc = cli_run_begin_vm(&run, cc, so.vmid);
 	if (rc == 0)
-		rc = ops_vm_snapshot_create(&run.ctx, &so, snap);
+		rc = ops_vm_snapshot_create(&run.ctx, &so, &snap);
 	if (rc == 0 && keep > 0) {
 		/* the snapshot exists: a retention failure is an error, but says so */
 		npruned = ops_vm_snapshot_prune_select(&run.ctx, so.vmid, label, (int)keep, &pruned,
-						       &npruned);
+						       &nlist);
 		if (npruned < 0)
 			rc = err_prefix(npruned, "created snapshot '%s', but retention failed",
-					snap->name);
+					snap.name);
 	}
 	cli_run_end(&run, cc);
 	if (rc == 0 && cc->json) {
 		struct cli_json j;
 
 		cli_json_begin(&j);
-		snapshot_json(&j.w, snap, keep > 0 ? pruned : NULL, npruned);
+		snapshot_json(&j.w, &snap, keep > 0 ? pruned : NULL, npruned);
 		rc = cli_json_end(&j);
 	} else if (rc == 0 && !cc->dry_run) {
-		char disks[512];
+		struct buf disks = BUF_INIT(DISK_SUMMARY_MAX);
 
-		disk_summary(snap, disks, sizeof(disks));
-		printf("created snapshot '%s' of VM %d (%s)\n", snap->name, so.vmid, disks);
-		print_pruned(so.vmid, pruned, npruned, false);
+		rc = disk_summary(&snap, &disks);
+		if (rc == 0)
+			printf("created snapshot '%s' of VM %d (%s)\n", snap.name, so.vmid,
+			       buf_cstr(&disks));
+		buf_release(&disks);
+		if (rc == 0)
+			print_pruned(so.vmid, pruned, npruned, false);
 	}
-	free(pruned);
-	free(snap);
+	ops_vm_snapshot_list_free(pruned, nlist);
+	vm_snapshot_clear(&snap);
 	return rc;
 }
 
@@ -200,17 +210,20 @@ static int vm_list(struct cli_ctx *cc, int argc, char **argv)
 		jw_array_end(&j.w);
 		rc = cli_json_end(&j);
 	} else {
+		struct buf disks = BUF_INIT(DISK_SUMMARY_MAX);
+
 		printf("%-40s %-20s %s\n", "NAME", "CREATED", "DISKS");
-		for (int i = 0; i < n; i++) {
-			/* every key (< 16) of both lists with its comma, and the words around */
-			char iso[21], disks[OPS_MAX_DISKS * 2 * 17 + 64];
+		for (int i = 0; i < n && rc == 0; i++) {
+			char iso[21];
 
 			util_iso8601(snaps[i].created, iso);
-			disk_summary(&snaps[i], disks, sizeof(disks));
-			printf("%-40s %-20s %s\n", snaps[i].name, iso, disks);
+			rc = disk_summary(&snaps[i], &disks);
+			if (rc == 0)
+				printf("%-40s %-20s %s\n", snaps[i].name, iso, buf_cstr(&disks));
 		}
+		buf_release(&disks);
 	}
-	free(snaps);
+	ops_vm_snapshot_list_free(snaps, n);
 	return rc;
 }
 
@@ -300,7 +313,7 @@ static int vm_prune(struct cli_ctx *cc, int argc, char **argv)
 	struct vm_snapshot *pruned = NULL;
 	struct cli_json j;
 	struct cli_run run;
-	int n = 0, rc;
+	int n = 0, nlist = 0, rc;
 
 	rc = cli_parse("vm prune", argc, argv, opts,
 		       "Retention by hand: per label, keep the newest N pve-ontap snapshots of\n"
@@ -316,7 +329,7 @@ static int vm_prune(struct cli_ctx *cc, int argc, char **argv)
 	rc = cli_run_begin_vm(&run, cc, (int)vmid);
 	if (rc == 0)
 		n = rc = ops_vm_snapshot_prune_select(&run.ctx, (int)vmid, label, (int)keep,
-						      &pruned, &n);
+						      &pruned, &nlist);
 	if (rc >= 0 && cc->json) {
 		cli_json_begin(&j);
 		jw_object_begin(&j.w, NULL);
@@ -333,7 +346,7 @@ static int vm_prune(struct cli_ctx *cc, int argc, char **argv)
 		rc = cli_json_end(&j);
 	else if (rc >= 0)
 		print_pruned((int)vmid, pruned, n, cc->dry_run);
-	free(pruned);
+	ops_vm_snapshot_list_free(pruned, nlist);
 	return rc < 0 ? rc : 0;
 }
 

@@ -234,7 +234,7 @@ static enum quiesce rule_quiesce(const struct hook *h, const struct policy_rule 
 static int run_rule(struct hook *h, const struct policy_rule *r)
 {
 	struct vm_snapshot_opts o = { 0 };
-	struct vm_snapshot *snap = NULL;
+	struct vm_snapshot snap = { .ndisks = 0 };
 	const struct vm_snapshot *newest = NULL;
 	const char *doomed[3];
 	int nlabel = 0, ndoomed = 0, excess, pruned, rc;
@@ -274,10 +274,9 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 	o.exclude = (const char *const *)h->pol->exclude;
 	o.queue_rescan = policy_rule_registers(h->pol, r);
 	o.when = h->slot ? (time_t)hook_now(h) : 0;
-	snap = util_xcalloc(1, sizeof(*snap));
 	h->what = "snapshot failed";
 	t0 = util_now_ms();
-	rc = ops_vm_snapshot_create(&h->ctx, &o, snap);
+	rc = ops_vm_snapshot_create(&h->ctx, &o, &snap);
 	if (rc < 0)
 		goto out;
 	snprintf(a, sizeof(a), "%.1f", (double)(util_now_ms() - t0) / 1000.0);
@@ -291,8 +290,8 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 	pruned = ops_vm_snapshot_prune(&h->ctx, h->vmid, r->label, r->keep);
 	if (pruned < 0) {
 		/* the snapshot the policy asked for exists: retention trouble never blocks */
-		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s", snap->name,
-		    snap->ndisks, snap->ndisks == 1 ? "" : "s", a);
+		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s", snap.name,
+		    snap.ndisks, snap.ndisks == 1 ? "" : "s", a);
 		complain(false, h->vmid, h->phase_name, "retention of '%s' failed: %s", r->label,
 			 err_msg());
 		rc = 1;
@@ -309,16 +308,16 @@ static int run_rule(struct hook *h, const struct policy_rule *r)
 	}
 	if (pruned > 0 && names[0])
 		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s; pruned %d (%s)",
-		    snap->name, snap->ndisks, snap->ndisks == 1 ? "" : "s", a, pruned, names);
+		    snap.name, snap.ndisks, snap.ndisks == 1 ? "" : "s", a, pruned, names);
 	else if (pruned > 0)
 		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s; pruned %d",
-		    snap->name, snap->ndisks, snap->ndisks == 1 ? "" : "s", a, pruned);
+		    snap.name, snap.ndisks, snap.ndisks == 1 ? "" : "s", a, pruned);
 	else
-		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s", snap->name,
-		    snap->ndisks, snap->ndisks == 1 ? "" : "s", a);
+		say(h->vmid, h->phase_name, "snapshot %s of %d disk%s in %s s", snap.name,
+		    snap.ndisks, snap.ndisks == 1 ? "" : "s", a);
 	rc = 1;
 out:
-	free(snap);
+	vm_snapshot_clear(&snap);
 	return rc;
 }
 
@@ -478,7 +477,7 @@ static void run_end(struct hook *h, struct cluster_lock *lock, struct policy *po
 {
 	watchdog_stop(lock);
 	ops_run_signals_release();
-	free(h->list);
+	ops_vm_snapshot_list_free(h->list, h->nlist);
 	policy_free(pol);
 	config_free(cfg);
 	util_deadline_set_global(0);

@@ -110,21 +110,37 @@ struct vm_snapshot {
 	char name[96];               /* "<label>-<ts>" */
 	char label[40];
 	time_t created;
-	struct vm_snapshot_disk disks[OPS_MAX_DISKS];
-	int ndisks;
+	/* heap arrays, grown by doubling (vm_snapshot_add_disk/_add_missing), no count cap */
+	struct vm_snapshot_disk *disks;
+	int ndisks, cap_disks;
 	/*
 	 * Current disks of the VM the snapshot has no copy of (filled by listing): a clone
 	 * deleted with its unusedN entry (PVE's Remove frees the file), a disk added later or
 	 * left out by the policy. Complete when nmissing is 0.
 	 */
-	char missing[OPS_MAX_DISKS][16];
-	int nmissing;
+	char (*missing)[16];
+	int nmissing, cap_missing;
 };
+
+/*
+ * A record owns its two arrays: never copy one into a second owner (*a = *b), hand it over
+ * with vm_snapshot_move. POE_FAIL when memory runs out (the record is unchanged).
+ */
+int vm_snapshot_add_disk(struct vm_snapshot *s, const char *disk, const char *kind,
+			 const char *storage, const char *path);
+int vm_snapshot_add_missing(struct vm_snapshot *s, const char *key);
+/* dst (whose arrays are freed) takes over src's record; src is left empty. */
+void vm_snapshot_move(struct vm_snapshot *dst, struct vm_snapshot *src);
+/* Frees the arrays and empties the record (name and all); safe on a zeroed record. */
+void vm_snapshot_clear(struct vm_snapshot *s);
+/* Clears every record of a list from ops_vm_snapshot_list and frees it (NULL is fine). */
+void ops_vm_snapshot_list_free(struct vm_snapshot *list, int n);
 
 /* Take a VM snapshot; name_out gets "<label>-<ts>". */
 int ops_vm_snapshot_create(struct ops_ctx *ctx, const struct vm_snapshot_opts *o,
 			   struct vm_snapshot *out);
-/* Our snapshots of the VM (names of DESIGN.md only), oldest first. Caller frees *out. */
+/* Our snapshots of the VM (names of DESIGN.md only), oldest first. Caller frees *out with
+ * ops_vm_snapshot_list_free. */
 int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out, int *n);
 int ops_vm_snapshot_delete(struct ops_ctx *ctx, int vmid, const char *name);
 /*
@@ -142,7 +158,7 @@ int ops_vm_snapshot_prune(struct ops_ctx *ctx, int vmid, const char *label, int 
  * keep survive; only names of DESIGN.md are considered. label NULL: every label except
  * "manual" and "prerestore" (those only when named). In dry-run nothing is deleted and the
  * requests are recorded. pruned (may be NULL) gets the deleted snapshots, oldest first;
- * caller frees *pruned. Returns the number deleted.
+ * caller frees *pruned with ops_vm_snapshot_list_free. Returns the number deleted.
  */
 int ops_vm_snapshot_prune_select(struct ops_ctx *ctx, int vmid, const char *label, int keep,
 				 struct vm_snapshot **pruned, int *npruned);
@@ -258,7 +274,8 @@ struct storage_snapshot {
 /* ONTAP snapshot "pveontap_<label>-<ts>" of the volume behind an NFS storage. */
 int ops_storage_snapshot_create(struct ops_ctx *ctx, const char *id, const char *label,
 				struct storage_snapshot *out);
-/* Every snapshot of the volume, oldest first. Caller frees *out. */
+/* Every snapshot of the volume, oldest first. Caller frees *out with
+ * ops_vm_snapshot_list_free. */
 int ops_storage_snapshot_list(struct ops_ctx *ctx, const char *id, struct storage_snapshot **out,
 			      int *n);
 int ops_storage_snapshot_delete(struct ops_ctx *ctx, const char *id, const char *name);

@@ -1170,22 +1170,13 @@ int ops_nvme_list(struct ops_ctx *ctx, int vmid, const char *pool, struct nvme_d
 /* ---- VM snapshots ---- */
 
 
-static void snap_add_disk(struct vm_snapshot *s, const char *key, const char *pool,
-			  const char *path)
+static int snap_add_disk(struct vm_snapshot *s, const char *key, const char *pool,
+			 const char *path)
 {
-	struct vm_snapshot_disk *sd;
-
 	for (int i = 0; i < s->ndisks; i++)
 		if (!strcmp(s->disks[i].disk, key) && !strcmp(s->disks[i].kind, "cg-snapshot"))
-			return;
-	if (s->ndisks >= OPS_MAX_DISKS)
-		return;
-	sd = &s->disks[s->ndisks++];
-	memset(sd, 0, sizeof(*sd));
-	util_strlcpy(sd->disk, key, sizeof(sd->disk));
-	util_strlcpy(sd->kind, "cg-snapshot", sizeof(sd->kind));
-	util_strlcpy(sd->storage, pool, sizeof(sd->storage));
-	util_strlcpy(sd->path, path, sizeof(sd->path));
+			return 0;
+	return vm_snapshot_add_disk(s, key, "cg-snapshot", pool, path);
 }
 
 /* "pveontap_<label>-<ts>" -> "<label>-<ts>"; NULL unless exactly that shape. */
@@ -1312,7 +1303,8 @@ int ops_nvme_vm_snapshot_create(struct ops_ctx *ctx, const struct pve_vmconf *vm
 			}
 			disk_key(ctx, vm, p, vname, key, sizeof(key));
 			if (out)
-				snap_add_disk(out, key, p->st->id, p->has_cg ? p->cgname : vname);
+				rc = snap_add_disk(out, key, p->st->id,
+						   p->has_cg ? p->cgname : vname);
 		}
 		if (rc < 0) {
 			done++;
@@ -1366,13 +1358,13 @@ int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 				if (!nm)
 					continue;
 				s = ops_snapshot_find_or_add(&arr, &narr, nm);
-				for (int v = 0; v < nvols; v++) {
+				for (int v = 0; v < nvols && rc == 0; v++) {
 					char key[16];
 
 					if (!pool_ns_of(p, vols[v]))
 						continue;
 					disk_key(ctx, vm, p, vols[v], key, sizeof(key));
-					snap_add_disk(s, key, p->st->id, p->cgname);
+					rc = snap_add_disk(s, key, p->st->id, p->cgname);
 				}
 			}
 			ontap_cg_snapshot_list_free(cs, ncs);
@@ -1391,21 +1383,22 @@ int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 			if (rc == 0)
 				rc = ontap_snapshot_list(p->oc, vol.uuid, SNAP_PREFIX "*", &vs, &nvs,
 							 ctx->deadline);
-			for (int s = 0; s < nvs; s++) {
+			for (int s = 0; s < nvs && rc == 0; s++) {
 				const char *nm = our_snapshot(vs[s].name);
 				char key[16];
 
 				if (!nm)
 					continue;
 				disk_key(ctx, vm, p, vname, key, sizeof(key));
-				snap_add_disk(ops_snapshot_find_or_add(&arr, &narr, nm), key, p->st->id, vname);
+				rc = snap_add_disk(ops_snapshot_find_or_add(&arr, &narr, nm), key,
+						   p->st->id, vname);
 			}
 			free(vs);
 		}
 	}
 	pools_free(pv, npv);
 	if (rc < 0) {
-		free(arr);
+		ops_vm_snapshot_list_free(arr, narr);
 		return rc;
 	}
 	*out = arr;

@@ -265,10 +265,8 @@ static int list_nfs(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_snap
 		if (rc < 0)
 			return err_prefix(rc, "cannot list '%s' on volume '%s'", dir, ov->vol.name);
 		for (int f = 0; f < nfiles; f++) {
-			char stem[256], snap[96], ext[16];
+			char stem[256], snap[96], ext[16], path[OPS_PATH_MAX];
 			const struct vm_disk *vd;
-			struct vm_snapshot *s;
-			struct vm_snapshot_disk *sd;
 			bool ours;
 
 			if (strcmp(files[f].type, "file") != 0 ||
@@ -278,31 +276,37 @@ static int list_nfs(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_snap
 			vd = stem_disk(p, stem, &ours);
 			if (!ours)
 				continue;
-			s = ops_snapshot_find_or_add(arr, n, snap);
-			if (s->ndisks >= OPS_MAX_DISKS)
-				continue;
-			sd = &s->disks[s->ndisks++];
-			util_strlcpy(sd->disk, vd ? vd->d->key : stem, sizeof(sd->disk));
-			util_strlcpy(sd->kind, "file-clone", sizeof(sd->kind));
-			util_strlcpy(sd->storage, ov->st->id, sizeof(sd->storage));
-			snprintf(sd->path, sizeof(sd->path), "%s/%s", dir, files[f].name);
+			snprintf(path, sizeof(path), "%s/%s", dir, files[f].name);
+			rc = vm_snapshot_add_disk(ops_snapshot_find_or_add(arr, n, snap),
+						  vd ? vd->d->key : stem, "file-clone", ov->st->id,
+						  path);
+			if (rc < 0)
+				break;
 		}
 		free(files);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
 
-static void merge_snapshots(struct vm_snapshot **arr, int *n, const struct vm_snapshot *more,
-			    int nmore)
+static int merge_snapshots(struct vm_snapshot **arr, int *n, const struct vm_snapshot *more,
+			   int nmore)
 {
 	for (int i = 0; i < nmore; i++) {
 		struct vm_snapshot *s = ops_snapshot_find_or_add(arr, n, more[i].name);
 
-		for (int d = 0; d < more[i].ndisks && s->ndisks < OPS_MAX_DISKS; d++)
-			s->disks[s->ndisks++] = more[i].disks[d];
+		for (int d = 0; d < more[i].ndisks; d++) {
+			const struct vm_snapshot_disk *md = &more[i].disks[d];
+			int rc = vm_snapshot_add_disk(s, md->disk, md->kind, md->storage, md->path);
+
+			if (rc < 0)
+				return rc;
+		}
 		if (!s->created)
 			s->created = more[i].created;
 	}
+	return 0;
 }
 
 static bool snapshot_has(const struct vm_snapshot *s, const char *key, const char *kind)
@@ -313,24 +317,18 @@ static bool snapshot_has(const struct vm_snapshot *s, const char *key, const cha
 	return false;
 }
 
-static void add_missing(struct vm_snapshot *s, const char *key)
-{
-	if (s->nmissing < OPS_MAX_DISKS)
-		util_strlcpy(s->missing[s->nmissing++], key, sizeof(s->missing[0]));
-}
-
 /*
  * The current disks each snapshot lacks. An NFS disk without its clone: PVE frees the file
  * when its unusedN entry is removed (qm set --delete, the GUI's Remove, qm destroy;
  * reference/pve.md Additions), or the disk came later. An NVMe drive counts once some
  * snapshot of the VM covers it (a drive outside every pool is in none).
  */
-static void mark_missing(const struct vm_plan *p, struct vm_snapshot *arr, int n)
+static int mark_missing(const struct vm_plan *p, struct vm_snapshot *arr, int n)
 {
-	const char *nvme[OPS_MAX_DISKS];
-	int nn = 0;
+	const char **nvme = util_xcalloc((size_t)p->vm->ndrives + 1, sizeof(*nvme));
+	int nn = 0, rc = 0;
 
-	for (int i = 0; i < p->vm->ndrives && nn < OPS_MAX_DISKS; i++) {
+	for (int i = 0; i < p->vm->ndrives; i++) {
 		const char *key = p->vm->drives[i].key;
 
 		for (int k = 0; k < n; k++) {
@@ -340,15 +338,17 @@ static void mark_missing(const struct vm_plan *p, struct vm_snapshot *arr, int n
 			}
 		}
 	}
-	for (int k = 0; k < n; k++) {
+	for (int k = 0; k < n && rc == 0; k++) {
 		arr[k].nmissing = 0;
-		for (int i = 0; i < p->ndisks; i++)
+		for (int i = 0; i < p->ndisks && rc == 0; i++)
 			if (!snapshot_has(&arr[k], p->disks[i].d->key, "file-clone"))
-				add_missing(&arr[k], p->disks[i].d->key);
-		for (int i = 0; i < nn; i++)
+				rc = vm_snapshot_add_missing(&arr[k], p->disks[i].d->key);
+		for (int i = 0; i < nn && rc == 0; i++)
 			if (!snapshot_has(&arr[k], nvme[i], "cg-snapshot"))
-				add_missing(&arr[k], nvme[i]);
+				rc = vm_snapshot_add_missing(&arr[k], nvme[i]);
 	}
+	free(nvme);
+	return rc;
 }
 
 static int list_plan(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_snapshot **out,
@@ -364,16 +364,18 @@ static int list_plan(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_sna
 
 		rc = ops_nvme_vm_snapshot_list(ctx, p->vm, &nv, &nnv);
 		if (rc == 0)
-			merge_snapshots(&arr, &narr, nv, nnv);
-		free(nv);
+			rc = merge_snapshots(&arr, &narr, nv, nnv);
+		ops_vm_snapshot_list_free(nv, nnv);
 	}
+	/* qsort swaps whole records: each still has one owner */
+	if (rc == 0 && narr > 1)
+		qsort(arr, (size_t)narr, sizeof(*arr), snap_cmp);
+	if (rc == 0)
+		rc = mark_missing(p, arr, narr);
 	if (rc < 0) {
-		free(arr);
+		ops_vm_snapshot_list_free(arr, narr);
 		return rc;
 	}
-	if (narr > 1)
-		qsort(arr, (size_t)narr, sizeof(*arr), snap_cmp);
-	mark_missing(p, arr, narr);
 	*out = arr;
 	*n = narr;
 	return 0;
@@ -410,14 +412,16 @@ int ops_vm_snapshot_list(struct ops_ctx *ctx, int vmid, struct vm_snapshot **out
 static int delete_clones(struct ops_ctx *ctx, const struct vm_plan *p, const char *const *paths,
 			 const char *const *storages, int n)
 {
-	struct ontap_file_op *ops = util_xcalloc(OPS_MAX_DISKS, sizeof(*ops));
+	struct ontap_file_op *ops = calloc((size_t)n + 1, sizeof(*ops));
 	int rc = 0;
 
+	if (!ops)
+		return err_set(POE_FAIL, "out of memory deleting %d clone files", n);
 	for (int v = 0; v < p->nvols; v++) {
 		int nops = 0, r;
 
-		memset(ops, 0, OPS_MAX_DISKS * sizeof(*ops));
-		for (int i = 0; i < n && nops < OPS_MAX_DISKS; i++)
+		memset(ops, 0, ((size_t)n + 1) * sizeof(*ops));
+		for (int i = 0; i < n; i++)
 			if (!strcmp(storages[i], p->vols[v].st->id))
 				ops[nops++].dst = paths[i];
 		if (!nops)
@@ -538,15 +542,14 @@ static int clone_disks(struct ops_ctx *ctx, struct vm_plan *p, const char *name,
 			ops_volume_stale(ctx, &p->vols[v], rc);
 	}
 	for (int i = 0; i < p->ndisks; i++) {
-		struct vm_snapshot_disk *sd;
+		int r;
 
-		if (!clone_made(cs, i) || out->ndisks >= OPS_MAX_DISKS)
+		if (!clone_made(cs, i))
 			continue;
-		sd = &out->disks[out->ndisks++];
-		util_strlcpy(sd->disk, p->disks[i].d->key, sizeof(sd->disk));
-		util_strlcpy(sd->kind, "file-clone", sizeof(sd->kind));
-		util_strlcpy(sd->storage, p->disks[i].vol->st->id, sizeof(sd->storage));
-		util_strlcpy(sd->path, cs->dsts[i], sizeof(sd->path));
+		r = vm_snapshot_add_disk(out, p->disks[i].d->key, "file-clone",
+					 p->disks[i].vol->st->id, cs->dsts[i]);
+		if (r < 0 && rc == 0)
+			rc = r;
 	}
 	return rc;
 }
@@ -774,7 +777,7 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 	bool nvme_done = false, restarts, failed;
 	int rc, rq;
 
-	memset(out, 0, sizeof(*out));
+	vm_snapshot_clear(out); /* a first try's record (retry) */
 	if (!ops_is_valid_label(label))
 		return err_set(POE_USAGE, "bad label '%s': use 1 to 32 of a-z, 0-9 and _", label);
 	if (!p->ndisks && !p->has_nvme)
@@ -869,10 +872,17 @@ static int plan_for_delete(struct ops_ctx *ctx, int vmid, struct vm_plan *p,
 
 static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct vm_snapshot *s)
 {
-	const char *paths[OPS_MAX_DISKS], *stores[OPS_MAX_DISKS];
+	const char **paths = calloc((size_t)s->ndisks + 1, sizeof(*paths));
+	const char **stores = calloc((size_t)s->ndisks + 1, sizeof(*stores));
 	bool nvme = false;
 	int n = 0, rc = 0, r;
 
+	if (!paths || !stores) {
+		free(paths);
+		free(stores);
+		return err_set(POE_FAIL, "out of memory deleting snapshot '%s' of VM %d (%d disks)",
+			       s->name, p->vm->vmid, s->ndisks);
+	}
 	for (int i = 0; i < s->ndisks; i++) {
 		if (!strcmp(s->disks[i].kind, "file-clone")) {
 			paths[n] = s->disks[i].path;
@@ -888,8 +898,10 @@ static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct 
 		if (r < 0 && rc == 0)
 			rc = r;
 	}
-	if (rc < 0)
-		return err_prefix(rc, "cannot delete snapshot '%s' of VM %d", s->name, p->vm->vmid);
+	if (rc < 0) {
+		rc = err_prefix(rc, "cannot delete snapshot '%s' of VM %d", s->name, p->vm->vmid);
+		n = 0;
+	}
 	/* PVE may list the clones as unusedN: the watcher drops them (the VM may be locked) */
 	for (int i = 0; i < n; i++) {
 		char volid[512];
@@ -899,7 +911,9 @@ static int delete_snapshot(struct ops_ctx *ctx, struct vm_plan *p, const struct 
 			log_warn("cannot queue the removal of '%s' from the VM config: %s", volid,
 				 err_msg());
 	}
-	return 0;
+	free(paths);
+	free(stores);
+	return rc;
 }
 
 /* The plan and every snapshot of the VM (*snaps, caller frees); *found is the one called
@@ -935,7 +949,7 @@ static int delete_once(struct ops_ctx *ctx, int vmid, const char *name)
 	if (rc == 0)
 		rc = delete_snapshot(ctx, p, s);
 out:
-	free(snaps);
+	ops_vm_snapshot_list_free(snaps, n);
 	plan_release(p);
 	free(p);
 	return rc;
@@ -978,7 +992,7 @@ static int prune_once(struct ops_ctx *ctx, int vmid, const char *label, int keep
 
 	if (pruned) {
 		/* a retry starts afresh (ops_volume_retry(): only when nothing was deleted) */
-		free(*pruned);
+		ops_vm_snapshot_list_free(*pruned, *npruned);
 		*pruned = NULL;
 		*npruned = 0;
 	}
@@ -1003,12 +1017,13 @@ static int prune_once(struct ops_ctx *ctx, int vmid, const char *label, int keep
 			 ctx->dry_run ? "would prune" : "pruned", snaps[i].name, vmid, keep,
 			 snaps[i].label);
 		if (pruned)
-			*ops_snapshot_find_or_add(pruned, npruned, snaps[i].name) = snaps[i];
+			vm_snapshot_move(ops_snapshot_find_or_add(pruned, npruned, snaps[i].name),
+					 &snaps[i]);
 		deleted++;
 	}
 	rc = deleted;
 out:
-	free(snaps);
+	ops_vm_snapshot_list_free(snaps, n);
 	plan_release(p);
 	free(p);
 	return rc;
@@ -1070,17 +1085,24 @@ static void keys_list(const char (*keys)[16], int n, char *out, size_t len)
 /* An incomplete snapshot is refused unless force; then what it lacks stays as it is. */
 static int check_complete(const struct vm_snapshot *s, bool force)
 {
-	char keys[OPS_MAX_DISKS * 18];
+	size_t len = (size_t)s->nmissing * 18 + 1; /* "<key<=15>, " each */
+	char *keys;
+	int rc = 0;
 
 	if (!s->nmissing)
 		return 0;
-	keys_list(s->missing, s->nmissing, keys, sizeof(keys));
+	keys = malloc(len);
+	if (!keys)
+		return err_set(POE_FAIL, "out of memory checking snapshot '%s'", s->name);
+	keys_list((const char (*)[16])s->missing, s->nmissing, keys, len);
 	if (!force)
-		return err_set(POE_FAIL,
-			       "snapshot '%s' is incomplete: it has no copy of %s (its clone was deleted, or the disk came later): use --force to restore the other disks",
-			       s->name, keys);
-	log_warn("snapshot '%s' has no copy of %s: left as it is (--force)", s->name, keys);
-	return 0;
+		rc = err_set(POE_FAIL,
+			     "snapshot '%s' is incomplete: it has no copy of %s (its clone was deleted, or the disk came later): use --force to restore the other disks",
+			     s->name, keys);
+	else
+		log_warn("snapshot '%s' has no copy of %s: left as it is (--force)", s->name, keys);
+	free(keys);
+	return rc;
 }
 
 /* The clone of plan disk i in snapshot s, or NULL. */
@@ -1365,6 +1387,7 @@ out:
 	buf_release(&state);
 	p->has_nvme = has_nvme;
 	ops_nvme_restore_free(nr);
+	vm_snapshot_clear(safety);
 	free(safety);
 	return rc;
 }
@@ -1381,7 +1404,7 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 	rc = plan_find(ctx, vmid, name, p, &snaps, &n, &s);
 	/* a stale cached volume shows in the listing, before anything changed: look again */
 	if (rc < 0 && ops_volume_retry(ctx, rc)) {
-		free(snaps);
+		ops_vm_snapshot_list_free(snaps, n);
 		snaps = NULL;
 		n = 0;
 		plan_release(p);
@@ -1390,7 +1413,7 @@ int ops_vm_snapshot_restore(struct ops_ctx *ctx, int vmid, const char *name, boo
 	fetched = status_fetch_end(&f);
 	if (rc == 0)
 		rc = restore_with_plan(ctx, p, s, force, fetched);
-	free(snaps);
+	ops_vm_snapshot_list_free(snaps, n);
 	plan_release(p);
 	free(p);
 	return rc;

@@ -228,3 +228,31 @@ def test_seed_script_commands_with_its_ini_config(env):
     os.chmod(ini, 0o644)
     r = env.run("storage", "list", "-storage", "ONTAP01", "-config", ini, config=False)
     assert r.returncode == 3 and "config.ini" in r.stderr
+
+
+def test_snapshot_of_more_than_64_disks_lists_and_deletes_every_one(env):
+    # A record holds as many disks as the directory has clones of the VM: here the clones
+    # of 70 detached disks (vm-100-disk-<n>, DESIGN.md names) beside the one current disk.
+    # Before records grew on demand, a record kept the first 64 and the rest went unseen.
+    env.add_vm(100, disks={"scsi0": ("vm-100-disk-0.raw", 4096)})
+    snap = create(env)
+    extra = ["vm-100-disk-%d-snap-%s.raw" % (i, snap["name"]) for i in range(1, 71)]
+    for f in extra:
+        with open(env.image_path(100, f), "wb") as fh:
+            fh.write(b"x")
+    r = env.run("--json", "vm", "list", "--vm", "100")
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(r.stdout)
+    assert [s["name"] for s in listed] == [snap["name"]]
+    assert sorted(d["disk"] for d in listed[0]["disks"]) == sorted(
+        ["scsi0"] + ["vm-100-disk-%d" % i for i in range(1, 71)])
+    assert listed[0]["complete"] is True
+    r = env.run("vm", "list", "--vm", "100")
+    assert r.returncode == 0, r.stderr
+    row = r.stdout.splitlines()[1].split()
+    assert sorted(row[2].split(",")) == sorted(
+        ["scsi0"] + ["vm-100-disk-%d" % i for i in range(1, 71)])
+
+    r = env.run("vm", "delete", "--vm", "100", "--snapshot", snap["name"])
+    assert r.returncode == 0, r.stderr
+    assert clone_files(env) == []
