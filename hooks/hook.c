@@ -107,19 +107,29 @@ static struct {
 
 static void *watchdog_main(void *arg)
 {
+	int64_t quiesce_until = wd.fire_at + HOOK_WATCHDOG_QUIESCE_S * 1000LL;
+	bool waited = false; /* the grace ran out while the guest was quiesced */
+
 	(void)arg;
 	pthread_mutex_lock(&wd.mu);
 	while (!wd.disarmed) {
-		int64_t left = wd.fire_at - util_now_ms();
+		int64_t now = util_now_ms();
+		int64_t left = wd.fire_at - now;
 		struct timespec ts;
 
 		/* never end the process while a guest is frozen or suspended by us: the thaw
-		 * has a deadline of its own; it gets up to HOOK_WATCHDOG_QUIESCE_S more */
-		if (left <= 0 && ops_guest_quiesced() &&
-		    util_now_ms() < wd.fire_at + HOOK_WATCHDOG_QUIESCE_S * 1000LL)
+		 * has a deadline of its own; it gets up to HOOK_WATCHDOG_QUIESCE_S more. The
+		 * clean-up after a thaw that ended past the grace gets a grace of its own. */
+		if (left <= 0 && ops_guest_quiesced() && now < quiesce_until) {
 			left = 200;
-		else if (left <= 0)
+			waited = true;
+		} else if (left <= 0 && waited) {
+			wd.fire_at = now + HOOK_WATCHDOG_GRACE_S * 1000LL;
+			left = HOOK_WATCHDOG_GRACE_S * 1000LL;
+			waited = false;
+		} else if (left <= 0) {
 			break;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += left / 1000;
 		ts.tv_nsec += (left % 1000) * 1000000L;

@@ -42,7 +42,8 @@ int hook_run_scheduled(const char *config_path, int vmid, const char *label, int
  * Seconds the watchdog waits past the policy timeout before it ends the process. PVE
  * holds the VM's lock meanwhile, so this is short; a guest thaw or resume still in
  * progress extends it (ops_guest_quiesced(), HOOK_WATCHDOG_QUIESCE_S), because a guest
- * left frozen is worse than a start or stop held up a little longer.
+ * left frozen is worse than a start or stop held up a little longer. A thaw that ends
+ * after the grace starts it again, for the clean-up after it (clones, lock).
  */
 #define HOOK_WATCHDOG_GRACE_S 5
 /* Further seconds it waits while a guest is still frozen or suspended (being thawed). */

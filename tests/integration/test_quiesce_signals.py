@@ -126,3 +126,24 @@ def test_hook_watchdog_waits_for_a_slow_thaw(env):
     # the state was checked after the thaw answered
     paths = [q["path"].rsplit("/", 1)[-1] for q in env.pve.requests if "/agent/" in q["path"]]
     assert paths.index("fsfreeze-status") > paths.index("fsfreeze-thaw"), paths
+
+
+def test_hook_watchdog_grace_after_a_late_thaw(env):
+    """The thaw ends long after the watchdog's grace and the clean-up after it (removing the
+    clones of the failed snapshot) is slow: the watchdog counts its grace again from the
+    thaw, so the hook finishes the clean-up and releases the lock itself (hook.c
+    watchdog_main)."""
+    env.add_vm(100, disks=DISKS, status="running", agent=True)
+    env.write_policy(100, "snapshots:\n  - on: [pre-stop]\n    label: daily\n"
+                          "    quiesce: freeze\ntimeout: 2s\n")
+    slow_clones(env)
+    env.pve.add_fault("POST", r"agent/fsfreeze-thaw$", "latency", seconds=8)
+    env.ontap.add_fault("DELETE", r"^/api/storage/volumes/[^/]+/files/", "latency",
+                        count=None, seconds=0.5)
+    p = spawn(env, ["100", "pre-stop"], hook=True)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "giving up" not in err, err
+    assert env.pve.vm(100)["frozen"] is False, err
+    assert clone_files(env) == [], err
+    assert not os.path.exists(os.path.join(env.paths["lock"], "pve-ontap-vm-100"))
