@@ -86,7 +86,7 @@ static int check_one(struct cli_ctx *cc, const char *path, bool from_dir, struct
 
 	rc = policy_load_file(path, &p, &errors);
 	if (rc < 0 && !buf_cstr(&errors)[0])
-		buf_printf(&errors, "%s\n", err_msg());
+		buf_note(&errors, "%s\n", err_msg());
 	if (cc->json) {
 		const char *e = buf_cstr(&errors);
 

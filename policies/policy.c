@@ -583,7 +583,7 @@ done:
 		 */
 		yt_errors_sort(&d.errs);
 		for (int i = 0; errors && i < d.errs.n; i++)
-			buf_printf(errors, "%s\n", d.errs.v[i].text);
+			buf_note(errors, "%s\n", d.errs.v[i].text);
 		rc = yt_errors_report(&d.errs);
 		goto fail;
 	}
@@ -645,7 +645,7 @@ int policy_load_file(const char *path, struct policy **out, struct buf *errors)
 	goto out;
 report:
 	if (errors)
-		buf_printf(errors, "%s\n", err_msg());
+		buf_note(errors, "%s\n", err_msg());
 out:
 	if (fd >= 0)
 		close(fd);
@@ -721,12 +721,14 @@ static const char *quiesce_name(enum policy_quiesce q)
 	return q == POLICY_QUIESCE_FREEZE ? "freeze" : "none";
 }
 
-static void yaml_strv(struct buf *b, const char *key, char **v)
+static int yaml_strv(struct buf *b, const char *key, char **v)
 {
-	buf_printf(b, "  %s: [", key);
+	if (buf_printf(b, "  %s: [", key) < 0)
+		return POE_FAIL;
 	for (int i = 0; v[i]; i++)
-		buf_printf(b, "%s%s", i ? ", " : "", v[i]);
-	buf_puts(b, "]\n");
+		if (buf_printf(b, "%s%s", i ? ", " : "", v[i]) < 0)
+			return POE_FAIL;
+	return buf_puts(b, "]\n");
 }
 
 /* Local time of t as "2026-12-02 19:00:00 CET", "never" for -1. */
@@ -740,63 +742,70 @@ static void format_due_local(int64_t t, char *out, size_t n)
 }
 
 /* The `on` and `schedule` lines of a rule, the first one as the sequence item. */
-static void yaml_rule_when(struct buf *b, const struct policy_rule *r, int64_t now)
+static int yaml_rule_when(struct buf *b, const struct policy_rule *r, int64_t now)
 {
 	const char *lead = "  - ";
 	char due[64];
 	bool first = true;
 
 	if (r->phases) {
-		buf_puts(b, "  - on: [");
+		if (buf_puts(b, "  - on: [") < 0)
+			return POE_FAIL;
 		for (int j = 0; j < NPHASES; j++) {
 			if (!(r->phases & phases[j].bit))
 				continue;
-			buf_printf(b, "%s%s", first ? "" : ", ", phases[j].name);
+			if (buf_printf(b, "%s%s", first ? "" : ", ", phases[j].name) < 0)
+				return POE_FAIL;
 			first = false;
 		}
-		buf_puts(b, "]\n");
+		if (buf_puts(b, "]\n") < 0)
+			return POE_FAIL;
 		lead = "    ";
 	}
-	if (r->schedule) {
-		/* a validated calendar event holds no quote or backslash */
-		format_due_local(cal_next(r->cal, now), due, sizeof(due));
-		buf_printf(b, "%sschedule: \"%s\"    # next due: %s\n", lead, r->schedule, due);
-	}
+	if (!r->schedule)
+		return 0;
+	/* a validated calendar event holds no quote or backslash */
+	format_due_local(cal_next(r->cal, now), due, sizeof(due));
+	return buf_printf(b, "%sschedule: \"%s\"    # next due: %s\n", lead, r->schedule, due);
+}
+
+/* One rule: its `on` and `schedule` lines, then the rest of its keys. */
+static int yaml_rule(struct buf *b, const struct policy *p, const struct policy_rule *r,
+		     int64_t now)
+{
+	char d[24];
+
+	if (yaml_rule_when(b, r, now) < 0)
+		return POE_FAIL;
+	policy_format_duration(r->min_interval_s, d, sizeof(d));
+	return buf_printf(b, "    label: %s\n    keep: %d\n    min_interval: %s\n"
+			  "    quiesce: %s\n    register: %s\n", r->label, r->keep, d,
+			  quiesce_name(r->quiesce), policy_rule_registers(p, r) ? "true" : "false");
 }
 
 int policy_write_yaml(const struct policy *p, int64_t now, struct buf *b)
 {
 	char d[24];
-	int rc;
 
 	/* labels, phases and disk keys are validated tokens: nothing needs quoting */
-	buf_puts(b, p->nrules ? "snapshots:\n" : "snapshots: []\n");
-	for (int i = 0; i < p->nrules; i++) {
-		const struct policy_rule *r = &p->rules[i];
-
-		yaml_rule_when(b, r, now);
-		buf_printf(b, "    label: %s\n    keep: %d\n", r->label, r->keep);
-		policy_format_duration(r->min_interval_s, d, sizeof(d));
-		buf_printf(b, "    min_interval: %s\n    quiesce: %s\n", d,
-			   quiesce_name(r->quiesce));
-		buf_printf(b, "    register: %s\n",
-			   policy_rule_registers(p, r) ? "true" : "false");
-	}
+	if (buf_puts(b, p->nrules ? "snapshots:\n" : "snapshots: []\n") < 0)
+		return POE_FAIL;
+	for (int i = 0; i < p->nrules; i++)
+		if (yaml_rule(b, p, &p->rules[i], now) < 0)
+			return POE_FAIL;
 	if (!p->include && !p->exclude) {
-		buf_puts(b, "disks: {}    # every disk on a configured storage\n");
-	} else {
-		buf_puts(b, "disks:\n");
-		if (p->include)
-			yaml_strv(b, "include", p->include);
-		if (p->exclude)
-			yaml_strv(b, "exclude", p->exclude);
+		if (buf_puts(b, "disks: {}    # every disk on a configured storage\n") < 0)
+			return POE_FAIL;
+	} else if (buf_puts(b, "disks:\n") < 0 ||
+		   (p->include && yaml_strv(b, "include", p->include) < 0) ||
+		   (p->exclude && yaml_strv(b, "exclude", p->exclude) < 0)) {
+		return POE_FAIL;
 	}
 	policy_format_duration(p->timeout_s, d, sizeof(d));
-	rc = buf_printf(b, "register: %s\non_error: %s\ntimeout: %s\nskip_on_migration: %s\n",
-			p->register_clones ? "true" : "false",
-			p->on_error == POLICY_ON_ERROR_BLOCK ? "block" : "warn", d,
-			p->skip_on_migration ? "true" : "false");
-	return rc < 0 ? rc : 0;
+	return buf_printf(b, "register: %s\non_error: %s\ntimeout: %s\nskip_on_migration: %s\n",
+			  p->register_clones ? "true" : "false",
+			  p->on_error == POLICY_ON_ERROR_BLOCK ? "block" : "warn", d,
+			  p->skip_on_migration ? "true" : "false");
 }
 
 static void json_strv(struct json_writer *w, const char *key, char **v)

@@ -254,7 +254,6 @@ static enum watch_result run_qm(int vmid, const char *const argv[])
 {
 	struct exec_result r;
 	struct buf cmd = BUF_INIT(4096);
-	struct buf all = BUF_INIT(4 << 20);
 	enum watch_result res;
 	char detail[320];
 	int rc;
@@ -277,11 +276,8 @@ static enum watch_result run_qm(int vmid, const char *const argv[])
 		res = WR_OK;
 		goto out;
 	}
-	buf_puts(&all, buf_cstr(&r.out));
-	buf_puts(&all, "\n");
-	buf_puts(&all, buf_cstr(&r.err));
 	exec_result_last_line(&r, detail, sizeof(detail));
-	if (watch_qm_is_retryable(buf_cstr(&all))) {
+	if (watch_qm_is_retryable(buf_cstr(&r.out)) || watch_qm_is_retryable(buf_cstr(&r.err))) {
 		log_info("VM %d: '%s' must wait: %s", vmid, buf_cstr(&cmd), detail);
 		res = WR_RETRY;
 	} else {
@@ -292,7 +288,6 @@ static enum watch_result run_qm(int vmid, const char *const argv[])
 out:
 	err_clear();
 	buf_release(&cmd);
-	buf_release(&all);
 	exec_result_release(&r);
 	return res;
 }
@@ -429,8 +424,11 @@ static enum watch_result do_unused_remove(const struct config *cfg, int vmid, co
 		else
 			match = d->is_unused && d->volid && !strcmp(d->volid, volid) &&
 				unused_file_gone(cfg, vmid, d, &unknown);
-		if (match)
-			buf_printf(&keys, "%s%s", keys.len ? "," : "", d->key);
+		if (match && buf_printf(&keys, "%s%s", keys.len ? "," : "", d->key) < 0) {
+			log_error("VM %d: cannot remove '%s': %s", vmid, volid, err_msg());
+			res = WR_FAIL; /* keys are short: 4 KiB hold every drive key of a VM */
+			goto out;
+		}
 	}
 	if (!keys.len) {
 		if (!unknown)

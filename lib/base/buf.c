@@ -19,6 +19,7 @@ void buf_init(struct buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->cut = false;
 }
 
 /* Make room for n more bytes plus the NUL; the cap is b->max bytes of content. */
@@ -108,6 +109,33 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	return 0;
 }
 
+void buf_note(struct buf *b, const char *fmt, ...)
+{
+	size_t room, take;
+	va_list ap;
+	int n;
+
+	if (b->cut || b->max < 4)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		return;
+	room = b->max - b->len;
+	take = (size_t)n <= room ? (size_t)n : room;
+	if (buf_reserve(b, take) < 0) /* cannot fail: take fits under max */
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, take + 1, fmt, ap);
+	va_end(ap);
+	b->len += take;
+	if (take < (size_t)n) {
+		memcpy(b->data + b->len - 3, "...", 3);
+		b->cut = true;
+	}
+}
+
 const char *buf_cstr(const struct buf *b)
 {
 	return b->data ? b->data : "";
@@ -116,6 +144,7 @@ const char *buf_cstr(const struct buf *b)
 void buf_reset(struct buf *b)
 {
 	b->len = 0;
+	b->cut = false;
 	if (b->data)
 		b->data[0] = '\0';
 }
@@ -126,6 +155,7 @@ void buf_release(struct buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->cut = false;
 }
 
 char *buf_detach(struct buf *b)
@@ -135,6 +165,7 @@ char *buf_detach(struct buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->cut = false;
 	return p;
 }
 

@@ -136,8 +136,8 @@ static void drain(int *fd, struct buf *b, bool *truncated)
 		*truncated = true;
 		n = (ssize_t)(b->max - b->len);
 	}
-	if (n > 0)
-		buf_append(b, chunk, (size_t)n);
+	if (n > 0 && buf_append(b, chunk, (size_t)n) < 0)
+		*truncated = true; /* cannot happen: n fits under b->max */
 }
 
 static int wait_child(pid_t pid, int options, int *status)
@@ -369,20 +369,16 @@ void exec_format_argv(const char *const argv[], struct buf *out)
 
 			arg = slash ? slash + 1 : arg;
 		} else {
-			buf_putc(out, ' ');
+			buf_note(out, " ");
 		}
 		if (!needs_quotes(arg)) {
-			buf_puts(out, arg);
+			buf_note(out, "%s", arg);
 			continue;
 		}
 		/* Shell-style single quotes; a quote inside becomes '\'' */
-		buf_putc(out, '\'');
-		for (const char *p = arg; *p; p++) {
-			if (*p == '\'')
-				buf_puts(out, "'\\''");
-			else
-				buf_putc(out, *p);
-		}
-		buf_putc(out, '\'');
+		buf_note(out, "'");
+		for (const char *p = arg; *p; p++)
+			buf_note(out, "%s", *p == '\'' ? "'\\''" : (char[2]){ *p, '\0' });
+		buf_note(out, "'");
 	}
 }

@@ -34,7 +34,8 @@ void exec_result_last_line(const struct exec_result *r, char *out, size_t n);
  */
 int exec_run(const char *const argv[], int64_t deadline_ms, struct exec_result *r);
 
-/* Format argv for logs: "qm rescan --vmid 100" (args quoted when they contain spaces). */
+/* Format argv for logs: "qm rescan --vmid 100" (args quoted when they contain spaces);
+ * a command line longer than out's limit ends in "..." (buf_note()). */
 void exec_format_argv(const char *const argv[], struct buf *out);
 
 #endif

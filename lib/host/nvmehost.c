@@ -265,14 +265,14 @@ int nvmehost_connect(const struct config *cfg, const char *const *portals, int n
 
 		if (util_deadline_passed(deadline)) {
 			timed_out = true;
-			buf_printf(&why, "%s%s: not tried (deadline)", why.len ? "; " : "",
-				   portals[i]);
+			buf_note(&why, "%s%s: not tried (deadline)", why.len ? "; " : "",
+				 portals[i]);
 			continue;
 		}
 		rc = exec_run(argv, bounded(deadline, CONNECT_TIMEOUT_MS), &r);
 		if (rc == POE_TIMEOUT) {
 			/* a TLS or routing problem makes connects hang rather than fail (§2.4) */
-			buf_printf(&why, "%s%s: no answer in time", why.len ? "; " : "", portals[i]);
+			buf_note(&why, "%s%s: no answer in time", why.len ? "; " : "", portals[i]);
 			timed_out |= deadline && util_deadline_passed(deadline);
 			continue;
 		}
@@ -291,8 +291,8 @@ int nvmehost_connect(const struct config *cfg, const char *const *portals, int n
 		exec_result_last_line(&r, detail, sizeof(detail));
 		log_warn("NVMe/TCP portal %s: connect-all failed (exit %d): %s", portals[i],
 			 r.exit_code, detail);
-		buf_printf(&why, "%s%s: %s (exit %d)", why.len ? "; " : "", portals[i],
-			   detail[0] ? detail : "failed", r.exit_code);
+		buf_note(&why, "%s%s: %s (exit %d)", why.len ? "; " : "", portals[i],
+			 detail[0] ? detail : "failed", r.exit_code);
 	}
 	if (ok > 0) {
 		rc = ok;

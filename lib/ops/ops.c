@@ -571,12 +571,10 @@ int ops_queue(struct ops_ctx *ctx, int vmid, int action, const char *arg)
 	job.action = (enum queue_action)action;
 	if (arg)
 		util_strlcpy(job.arg, arg, sizeof(job.arg));
-	if (ctx->dry_run) {
-		buf_printf(ctx->dry_run, "QUEUE %s/%d-*.job {\"vmid\":%d,\"action\":\"%s\"%s%s%s}\n",
-			   ctx->cfg->paths.queue, vmid, vmid, queue_action_name(job.action),
-			   arg ? (action == QUEUE_NVME_ATTACH ? ",\"uuid\":\"" : ",\"volid\":\"") : "",
-			   arg ? arg : "", arg ? "\"" : "");
-		return 0;
-	}
+	if (ctx->dry_run)
+		return buf_printf(ctx->dry_run, "QUEUE %s/%d-*.job {\"vmid\":%d,\"action\":\"%s\"%s%s%s}\n",
+				  ctx->cfg->paths.queue, vmid, vmid, queue_action_name(job.action),
+				  arg ? (action == QUEUE_NVME_ATTACH ? ",\"uuid\":\"" : ",\"volid\":\"") : "",
+				  arg ? arg : "", arg ? "\"" : "");
 	return queue_put(ctx->cfg->paths.queue, &job);
 }

@@ -430,9 +430,12 @@ static int pool_connect(struct ops_ctx *ctx, const struct config_storage *st,
 			portals[n++] = lifs[i].ip;
 	}
 	if (ctx->dry_run) {
-		for (int i = 0; i < n; i++)
-			buf_printf(ctx->dry_run, "EXEC %s connect-all -t tcp -a %s\n",
-				   ctx->cfg->paths.nvme, portals[i]);
+		for (int i = 0; i < n; i++) {
+			rc = buf_printf(ctx->dry_run, "EXEC %s connect-all -t tcp -a %s\n",
+					ctx->cfg->paths.nvme, portals[i]);
+			if (rc < 0)
+				goto out;
+		}
 		rc = nvmehost_persist_portals(ctx->cfg, portals, n, ctx->dry_run);
 		rc = rc < 0 ? rc : n;
 		goto out;
@@ -1709,24 +1712,24 @@ static void failed_state(const struct nvme_restore *r, const struct restore_part
 	const char *name = r->snap + strlen(SNAP_PREFIX);
 	char nm[300];
 
-	(void)buf_puts(b, "NVMe disks: ");
+	buf_note(b, "NVMe disks: ");
 	for (int k = 0; k < failed; k++) {
 		part_name(r, &parts[k], nm, sizeof(nm));
-		(void)buf_printf(b, "%s%s", k ? ", " : "", nm);
+		buf_note(b, "%s%s", k ? ", " : "", nm);
 	}
 	if (failed > 0)
-		(void)buf_printf(b, " restored to '%s' and not undone (ONTAP keeps no copy of what a restore replaces), ",
-				 name);
+		buf_note(b, " restored to '%s' and not undone (ONTAP keeps no copy of what a restore replaces), ",
+			 name);
 	part_name(r, &parts[failed], nm, sizeof(nm));
-	(void)buf_printf(b, "%s %s", nm, parts[failed].vol < 0 ?
-			 "may be partly restored (ONTAP does not roll back its volumes)" :
-			 "not restored");
+	buf_note(b, "%s %s", nm, parts[failed].vol < 0 ?
+		 "may be partly restored (ONTAP does not roll back its volumes)" :
+		 "not restored");
 	for (int k = failed + 1; k < n; k++) {
 		part_name(r, &parts[k], nm, sizeof(nm));
-		(void)buf_printf(b, "%s%s", k == failed + 1 ? ", not restored: " : ", ", nm);
+		buf_note(b, "%s%s", k == failed + 1 ? ", not restored: " : ", ", nm);
 	}
 	if (failed > 0 || parts[failed].vol < 0)
-		(void)buf_printf(b, "; run the restore again to bring them all to '%s'", name);
+		buf_note(b, "; run the restore again to bring them all to '%s'", name);
 }
 
 int ops_nvme_restore_run(struct ops_ctx *ctx, struct nvme_restore *r, struct buf *state)

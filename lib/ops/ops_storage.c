@@ -208,19 +208,19 @@ int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *na
 	rc = ontap_snapshot_list(ov.oc, ov.vol.uuid, NULL, &all, &nall, ctx->deadline);
 	if (rc < 0)
 		return rc;
-	buf_printf(report, "restoring storage '%s' (volume '%s') to '%s' rewinds every disk on it.\n",
-		   id, ov.vol.name, name);
+	buf_note(report, "restoring storage '%s' (volume '%s') to '%s' rewinds every disk on it.\n",
+		 id, ov.vol.name, name);
 	/* the list is oldest first: everything after the target is newer and will go */
 	for (int i = 0, after = 0; i < nall; i++) {
 		if (after) {
 			if (!newer++)
-				buf_puts(report, "newer snapshots that ONTAP will delete:\n");
-			buf_printf(report, "  %s\n", all[i].name);
+				buf_note(report, "newer snapshots that ONTAP will delete:\n");
+			buf_note(report, "  %s\n", all[i].name);
 		}
 		after |= !strcmp(all[i].name, name);
 	}
 	if (!newer)
-		buf_puts(report, "no newer snapshot will be deleted.\n");
+		buf_note(report, "no newer snapshot will be deleted.\n");
 	free(all);
 	all_vmids(ctx->cfg->paths.pve_etc, &ids, &nids);
 	for (int i = 0; i < nids; i++) {
@@ -252,7 +252,7 @@ int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *na
 		}
 		if (strcmp(st.status, "stopped") != 0)
 			(*running)++;
-		buf_printf(report, "  VM %d (%s) has disks on '%s'\n", vm->vmid, st.status, id);
+		buf_note(report, "  VM %d (%s) has disks on '%s'\n", vm->vmid, st.status, id);
 		pve_vmconf_free(vm);
 	}
 	free(ids);
@@ -431,10 +431,8 @@ static int unmount_local(struct ops_ctx *ctx, const char *path)
 {
 	struct stat sb;
 
-	if (ctx->dry_run) {
-		buf_printf(ctx->dry_run, "UMOUNT %s\n", path);
-		return 0;
-	}
+	if (ctx->dry_run)
+		return buf_printf(ctx->dry_run, "UMOUNT %s\n", path);
 	if (lstat(path, &sb) < 0)
 		return 0;
 	if (S_ISLNK(sb.st_mode)) {
@@ -568,9 +566,9 @@ static int vms_using_storage(const char *pve_etc, const char *id, struct buf *ou
 			if (!d->storage || strcmp(d->storage, id) != 0)
 				continue;
 			if (!nkeys++)
-				buf_printf(out, "%sVM %d: %s", nvms ? "; " : "", vm->vmid, d->key);
+				buf_note(out, "%sVM %d: %s", nvms ? "; " : "", vm->vmid, d->key);
 			else
-				buf_printf(out, ", %s", d->key);
+				buf_note(out, ", %s", d->key);
 		}
 		nvms += nkeys > 0;
 		pve_vmconf_free(vm);

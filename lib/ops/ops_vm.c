@@ -1193,12 +1193,12 @@ static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct 
 		if (tried[i] && failed[i])
 			util_strlcpy(keys[nkeys++], p->disks[i].d->key, sizeof(keys[0]));
 	if (!nkeys) {
-		(void)buf_puts(state, ", every NFS disk put back from it");
+		buf_note(state, ", every NFS disk put back from it");
 		return;
 	}
 	keys_list((const char (*)[16])keys, nkeys, list, sizeof(list));
-	(void)buf_printf(state, "; %s could not be put back from it: restore '%s' to bring %s back",
-			 list, safety->name, nkeys > 1 ? "them" : "it");
+	buf_note(state, "; %s could not be put back from it: restore '%s' to bring %s back",
+		 list, safety->name, nkeys > 1 ? "them" : "it");
 }
 
 /* Every check a restore makes before it changes anything; the VM must be stopped. */
@@ -1328,10 +1328,10 @@ static int restore_disks(struct ops_ctx *ctx, struct vm_plan *p, const struct vm
 	if (rc < 0) {
 		err_save(&failure);
 		if (safety->name[0])
-			(void)buf_printf(state, "safety snapshot '%s' kept", safety->name);
+			buf_note(state, "safety snapshot '%s' kept", safety->name);
 		put_back(ctx, p, safety, sent, state);
 		if (nvme.len)
-			(void)buf_printf(state, "%s%s", state->len ? "; " : "", buf_cstr(&nvme));
+			buf_note(state, "%s%s", state->len ? "; " : "", buf_cstr(&nvme));
 		rc = err_restore(&failure);
 	}
 	buf_release(&nvme);

@@ -175,7 +175,7 @@ static int api_error(struct pve_client *pc, const char *method, const char *path
 			text[0] = '\0';
 		rtrim(text);
 		if (text[0])
-			buf_puts(&msg, text);
+			buf_note(&msg, "%s", text);
 		json_for_each(&d, json_member(&d, 0, "errors"), v) {
 			char key[128], val[PVE_MSG_MAX];
 
@@ -183,7 +183,7 @@ static int api_error(struct pve_client *pc, const char *method, const char *path
 			    json_str(&d, v, val, sizeof(val)) < 0)
 				continue;
 			rtrim(val);
-			buf_printf(&msg, "%s%s: %s", msg.len ? "; " : "", key, val);
+			buf_note(&msg, "%s%s: %s", msg.len ? "; " : "", key, val);
 		}
 	}
 	err_clear();
@@ -191,9 +191,9 @@ static int api_error(struct pve_client *pc, const char *method, const char *path
 		util_strlcpy(text, rs->reason, sizeof(text));
 		rtrim(text);
 		if (text[0])
-			buf_puts(&msg, text);
+			buf_note(&msg, "%s", text);
 		else
-			buf_printf(&msg, "no error message");
+			buf_note(&msg, "no error message");
 	}
 	if (rs->status == 404 || strstr(buf_cstr(&msg), "does not exist"))
 		code = POE_NOTFOUND;

@@ -80,13 +80,13 @@ static void test_reset_keeps_allocation(void **state)
 	char *p;
 
 	(void)state;
-	buf_puts(&b, "abc");
+	assert_int_equal(buf_puts(&b, "abc"), 0);
 	p = b.data;
 	buf_reset(&b);
 	assert_ptr_equal(b.data, p);
 	assert_int_equal(b.len, 0);
 	assert_string_equal(buf_cstr(&b), "");
-	buf_puts(&b, "x");
+	assert_int_equal(buf_puts(&b, "x"), 0);
 	assert_string_equal(buf_cstr(&b), "x");
 	buf_release(&b);
 	assert_int_equal(buf_puts(&b, "again"), 0);
@@ -103,13 +103,55 @@ static void test_detach(void **state)
 	s = buf_detach(&b);
 	assert_string_equal(s, "");
 	free(s);
-	buf_puts(&b, "owned");
+	assert_int_equal(buf_puts(&b, "owned"), 0);
 	s = buf_detach(&b);
 	assert_string_equal(s, "owned");
 	assert_null(b.data);
 	assert_int_equal(b.len, 0);
 	assert_int_equal(b.max, 64);
 	free(s);
+}
+
+static void test_note_cut_and_sticky(void **state)
+{
+	struct buf b = BUF_INIT(12);
+
+	(void)state;
+	err_clear();
+	buf_note(&b, "%s", "error: ");
+	buf_note(&b, "%d", 42);
+	assert_string_equal(buf_cstr(&b), "error: 42");
+	assert_false(b.cut);
+	/* the next note does not fit: kept up to the limit, ending in "..." */
+	buf_note(&b, "; %s", "disk-1");
+	assert_int_equal(b.len, 12);
+	assert_string_equal(buf_cstr(&b), "error: 42...");
+	assert_true(b.cut);
+	/* later notes are dropped, even short ones; the thread's error is untouched */
+	buf_note(&b, "x");
+	assert_string_equal(buf_cstr(&b), "error: 42...");
+	assert_string_equal(err_msg(), "");
+	/* a data appender still refuses past max, leaving the text as it was */
+	assert_int_equal(buf_puts(&b, "y"), POE_FAIL);
+	assert_string_equal(buf_cstr(&b), "error: 42...");
+	buf_reset(&b);
+	assert_false(b.cut);
+	buf_note(&b, "again");
+	assert_string_equal(buf_cstr(&b), "again");
+	buf_release(&b);
+}
+
+static void test_note_fits_exactly(void **state)
+{
+	struct buf b = BUF_INIT(8);
+
+	(void)state;
+	buf_note(&b, "12345678");
+	assert_string_equal(buf_cstr(&b), "12345678");
+	assert_false(b.cut);
+	buf_note(&b, "9");
+	assert_string_equal(buf_cstr(&b), "12345...");
+	buf_release(&b);
 }
 
 static char tmpdir[64];
@@ -150,7 +192,7 @@ static void test_read_file(void **state)
 	(void)state;
 	snprintf(p, sizeof(p), "%s/f", tmpdir);
 	write_file(p, "0123456789", 10);
-	buf_puts(&b, "old");
+	assert_int_equal(buf_puts(&b, "old"), 0);
 	assert_int_equal(buf_read_file(&b, p), 0);
 	assert_int_equal(b.len, 10);
 	assert_string_equal(buf_cstr(&b), "0123456789");
@@ -215,6 +257,8 @@ int main(void)
 		cmocka_unit_test(test_cap_exact_and_exceeded),
 		cmocka_unit_test(test_reset_keeps_allocation),
 		cmocka_unit_test(test_detach),
+		cmocka_unit_test(test_note_cut_and_sticky),
+		cmocka_unit_test(test_note_fits_exactly),
 		cmocka_unit_test_setup_teardown(test_read_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_read_file_too_large_message, setup_dir,
 						teardown_dir),

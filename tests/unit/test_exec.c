@@ -279,6 +279,18 @@ static void test_format_argv(void **state)
 	buf_release(&b);
 }
 
+/* A command line longer than the log buffer is shown cut, and says so. */
+static void test_format_argv_cut(void **state)
+{
+	const char *argv[] = { "/usr/sbin/qm", "set", "100", "--delete", "unused0,unused1", NULL };
+	struct buf b = BUF_INIT(16);
+
+	(void)state;
+	exec_format_argv(argv, &b);
+	assert_string_equal(buf_cstr(&b), "qm set 100 --...");
+	buf_release(&b);
+}
+
 static void test_last_line(void **state)
 {
 	struct exec_result r;
@@ -288,11 +300,11 @@ static void test_last_line(void **state)
 	exec_result_init(&r);
 	exec_result_last_line(&r, line, sizeof(line));
 	assert_string_equal(line, "");
-	buf_puts(&r.out, "first\nfrom out\n");
+	assert_int_equal(buf_puts(&r.out, "first\nfrom out\n"), 0);
 	exec_result_last_line(&r, line, sizeof(line));
 	assert_string_equal(line, "from ou");
 	/* stderr wins when there is any; trailing blank lines and spaces do not count */
-	buf_puts(&r.err, "warning\nbad\t\n\n  \n");
+	assert_int_equal(buf_puts(&r.err, "warning\nbad\t\n\n  \n"), 0);
 	exec_result_last_line(&r, line, sizeof(line));
 	assert_string_equal(line, "bad");
 	exec_result_release(&r);
@@ -317,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_child_closes_pipes_early),
 		cmocka_unit_test(test_grandchild_keeps_pipe),
 		cmocka_unit_test(test_format_argv),
+		cmocka_unit_test(test_format_argv_cut),
 		cmocka_unit_test(test_last_line),
 	};
 

@@ -262,10 +262,10 @@ static void test_tokens_grow_and_cap(void **state)
 	int64_t v = 0;
 
 	(void)state;
-	buf_putc(&b, '[');
+	assert_int_equal(buf_putc(&b, '['), 0);
 	for (int i = 0; i < 1000; i++)
-		buf_printf(&b, "%s{\"i\":%d}", i ? "," : "", i);
-	buf_putc(&b, ']');
+		assert_int_equal(buf_printf(&b, "%s{\"i\":%d}", i ? "," : "", i), 0);
+	assert_int_equal(buf_putc(&b, ']'), 0);
 	/* 1 + 1000 * 3 tokens: grows from the initial 64 */
 	assert_int_equal(json_parse(&d, b.data, b.len, 0), 0);
 	assert_int_equal(d.ntok, 3001);
@@ -288,9 +288,9 @@ static void test_deep_nesting(void **state)
 
 	(void)state;
 	for (int i = 0; i < 20000; i++)
-		buf_putc(&b, '[');
+		assert_int_equal(buf_putc(&b, '['), 0);
 	for (int i = 0; i < 20000; i++)
-		buf_putc(&b, ']');
+		assert_int_equal(buf_putc(&b, ']'), 0);
 	assert_int_equal(json_parse(&d, b.data, b.len, 0), 0);
 	assert_int_equal(d.ntok, 20000);
 	json_free(&d);

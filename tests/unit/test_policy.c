@@ -722,14 +722,14 @@ static void test_rule_limit(void **state)
 	char *got;
 
 	(void)state;
-	buf_puts(&text, "snapshots:\n");
+	assert_int_equal(buf_puts(&text, "snapshots:\n"), 0);
 	for (int i = 0; i < POLICY_MAX_RULES; i++)
-		buf_printf(&text, "  - {schedule: '*/5', label: r%d}\n", i);
+		assert_int_equal(buf_printf(&text, "  - {schedule: '*/5', label: r%d}\n", i), 0);
 	p = parse_ok(buf_cstr(&text));
 	assert_int_equal(p->nrules, POLICY_MAX_RULES);
 	policy_free(p);
 	for (int i = POLICY_MAX_RULES; i < 1000; i++)
-		buf_printf(&text, "  - {schedule: '*/5', label: r%d}\n", i);
+		assert_int_equal(buf_printf(&text, "  - {schedule: '*/5', label: r%d}\n", i), 0);
 	got = errors_of(buf_cstr(&text));
 	assert_string_equal(got, "p.yaml:66:5: more than 64 snapshot rules (the limit of one "
 				 "policy); found 1000\n");

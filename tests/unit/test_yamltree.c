@@ -46,7 +46,7 @@ static char *lines_of(const struct yt_doc *d)
 	struct buf b = BUF_INIT(1 << 16);
 
 	for (int i = 0; i < d->errs.n; i++)
-		buf_printf(&b, "%s\n", d->errs.v[i].text);
+		assert_int_equal(buf_printf(&b, "%s\n", d->errs.v[i].text), 0);
 	return buf_detach(&b);
 }
 
