@@ -1003,7 +1003,7 @@ static void check_watcher(struct doctor *d)
 			return;
 		}
 	}
-	util_strlcpy(state, buf_cstr(&r.out), sizeof(state));
+	util_strlcpy(state, buf_cstr(&r.out), sizeof(state)); /* shown; a cut is not "active" */
 	len = strcspn(state, "\r\n");
 	state[len] = '\0';
 	if (r.exit_code == 0 && !strcmp(state, "active"))

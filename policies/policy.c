@@ -236,7 +236,7 @@ static void rule_label(struct yt_doc *d, const struct yt_node *k, const struct y
 			       "hand)", v->value);
 		return;
 	}
-	util_strlcpy(rs->r.label, v->value, sizeof(rs->r.label));
+	util_strlcpy(rs->r.label, v->value, sizeof(rs->r.label)); /* a valid label fits */
 	rs->label = v;
 }
 

@@ -45,7 +45,7 @@ void wd_event(struct watcher *w, const char *name)
 	w->devs = util_xrealloc(w->devs, sizeof(*w->devs) * (size_t)(w->ndevs + 1));
 	d = &w->devs[w->ndevs++];
 	memset(d, 0, sizeof(*d));
-	util_strlcpy(d->name, name, sizeof(d->name));
+	util_strlcpy(d->name, name, sizeof(d->name)); /* checked above: fits */
 	log_debug("new device '%s'", name);
 }
 
@@ -232,7 +232,7 @@ static int dev_submit(struct watcher *w, struct watch_dev *d,
 
 	t->wk.fn = dev_task_run;
 	t->wk.arg = t;
-	util_strlcpy(t->name, d->name, sizeof(t->name));
+	util_strlcpy(t->name, d->name, sizeof(t->name)); /* same size: cannot be cut */
 	t->cfg = w->cfg;
 	t->oc = w->oc;
 	if (nwaiting > 0) {

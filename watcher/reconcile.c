@@ -380,10 +380,13 @@ static void reconcile_unused(struct watcher *w, const bool *reachable)
 				struct queue_job job = { .vmid = vmid,
 							 .action = QUEUE_UNUSED_REMOVE };
 
-				log_info("VM %d: %s refers to '%s', which is gone: removing it",
-					 vmid, dr->key, dr->volid);
-				util_strlcpy(job.arg, dr->volid, sizeof(job.arg));
-				wq_add(w, &job);
+				if (util_strcpy(job.arg, dr->volid, sizeof(job.arg), "volume id") < 0) {
+					log_warn("VM %d: %s: %s", vmid, dr->key, err_msg());
+				} else {
+					log_info("VM %d: %s refers to '%s', which is gone: removing it",
+						 vmid, dr->key, dr->volid);
+					wq_add(w, &job);
+				}
 			}
 			free(path);
 		}

@@ -174,7 +174,7 @@ static void entry_note(struct ws_sched *s, const struct config *cfg, int vmid,
 		e = &s->e[s->n++];
 		memset(e, 0, sizeof(*e));
 		e->vmid = vmid;
-		util_strlcpy(e->label, r->label, sizeof(e->label));
+		util_strlcpy(e->label, r->label, sizeof(e->label)); /* a policy label: fits */
 		e->schedule = util_xstrdup(r->schedule);
 		e->next_due = first_due(cfg, vmid, r->label, r->cal, now);
 	}

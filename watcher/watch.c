@@ -421,7 +421,7 @@ static void devices_step(struct watcher *w)
 			wq_wake_uuid(w, found[i].uuid);
 			continue;
 		}
-		util_strlcpy(job.arg, found[i].uuid, sizeof(job.arg));
+		util_strlcpy(job.arg, found[i].uuid, sizeof(job.arg)); /* a UUID: fits */
 		wq_add(w, &job);
 	}
 	free(found);

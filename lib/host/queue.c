@@ -311,14 +311,14 @@ int queue_parse(const char *text, size_t len, struct queue_job *job)
 				     queue_action_name(job->action));
 			goto out;
 		}
-		util_strlcpy(job->arg, volid, sizeof(job->arg));
+		util_strlcpy(job->arg, volid, sizeof(job->arg)); /* same size: cannot be cut */
 		break;
 	case QUEUE_NVME_ATTACH:
 		if (!have_uuid || have_volid) {
 			rc = err_set(POE_FAIL, "invalid job: nvme-attach needs a uuid");
 			goto out;
 		}
-		util_strlcpy(job->arg, uuid, sizeof(job->arg));
+		util_strlcpy(job->arg, uuid, sizeof(job->arg)); /* same size */
 		break;
 	}
 	rc = job_check(job);
@@ -406,7 +406,7 @@ int queue_read(int dirfd, const char *name, struct queue_job *job)
 			goto out;
 		}
 	}
-	util_strlcpy(job->file, name, sizeof(job->file));
+	util_strlcpy(job->file, name, sizeof(job->file)); /* a directory entry's name: fits */
 out:
 	if (fd >= 0)
 		close(fd);

@@ -353,6 +353,7 @@ unsigned long ontap_client_requests(const struct ontap_client *oc)
 static void last_error_set(struct ontap_client *oc, long status, const char *code,
 			   const char *message, const char *target)
 {
+	/* for messages; a code cut to its size matches none of the short codes we look for */
 	oc->last.http_status = status;
 	util_strlcpy(oc->last.code, code ? code : "", sizeof(oc->last.code));
 	util_strlcpy(oc->last.message, message ? message : "", sizeof(oc->last.message));
@@ -1268,9 +1269,11 @@ static int volume_post(struct ontap_client *oc, const char *svm, const char *nam
 
 	if (rc == 0 && out && oc_dry(oc)) {
 		memset(out, 0, sizeof(*out));
-		util_strlcpy(out->name, name, sizeof(out->name));
-		util_strlcpy(out->svm, svm ? svm : "", sizeof(out->svm));
-		util_strlcpy(out->nas_path, nas_path ? nas_path : "", sizeof(out->nas_path));
+		if (util_strcpy(out->name, name, sizeof(out->name), "volume name") < 0 ||
+		    util_strcpy(out->svm, svm ? svm : "", sizeof(out->svm), "SVM name") < 0 ||
+		    util_strcpy(out->nas_path, nas_path ? nas_path : "", sizeof(out->nas_path),
+				"junction path") < 0)
+			rc = POE_FAIL;
 		out->snapshot_reserve = -1;
 	}
 	oc_write_release(wr);
@@ -1585,7 +1588,7 @@ static void op_unknown(struct ontap_file_op *op, int rc, const char *job)
 {
 	op_fail(op, rc);
 	op->maybe = true;
-	util_strlcpy(op->job, job ? job : "", sizeof(op->job));
+	util_strlcpy(op->job, job ? job : "", sizeof(op->job)); /* same size: cannot be cut */
 }
 
 /* What a poll of the job of item/op is about, for messages: "clone 'a' to 'b'". */
@@ -2013,7 +2016,7 @@ int ontap_file_clone_wait(struct ontap_client *oc, struct ontap_file_op *ops, in
 	for (int i = 0; i < n; i++) {
 		if (!ops[i].maybe || !ops[i].job[0])
 			continue;
-		util_strlcpy(items[i].job, ops[i].job, sizeof(items[i].job));
+		util_strlcpy(items[i].job, ops[i].job, sizeof(items[i].job)); /* same size */
 		items[i].pending = true;
 		ops[i].maybe = false;
 		waiting++;

@@ -105,7 +105,8 @@ int ontap_namespace_create(struct ontap_client *oc, const char *svm, const char 
 		       deadline);
 	if (rc == 0 && out && oc_dry(oc)) {
 		memset(out, 0, sizeof(*out));
-		util_strlcpy(out->name, name, sizeof(out->name));
+		if (util_strcpy(out->name, name, sizeof(out->name), "namespace path") < 0)
+			rc = POE_FAIL;
 		out->size = size;
 	}
 	oc_write_release(&wr);
@@ -218,7 +219,8 @@ int ontap_subsystem_ensure(struct ontap_client *oc, const char *svm, const char 
 		       deadline);
 	if (rc == 0 && out && oc_dry(oc)) {
 		memset(out, 0, sizeof(*out));
-		util_strlcpy(out->name, name, sizeof(out->name));
+		if (util_strcpy(out->name, name, sizeof(out->name), "subsystem name") < 0)
+			rc = POE_FAIL;
 	}
 	oc_write_release(&wr);
 	return rc;
@@ -401,7 +403,9 @@ int ontap_cg_create(struct ontap_client *oc, const char *svm, const char *name,
 	rc = oc_create(oc, &cg_kind, NULL, svm, name, wr.what, oc_write_end(&wr), out, deadline);
 	if (rc == 0 && out && oc_dry(oc)) {
 		memset(out, 0, sizeof(*out));
-		util_strlcpy(out->name, name, sizeof(out->name));
+		rc = util_strcpy(out->name, name, sizeof(out->name), "consistency group name");
+	}
+	if (rc == 0 && out && oc_dry(oc)) {
 		out->volumes = util_xcalloc((size_t)nvolumes + 1, sizeof(char *));
 		for (int i = 0; i < nvolumes; i++)
 			out->volumes[i] = util_xstrdup(volumes[i]);

@@ -43,9 +43,8 @@ bool ops_parse_snapshot_name(const char *name, char *label, size_t label_n, time
 	lbl[ln] = '\0';
 	if (!ops_is_valid_label(lbl) || util_ts_parse(dash + 1, t) < 0)
 		return false;
-	if (label)
-		util_strlcpy(label, lbl, label_n);
-	return true;
+	/* a label the caller has no room for is not taken for a cut one */
+	return !label || util_strlcpy(label, lbl, label_n) < label_n;
 }
 
 bool ops_parse_clone_name(const char *file, char *stem_out, size_t stem_n, char *snap_out,
@@ -70,12 +69,13 @@ bool ops_parse_clone_name(const char *file, char *stem_out, size_t stem_n, char 
 	snap[len] = '\0';
 	if (!ops_parse_snapshot_name(snap, NULL, 0, &(time_t){ 0 }))
 		return false;
-	if ((size_t)(marker - file) + 1 > stem_n)
+	/* parts the caller has no room for make it no clone name of ours, never a cut one */
+	if ((size_t)(marker - file) + 1 > stem_n || len + 1 > snap_n || strlen(dot + 1) + 1 > ext_n)
 		return false;
 	memcpy(stem_out, file, (size_t)(marker - file));
 	stem_out[marker - file] = '\0';
-	util_strlcpy(snap_out, snap, snap_n);
-	util_strlcpy(ext_out, dot + 1, ext_n);
+	memcpy(snap_out, snap, len + 1);
+	memcpy(ext_out, dot + 1, strlen(dot + 1) + 1);
 	return true;
 }
 

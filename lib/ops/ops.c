@@ -325,8 +325,11 @@ static int resolve_by_export(struct ops_ctx *ctx, const struct config_storage *s
 	rc = ops_pve_storage(ctx, st->id, &ps);
 	if (rc < 0)
 		return rc;
-	if (ps.path)
-		util_strlcpy(out->mountpath, ps.path, sizeof(out->mountpath));
+	if (ps.path) {
+		rc = util_strcpy(out->mountpath, ps.path, sizeof(out->mountpath), "mount path");
+		if (rc < 0)
+			goto out;
+	}
 	if (!ps.export_path || ps.export_path[0] != '/') {
 		rc = err_set(POE_CONFIG, "storage '%s' has no NFS export: is it an NFS storage?",
 			     st->id);
@@ -341,9 +344,9 @@ static int resolve_by_export(struct ops_ctx *ctx, const struct config_storage *s
 	while (strlen(export) > 1 && export[strlen(export) - 1] == '/')
 		export[strlen(export) - 1] = '\0';
 	if (cache_lookup(ctx, out, export)) {
-		util_strlcpy(path, out->vol.nas_path, sizeof(path));
+		util_strlcpy(path, out->vol.nas_path, sizeof(path)); /* same size: cannot be cut */
 	} else {
-		util_strlcpy(path, export, sizeof(path));
+		util_strlcpy(path, export, sizeof(path)); /* same size */
 		rc = find_by_export(out, ps.export_path, path);
 		if (rc == 0)
 			cache_store(ctx, out, export);
@@ -454,10 +457,8 @@ int ops_vm_node(struct ops_ctx *ctx, const struct pve_vmconf *vm, char *node, si
 	struct pve_client *pc;
 	int rc;
 
-	if (vm->node[0]) {
-		util_strlcpy(node, vm->node, n);
-		return 0;
-	}
+	if (vm->node[0])
+		return util_strcpy(node, vm->node, n, "node name");
 	rc = ops_pve(ctx, &pc);
 	if (rc < 0)
 		return rc;
@@ -569,8 +570,8 @@ int ops_queue(struct ops_ctx *ctx, int vmid, int action, const char *arg)
 	memset(&job, 0, sizeof(job));
 	job.vmid = vmid;
 	job.action = (enum queue_action)action;
-	if (arg)
-		util_strlcpy(job.arg, arg, sizeof(job.arg));
+	if (arg && util_strcpy(job.arg, arg, sizeof(job.arg), "job argument") < 0)
+		return POE_FAIL;
 	if (ctx->dry_run)
 		return buf_printf(ctx->dry_run, "QUEUE %s/%d-*.job {\"vmid\":%d,\"action\":\"%s\"%s%s%s}\n",
 				  ctx->cfg->paths.queue, vmid, vmid, queue_action_name(job.action),

@@ -69,7 +69,8 @@ int ops_pve_storage(struct ops_ctx *ctx, const char *id, struct pve_storage *out
 #include "ops/names.h"
 
 /* The snapshot called name in *arr (n entries), appended (label and time from the name)
- * when absent; *arr is reallocated, the caller frees it. */
+ * when absent; *arr is reallocated, the caller frees it. name is a valid snapshot name
+ * (ops_parse_snapshot_name()), so it fits the record. */
 struct vm_snapshot *ops_snapshot_find_or_add(struct vm_snapshot **arr, int *n, const char *name);
 
 /* Node of the VM: from the config path when it is under nodes/, else the API. */

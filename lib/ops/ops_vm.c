@@ -158,7 +158,7 @@ static int plan_drive(struct ops_ctx *ctx, struct vm_plan *p, const struct pve_d
 	vd = &p->disks[p->ndisks++];
 	memset(vd, 0, sizeof(*vd));
 	vd->d = d;
-	util_strlcpy(vd->file, vn.name, sizeof(vd->file));
+	util_strlcpy(vd->file, vn.name, sizeof(vd->file)); /* sizes of pve_volname's: no cut */
 	util_strlcpy(vd->ext, vn.format, sizeof(vd->ext));
 	stem = strlen(vn.name) - strlen(vn.format) - 1;
 	memcpy(vd->stem, vn.name, stem);
@@ -206,7 +206,7 @@ static int plan_build(struct ops_ctx *ctx, int vmid, const char *const *include,
 		rc = plan_volume(ctx, p, sts[i], &vd->vol);
 		if (rc < 0)
 			return err_prefix(rc, "cannot find the ONTAP volume of %s", vd->d->key);
-		util_strlcpy(dir, vd->dir, sizeof(dir));
+		util_strlcpy(dir, vd->dir, sizeof(dir)); /* same size: cannot be cut */
 		if (strlen(vd->vol->subdir) + strlen(dir) >= sizeof(vd->dir))
 			return err_set(POE_FAIL, "path of %s below export '%s' is too long", vd->d->key,
 				       vd->vol->subdir);
@@ -258,7 +258,7 @@ static int list_nfs(struct ops_ctx *ctx, const struct vm_plan *p, struct vm_snap
 		/* every disk of this VM on this volume shares one directory */
 		for (int i = 0; i < p->ndisks; i++)
 			if (p->disks[i].vol == ov)
-				util_strlcpy(dir, p->disks[i].dir, sizeof(dir));
+				util_strlcpy(dir, p->disks[i].dir, sizeof(dir)); /* same size */
 		rc = ontap_dir_list(ov->oc, ov->vol.uuid, dir, &files, &nfiles, ctx->deadline);
 		if (rc == POE_NOTFOUND && !ops_volume_stale(ctx, ov, rc))
 			continue;
@@ -785,7 +785,7 @@ static int create_with_plan(struct ops_ctx *ctx, struct vm_plan *p,
 			       o->vmid);
 	out->created = o->when ? o->when : time(NULL);
 	ops_snapshot_name(label, out->created, out->name, sizeof(out->name));
-	util_strlcpy(out->label, label, sizeof(out->label));
+	util_strlcpy(out->label, label, sizeof(out->label)); /* a valid label fits */
 	snprintf(comment, sizeof(comment), "pve-ontap vm=%d label=%s phase=%s", o->vmid, label,
 		 ctx->phase ? ctx->phase : "manual");
 
@@ -1180,7 +1180,7 @@ static void put_back(struct ops_ctx *ctx, const struct vm_plan *p, const struct 
 			continue;
 		srcs[i] = clone_of(p, i, safety);
 		want++;
-		if (!srcs[i])
+		if (!srcs[i]) /* keys for the message; a drive key has the same size */
 			util_strlcpy(keys[nkeys++], p->disks[i].d->key, sizeof(keys[0]));
 	}
 	if (!want)

@@ -24,7 +24,7 @@ struct vm_snapshot *ops_snapshot_find_or_add(struct vm_snapshot **arr, int *n, c
 		*arr = util_xrealloc(*arr, (size_t)(*n ? 2 * *n : 1) * sizeof(**arr));
 	s = &(*arr)[(*n)++];
 	memset(s, 0, sizeof(*s));
-	util_strlcpy(s->name, name, sizeof(s->name));
+	util_strlcpy(s->name, name, sizeof(s->name)); /* a valid snapshot name (caller): fits */
 	ops_parse_snapshot_name(name, s->label, sizeof(s->label), &s->created);
 	return s;
 }
@@ -58,11 +58,13 @@ int vm_snapshot_add_disk(struct vm_snapshot *s, const char *disk, const char *ki
 	s->disks = arr;
 	if (rc < 0)
 		return rc;
-	sd = &s->disks[s->ndisks++];
-	util_strlcpy(sd->disk, disk, sizeof(sd->disk));
-	util_strlcpy(sd->kind, kind, sizeof(sd->kind));
-	util_strlcpy(sd->storage, storage, sizeof(sd->storage));
-	util_strlcpy(sd->path, path, sizeof(sd->path));
+	sd = &s->disks[s->ndisks];
+	if (util_strcpy(sd->disk, disk, sizeof(sd->disk), "disk key") < 0 ||
+	    util_strcpy(sd->kind, kind, sizeof(sd->kind), "disk kind") < 0 ||
+	    util_strcpy(sd->storage, storage, sizeof(sd->storage), "storage id") < 0 ||
+	    util_strcpy(sd->path, path, sizeof(sd->path), "snapshot path") < 0)
+		return POE_FAIL;
+	s->ndisks++;
 	return 0;
 }
 
@@ -74,7 +76,9 @@ int vm_snapshot_add_missing(struct vm_snapshot *s, const char *key)
 	s->missing = arr;
 	if (rc < 0)
 		return rc;
-	util_strlcpy(s->missing[s->nmissing++], key, sizeof(s->missing[0]));
+	if (util_strcpy(s->missing[s->nmissing], key, sizeof(s->missing[0]), "disk key") < 0)
+		return POE_FAIL;
+	s->nmissing++;
 	return 0;
 }
 

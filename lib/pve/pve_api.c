@@ -574,7 +574,7 @@ int pve_vm_status(struct pve_client *pc, const char *node, int vmid, struct pve_
 		goto out;
 	}
 	if (json_get_str(&d, data, "qmpstatus", st->qmpstatus, sizeof(st->qmpstatus)) < 0)
-		util_strlcpy(st->qmpstatus, st->status, sizeof(st->qmpstatus));
+		util_strlcpy(st->qmpstatus, st->status, sizeof(st->qmpstatus)); /* larger: fits */
 	if (json_get_str(&d, data, "lock", st->lock, sizeof(st->lock)) < 0)
 		st->lock[0] = '\0';
 	st->agent = member_true(&d, data, "agent");
@@ -705,7 +705,7 @@ int pve_agent_status(struct pve_client *pc, const char *node, int vmid, char *st
 		goto out;
 	}
 	if (status_out)
-		util_strlcpy(status_out, result, n);
+		rc = util_strcpy(status_out, result, n, "freeze status");
 out:
 	json_free(&d);
 	return rc < 0 ? err_prefix(rc, "cannot get the freeze status of VM %d", vmid) : 0;

@@ -199,7 +199,7 @@ static bool name_dir_parse(const char *s, size_t n, struct pve_volname *out)
 	}
 	memcpy(out->name, s, n);
 	out->name[n] = '\0';
-	util_strlcpy(out->format, fmt, sizeof(out->format));
+	util_strlcpy(out->format, fmt, sizeof(out->format)); /* one of fmts: fits */
 	/* "(base-)?[^/\s]+": "base-.raw" is a name, but not a base image */
 	out->is_base = stem > 5 && !strncmp(s, "base-", 5);
 	return true;
@@ -310,7 +310,7 @@ static int drive_parse(struct pve_drive *d, const char *key, const char *value)
 	int rc = 0;
 
 	memset(d, 0, sizeof(*d));
-	util_strlcpy(d->key, key, sizeof(d->key));
+	util_strlcpy(d->key, key, sizeof(d->key)); /* a drive key (pve_is_drive_key): fits */
 	d->is_unused = !strncmp(key, "unused", 6);
 
 	for (char *el = strtok_r(copy, ",", &save); el; el = strtok_r(NULL, ",", &save)) {
@@ -504,7 +504,11 @@ static int vmconf_load_file(const char *path, int vmid, const char *node, struct
 		goto out;
 	}
 	(*out)->path = util_xstrdup(path);
-	util_strlcpy((*out)->node, node, sizeof((*out)->node));
+	rc = util_strcpy((*out)->node, node, sizeof((*out)->node), "node name");
+	if (rc < 0) {
+		pve_vmconf_free(*out);
+		*out = NULL;
+	}
 out:
 	buf_release(&b);
 	return rc;

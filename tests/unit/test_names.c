@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -42,6 +43,28 @@ static void test_clone_names(void **state)
 	assert_int_equal(names_clone_vmid(""), -1);
 }
 
+/* A part the caller has no room for is refused, never handed back cut (STYLE #5). */
+static void test_parse_no_room(void **state)
+{
+	const char *f = "vm-100-disk-0-snap-daily-20261122T101500Z.qcow2";
+	char stem[64], snap[64], ext[8], label[8];
+	time_t t;
+
+	(void)state;
+	assert_true(ops_parse_clone_name(f, stem, sizeof(stem), snap, sizeof(snap), ext,
+					 sizeof(ext)));
+	assert_string_equal(stem, "vm-100-disk-0");
+	assert_string_equal(snap, "daily-20261122T101500Z");
+	assert_string_equal(ext, "qcow2");
+	assert_false(ops_parse_clone_name(f, stem, sizeof(stem), snap, sizeof(snap), ext, 5));
+	assert_false(ops_parse_clone_name(f, stem, sizeof(stem), snap, 22, ext, sizeof(ext)));
+	assert_true(ops_parse_clone_name(f, stem, sizeof(stem), snap, 23, ext, 6));
+	assert_true(ops_parse_snapshot_name("daily-20261122T101500Z", label, sizeof(label), &t));
+	assert_string_equal(label, "daily");
+	assert_false(ops_parse_snapshot_name("weekly-20261122T101500Z", label, 6, &t));
+	assert_true(ops_parse_snapshot_name("weekly-20261122T101500Z", label, 7, &t));
+}
+
 static void test_ns_names(void **state)
 {
 	(void)state;
@@ -62,6 +85,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clone_names),
 		cmocka_unit_test(test_ns_names),
+		cmocka_unit_test(test_parse_no_room),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "ops/ops.h"
 #include "ops/ops_internal.h"
 
@@ -118,6 +119,32 @@ static void test_move_hands_over_one_owner(void **state)
 	ops_vm_snapshot_list_free(pruned, np);
 }
 
+/* A disk whose key, storage or path does not fit is refused whole, never kept cut. */
+static void test_too_long_is_refused(void **state)
+{
+	struct vm_snapshot *list = NULL, *s;
+	char path[OPS_PATH_MAX + 8];
+	int n = 0;
+
+	(void)state;
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	s = ops_snapshot_find_or_add(&list, &n, NAME_A);
+	assert_int_equal(vm_snapshot_add_disk(s, "scsi0", "file-clone", "ONTAP01", path),
+			 POE_FAIL);
+	assert_non_null(strstr(err_msg(), "snapshot path"));
+	assert_int_equal(vm_snapshot_add_disk(s, "scsi0", "file-clone",
+					      "a-storage-id-longer-than-sixty-four-bytes-which-"
+					      "pve-would-not-accept", "p"), POE_FAIL);
+	assert_non_null(strstr(err_msg(), "storage id"));
+	assert_int_equal(vm_snapshot_add_missing(s, "a-key-of-sixteen-bytes"), POE_FAIL);
+	assert_int_equal(s->ndisks, 0);
+	assert_int_equal(s->nmissing, 0);
+	assert_int_equal(vm_snapshot_add_disk(s, "scsi0", "file-clone", "ONTAP01", "p"), 0);
+	assert_int_equal(s->ndisks, 1);
+	ops_vm_snapshot_list_free(list, n);
+}
+
 static void test_clear_and_free_empty(void **state)
 {
 	struct vm_snapshot s = { .ndisks = 0 };
@@ -141,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_more_than_64_disks_all_kept),
 		cmocka_unit_test(test_many_snapshots_each_with_disks),
 		cmocka_unit_test(test_move_hands_over_one_owner),
+		cmocka_unit_test(test_too_long_is_refused),
 		cmocka_unit_test(test_clear_and_free_empty),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
