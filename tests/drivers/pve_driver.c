@@ -158,6 +158,53 @@ static int storage_set_kv(struct pve_storage *st, const char *kv)
 	return 0;
 }
 
+/* The power and agent actions, by command name. */
+typedef int (*vm_action_fn)(struct pve_client *pc, const char *node, int vmid, int64_t deadline);
+
+static vm_action_fn vm_action(const char *cmd)
+{
+	static const struct {
+		const char *name;
+		vm_action_fn fn;
+	} actions[] = {
+		{ "suspend", pve_vm_suspend_todisk }, { "resume", pve_vm_resume },
+		{ "shutdown", pve_vm_shutdown },      { "start", pve_vm_start },
+		{ "freeze", pve_agent_freeze },       { "thaw", pve_agent_thaw },
+	};
+
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (!strcmp(cmd, actions[i].name))
+			return actions[i].fn;
+	return NULL;
+}
+
+/* storage-create <id> key=value...: an NFS storage */
+static int storage_create(struct pve_client *pc, int argc, char **argv, int64_t deadline)
+{
+	struct pve_storage st = { 0 };
+	int rc = 0;
+
+	st.id = util_xstrdup(argv[0]);
+	st.type = util_xstrdup("nfs");
+	for (int i = 1; i < argc && rc == 0; i++)
+		rc = storage_set_kv(&st, argv[i]);
+	if (rc == 0)
+		rc = pve_storage_create(pc, &st, deadline);
+	pve_storage_release(&st);
+	return rc;
+}
+
+/* {"ok": true} after a call that answers nothing else, else its error */
+static int ok_or(struct json_writer *w, int rc)
+{
+	if (rc < 0)
+		return rc;
+	jw_object_begin(w, NULL);
+	jw_bool(w, "ok", true);
+	jw_object_end(w);
+	return 0;
+}
+
 static int cmd_api(struct pve_client *pc, const char *cmd, int argc, char **argv,
 		   int64_t deadline, struct buf *out)
 {
@@ -196,29 +243,10 @@ static int cmd_api(struct pve_client *pc, const char *cmd, int argc, char **argv
 		jw_string(&w, "lock", st.lock);
 		jw_bool(&w, "agent", st.agent);
 		jw_object_end(&w);
-	} else if ((!strcmp(cmd, "suspend") || !strcmp(cmd, "resume") ||
-		    !strcmp(cmd, "shutdown") || !strcmp(cmd, "start") || !strcmp(cmd, "freeze") ||
-		    !strcmp(cmd, "thaw")) &&
-		   argc == 2) {
-		if ((rc = parse_vmid(argv[1], &vmid)) < 0)
+	} else if (argc == 2 && vm_action(cmd)) {
+		if ((rc = parse_vmid(argv[1], &vmid)) < 0 ||
+		    (rc = ok_or(&w, vm_action(cmd)(pc, argv[0], vmid, deadline))) < 0)
 			return rc;
-		if (!strcmp(cmd, "suspend"))
-			rc = pve_vm_suspend_todisk(pc, argv[0], vmid, deadline);
-		else if (!strcmp(cmd, "resume"))
-			rc = pve_vm_resume(pc, argv[0], vmid, deadline);
-		else if (!strcmp(cmd, "shutdown"))
-			rc = pve_vm_shutdown(pc, argv[0], vmid, deadline);
-		else if (!strcmp(cmd, "start"))
-			rc = pve_vm_start(pc, argv[0], vmid, deadline);
-		else if (!strcmp(cmd, "freeze"))
-			rc = pve_agent_freeze(pc, argv[0], vmid, deadline);
-		else
-			rc = pve_agent_thaw(pc, argv[0], vmid, deadline);
-		if (rc < 0)
-			return rc;
-		jw_object_begin(&w, NULL);
-		jw_bool(&w, "ok", true);
-		jw_object_end(&w);
 	} else if (!strcmp(cmd, "agent-status") && argc == 2) {
 		char status[32];
 
@@ -238,34 +266,14 @@ static int cmd_api(struct pve_client *pc, const char *cmd, int argc, char **argv
 		jw_storage(&w, NULL, &st);
 		pve_storage_release(&st);
 	} else if (!strcmp(cmd, "storage-create") && argc >= 1) {
-		struct pve_storage st = { 0 };
-
-		st.id = util_xstrdup(argv[0]);
-		st.type = util_xstrdup("nfs");
-		for (int i = 1; i < argc && rc == 0; i++)
-			rc = storage_set_kv(&st, argv[i]);
-		if (rc == 0)
-			rc = pve_storage_create(pc, &st, deadline);
-		pve_storage_release(&st);
-		if (rc < 0)
+		if ((rc = ok_or(&w, storage_create(pc, argc, argv, deadline))) < 0)
 			return rc;
-		jw_object_begin(&w, NULL);
-		jw_bool(&w, "ok", true);
-		jw_object_end(&w);
 	} else if (!strcmp(cmd, "storage-delete") && argc == 1) {
-		rc = pve_storage_delete(pc, argv[0], deadline);
-		if (rc < 0)
+		if ((rc = ok_or(&w, pve_storage_delete(pc, argv[0], deadline))) < 0)
 			return rc;
-		jw_object_begin(&w, NULL);
-		jw_bool(&w, "ok", true);
-		jw_object_end(&w);
 	} else if (!strcmp(cmd, "task-wait") && argc == 2) {
-		rc = pve_task_wait(pc, argv[0], argv[1], deadline);
-		if (rc < 0)
+		if ((rc = ok_or(&w, pve_task_wait(pc, argv[0], argv[1], deadline))) < 0)
 			return rc;
-		jw_object_begin(&w, NULL);
-		jw_bool(&w, "ok", true);
-		jw_object_end(&w);
 	} else {
 		usage();
 		return err_set(POE_USAGE, "unknown command or wrong arguments: '%s'", cmd);

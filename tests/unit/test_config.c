@@ -69,89 +69,79 @@ static void expect_error(const char *text, const char *msg)
 	assert_string_equal(err_msg(), msg);
 }
 
-static void test_full_example(void **state)
+/* DESIGN.md's example with every key; %s is the password file of cluster2. */
+static const char full_example[] =
+	"# DESIGN.md's example, every key\n"
+	"pve:\n"
+	"  host: 192.0.2.10\n"
+	"  port: 8007\n"
+	"  token: root@pam!pveontap=0b3f1234-aaaa\n"
+	"  user: root@pam\n"
+	"  password: pve-pass-1234\n"
+	"  verify: no\n"
+	"  ca_file: /etc/pve/pve-root-ca.pem\n"
+	"  fingerprint: \"AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:"
+	"AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\"\n"
+	"ontap:\n"
+	"  cluster1:\n"
+	"    host: 192.168.38.50\n"
+	"    port: 8443\n"
+	"    user: admin\n"
+	"    password: ontap-pass-5678\n"
+	"    verify: true\n"
+	"    ca_file: /etc/pve-ontap/cluster1-ca.pem\n"
+	"    fingerprint: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	"  cluster2:\n"
+	"    host: ontap2.example.com\n"
+	"    user: vsadmin\n"
+	"    password_file: %s\n"
+	"storages:\n"
+	"  ONTAP01:\n"
+	"    ontap: cluster1\n"
+	"    svm: svm1\n"
+	"    volume: proxmox_storage01\n"
+	"  NVME01:\n"
+	"    ontap: cluster2\n"
+	"    protocol: nvme\n"
+	"    svm: svm_nvme\n"
+	"    subsystem: pve-nvme\n"
+	"    aggregate: aggr1\n"
+	"    prefix: pve_\n"
+	"    encryption: true\n"
+	"    space_reserve: volume\n"
+	"    qos_policy: gold\n"
+	"    tiering_policy: auto\n"
+	"    snapshot_reserve: 5\n"
+	"    portals: [10.0.0.1, 10.0.0.2]\n"
+	"  NVME02:\n"
+	"    ontap: cluster1\n"
+	"    protocol: nvme\n"
+	"    svm: svm_nvme\n"
+	"    subsystem: pve-nvme\n"
+	"    prefix: \"\"\n"
+	"    encryption: no\n"
+	"    adaptive_qos_policy: extreme\n"
+	"    snapshot_reserve: 0\n"
+	"    portals:\n"
+	"      - 10.0.0.3\n"
+	"paths:\n"
+	"  pve_etc: /t/etc/pve\n"
+	"  policies: /t/policies\n"
+	"  queue: /t/queue\n"
+	"  state: /t/state\n"
+	"  lock: /t/lock\n"
+	"  mnt: /t/mnt\n"
+	"  dev: /t/dev\n"
+	"  sysfs: /t/sys\n"
+	"  qm: /t/bin/qm\n"
+	"  nvme: /t/bin/nvme\n"
+	"  hostnqn: /t/hostnqn\n"
+	"  snippets: /t/snippets\n"
+	"watch:\n"
+	"  reconcile: 2m\n";
+
+static void check_full_clients(const struct config *c)
 {
-	char *pwfile = write_file("cluster2.pw", "pw-from-file-77\n", 0600);
-	char *text = util_xasprintf(
-		"# DESIGN.md's example, every key\n"
-		"pve:\n"
-		"  host: 192.0.2.10\n"
-		"  port: 8007\n"
-		"  token: root@pam!pveontap=0b3f1234-aaaa\n"
-		"  user: root@pam\n"
-		"  password: pve-pass-1234\n"
-		"  verify: no\n"
-		"  ca_file: /etc/pve/pve-root-ca.pem\n"
-		"  fingerprint: \"AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:"
-		"AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99\"\n"
-		"ontap:\n"
-		"  cluster1:\n"
-		"    host: 192.168.38.50\n"
-		"    port: 8443\n"
-		"    user: admin\n"
-		"    password: ontap-pass-5678\n"
-		"    verify: true\n"
-		"    ca_file: /etc/pve-ontap/cluster1-ca.pem\n"
-		"    fingerprint: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
-		"  cluster2:\n"
-		"    host: ontap2.example.com\n"
-		"    user: vsadmin\n"
-		"    password_file: %s\n"
-		"storages:\n"
-		"  ONTAP01:\n"
-		"    ontap: cluster1\n"
-		"    svm: svm1\n"
-		"    volume: proxmox_storage01\n"
-		"  NVME01:\n"
-		"    ontap: cluster2\n"
-		"    protocol: nvme\n"
-		"    svm: svm_nvme\n"
-		"    subsystem: pve-nvme\n"
-		"    aggregate: aggr1\n"
-		"    prefix: pve_\n"
-		"    encryption: true\n"
-		"    space_reserve: volume\n"
-		"    qos_policy: gold\n"
-		"    tiering_policy: auto\n"
-		"    snapshot_reserve: 5\n"
-		"    portals: [10.0.0.1, 10.0.0.2]\n"
-		"  NVME02:\n"
-		"    ontap: cluster1\n"
-		"    protocol: nvme\n"
-		"    svm: svm_nvme\n"
-		"    subsystem: pve-nvme\n"
-		"    prefix: \"\"\n"
-		"    encryption: no\n"
-		"    adaptive_qos_policy: extreme\n"
-		"    snapshot_reserve: 0\n"
-		"    portals:\n"
-		"      - 10.0.0.3\n"
-		"paths:\n"
-		"  pve_etc: /t/etc/pve\n"
-		"  policies: /t/policies\n"
-		"  queue: /t/queue\n"
-		"  state: /t/state\n"
-		"  lock: /t/lock\n"
-		"  mnt: /t/mnt\n"
-		"  dev: /t/dev\n"
-		"  sysfs: /t/sys\n"
-		"  qm: /t/bin/qm\n"
-		"  nvme: /t/bin/nvme\n"
-		"  hostnqn: /t/hostnqn\n"
-		"  snippets: /t/snippets\n"
-		"watch:\n"
-		"  reconcile: 2m\n",
-		pwfile);
-	struct config *c = NULL;
-	const struct config_storage *s;
-	char scrubbed[128];
-
-	(void)state;
-	assert_int_equal(parse(text, &c), 0);
-	assert_non_null(c);
-	assert_string_equal(c->file, "t.yaml");
-	assert_false(c->from_ini);
-
 	assert_string_equal(c->pve.host, "192.0.2.10");
 	assert_int_equal(c->pve.port, 8007);
 	assert_string_equal(c->pve.token, "root@pam!pveontap=0b3f1234-aaaa");
@@ -177,6 +167,11 @@ static void test_full_example(void **state)
 	assert_true(c->ontap[1].verify);
 	assert_null(c->ontap[1].ca_file);
 	assert_null(c->ontap[1].fingerprint);
+}
+
+static void check_full_storages(const struct config *c)
+{
+	const struct config_storage *s;
 
 	assert_int_equal(c->nstorages, 3);
 	s = config_storage_find(c, "ONTAP01");
@@ -218,7 +213,10 @@ static void test_full_example(void **state)
 	assert_int_equal(s->snapshot_reserve, 0);
 	assert_int_equal(s->nportals, 1);
 	assert_null(config_storage_find(c, "NOPE"));
+}
 
+static void check_full_paths(const struct config *c)
+{
 	assert_string_equal(c->paths.pve_etc, "/t/etc/pve");
 	assert_string_equal(c->paths.policies, "/t/policies");
 	assert_string_equal(c->paths.queue, "/t/queue");
@@ -232,6 +230,23 @@ static void test_full_example(void **state)
 	assert_string_equal(c->paths.hostnqn, "/t/hostnqn");
 	assert_string_equal(c->paths.snippets, "/t/snippets");
 	assert_int_equal(c->watch.reconcile_s, 120);
+}
+
+static void test_full_example(void **state)
+{
+	char *pwfile = write_file("cluster2.pw", "pw-from-file-77\n", 0600);
+	char *text = util_xasprintf(full_example, pwfile);
+	struct config *c = NULL;
+	char scrubbed[128];
+
+	(void)state;
+	assert_int_equal(parse(text, &c), 0);
+	assert_non_null(c);
+	assert_string_equal(c->file, "t.yaml");
+	assert_false(c->from_ini);
+	check_full_clients(c);
+	check_full_storages(c);
+	check_full_paths(c);
 
 	/* every secret is registered for scrubbing, the token's secret part too */
 	secret_scrub(scrubbed, sizeof(scrubbed), "a pve-pass-1234 b ontap-pass-5678 c pw-from-file-77");
@@ -610,33 +625,32 @@ static void test_ini_paths_and_ports(void **state)
 	assert_null(c);
 }
 
+static const char ini_example[] = "[proxmox]\n"
+	"# Proxmox PVE API\n"
+	"proxmox_host = 172.16.60.128\n"
+	"proxmox_user = root@pam\n"
+	"proxmox_pass = SuPeRs3cr3t-pve\n"
+	"proxmox_verify = false\n"
+	"\n"
+	"; each section is a PVE storage id\n"
+	"[ONTAP01]\n"
+	"host = 192.168.38.50\n"
+	"user = admin\n"
+	"pass = SuPeRs3cr3t#1\n"
+	"verify = false\n"
+	"\n"
+	"[BACKUP01]\n"
+	"Host: 192.168.38.51\n"
+	"user = admin\n"
+	"pass = other-pass\n";
+
 static void test_ini(void **state)
 {
-	const char *ini = "[proxmox]\n"
-			  "# Proxmox PVE API\n"
-			  "proxmox_host = 172.16.60.128\n"
-			  "proxmox_user = root@pam\n"
-			  "proxmox_pass = SuPeRs3cr3t-pve\n"
-			  "proxmox_verify = false\n"
-			  "\n"
-			  "; each section is a PVE storage id\n"
-			  "[ONTAP01]\n"
-			  "host = 192.168.38.50\n"
-			  "user = admin\n"
-			  "pass = SuPeRs3cr3t#1\n"
-			  "verify = false\n"
-			  "\n"
-			  "[BACKUP01]\n"
-			  "Host: 192.168.38.51\n"
-			  "user = admin\n"
-			  "pass = other-pass\n";
 	struct config *c = NULL;
 	const struct config_storage *s;
-	char *path;
-	char want[512];
 
 	(void)state;
-	assert_int_equal(config_parse_ini("c.ini", ini, strlen(ini), &c), 0);
+	assert_int_equal(config_parse_ini("c.ini", ini_example, strlen(ini_example), &c), 0);
 	assert_true(c->from_ini);
 	assert_string_equal(c->pve.host, "172.16.60.128");
 	assert_int_equal(c->pve.port, 8006);
@@ -663,56 +677,70 @@ static void test_ini(void **state)
 	assert_string_equal(c->paths.queue, "/var/lib/pve-ontap/queue");
 	assert_int_equal(c->watch.reconcile_s, 60);
 	config_free(c);
+}
 
-	/* host:port as proxmoxer takes it, [DEFAULT] inherited */
-	{
-		const char *t = "[DEFAULT]\nuser = admin\nverify = yes\n"
-				"[proxmox]\nproxmox_host = pve1.example:8443\n"
-				"[S1]\nhost = h\npass = xyzzy-1\n";
+/* host:port as proxmoxer takes it, [DEFAULT] inherited */
+static void test_ini_defaults_and_host_port(void **state)
+{
+	struct config *c = NULL;
+	const char *t = "[DEFAULT]\nuser = admin\nverify = yes\n"
+			"[proxmox]\nproxmox_host = pve1.example:8443\n"
+			"[S1]\nhost = h\npass = xyzzy-1\n";
 
-		assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), 0);
-		assert_string_equal(c->pve.host, "pve1.example");
-		assert_int_equal(c->pve.port, 8443);
-		assert_string_equal(c->ontap[0].user, "admin");
-		assert_true(c->ontap[0].verify);
-		config_free(c);
-	}
+	(void)state;
+	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), 0);
+	assert_string_equal(c->pve.host, "pve1.example");
+	assert_int_equal(c->pve.port, 8443);
+	assert_string_equal(c->ontap[0].user, "admin");
+	assert_true(c->ontap[0].verify);
+	config_free(c);
+}
 
-	/* errors name file:line */
-	{
-		const char *t = "[proxmox]\nproxmox_host = h\n[ONTAP01]\nhost = h\nuser = u\npass = pppp1\n"
-				"verify = perhaps\n";
+/* errors name file:line */
+static void test_ini_errors(void **state)
+{
+	struct config *c = NULL;
+	const char *t = "[proxmox]\nproxmox_host = h\n[ONTAP01]\nhost = h\nuser = u\npass = pppp1\n"
+			"verify = perhaps\n";
 
-		assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-		assert_string_equal(err_msg(), "c.ini:7: 'verify' must be true or false, not "
-					       "'perhaps'");
-		t = "host = h\n";
-		assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-		assert_string_equal(err_msg(), "c.ini:1: a key outside of a section");
-		t = "[S1]\nhost = h\nuser = u\npass = pppp1\n[S1]\n";
-		assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-		assert_string_equal(err_msg(), "c.ini:5: duplicate section [S1] (first at line 1)");
-		t = "[S1]\nhost = h\nuser = u\npass = pppp1\nhost = i\n";
-		assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-		assert_string_equal(err_msg(), "c.ini:5: duplicate key 'host' in [S1] (first at "
-					       "line 2)");
-		t = "[S1]\nhost = h\njunk line\n";
-		assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-		assert_string_equal(err_msg(), "c.ini:3: expected 'key = value'");
-		t = "[S1]\nhost = h\nuser = u\n";
-		assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-		assert_string_equal(err_msg(), "c.ini:1: [S1] has no 'pass'");
-		t = "[9bad]\nhost = h\nuser = u\npass = pppp1\n";
-		assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-		assert_string_equal(err_msg(), "c.ini:1: '9bad' is not a PVE storage id "
-					       "([A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9])");
-		t = "[S1\n";
-		assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-		assert_string_equal(err_msg(), "c.ini:1: bad section header (expected [name])");
-	}
+	(void)state;
+	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
+	assert_string_equal(err_msg(), "c.ini:7: 'verify' must be true or false, not "
+				       "'perhaps'");
+	t = "host = h\n";
+	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
+	assert_string_equal(err_msg(), "c.ini:1: a key outside of a section");
+	t = "[S1]\nhost = h\nuser = u\npass = pppp1\n[S1]\n";
+	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
+	assert_string_equal(err_msg(), "c.ini:5: duplicate section [S1] (first at line 1)");
+	t = "[S1]\nhost = h\nuser = u\npass = pppp1\nhost = i\n";
+	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
+	assert_string_equal(err_msg(), "c.ini:5: duplicate key 'host' in [S1] (first at "
+				       "line 2)");
+	t = "[S1]\nhost = h\njunk line\n";
+	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
+	assert_string_equal(err_msg(), "c.ini:3: expected 'key = value'");
+	t = "[S1]\nhost = h\nuser = u\n";
+	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
+	assert_string_equal(err_msg(), "c.ini:1: [S1] has no 'pass'");
+	t = "[9bad]\nhost = h\nuser = u\npass = pppp1\n";
+	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
+	assert_string_equal(err_msg(), "c.ini:1: '9bad' is not a PVE storage id "
+				       "([A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9])");
+	t = "[S1\n";
+	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
+	assert_string_equal(err_msg(), "c.ini:1: bad section header (expected [name])");
+}
 
+static void test_ini_load(void **state)
+{
+	struct config *c = NULL;
+	char want[512];
+	char *path;
+
+	(void)state;
 	/* config_load() picks the format by name, with the same permission rule */
-	path = write_file("config.ini", ini, 0644);
+	path = write_file("config.ini", ini_example, 0644);
 	assert_int_equal(config_load(path, &c), POE_CONFIG);
 	snprintf(want, sizeof(want),
 		 "config file '%s' holds a password and is readable by its group and others (mode 0644): "
@@ -780,6 +808,9 @@ int main(void)
 		cmocka_unit_test(test_path_is_under),
 		cmocka_unit_test(test_password_file),
 		cmocka_unit_test(test_ini),
+		cmocka_unit_test(test_ini_defaults_and_host_port),
+		cmocka_unit_test(test_ini_errors),
+		cmocka_unit_test(test_ini_load),
 		cmocka_unit_test(test_ini_paths_and_ports),
 		cmocka_unit_test(test_search_order),
 	};
