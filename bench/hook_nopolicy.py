@@ -9,7 +9,8 @@ what linking them would: the figure to compare the lazy dlopen() of lib/net/netl
 Runs `pve-ontap <vmid> pre-stop` exactly as PVE does (argv only, stdin closed, LC_ALL=C)
 against a config whose ONTAP and PVE endpoints are unreachable addresses on loopback:
 a run that tried to talk to either would show up as a multi-second outlier.
-Run by hand; prints figures, asserts nothing.
+A small static launcher (compiled with cc) spawns each run and reports its wall time and
+its own peak RSS. Run by hand; prints figures, asserts nothing.
 """
 
 import argparse
@@ -18,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 CONFIG = """\
 pve:
@@ -45,6 +45,44 @@ paths:
 """
 
 
+# A minimal C parent: a child forked from this interpreter would carry the interpreter's
+# high-water mark through exec (Linux keeps the old mm's hiwater in ru_maxrss).
+LAUNCHER = r"""
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+extern char **environ;
+int main(int argc, char **argv)
+{
+	struct timespec t0, t1;
+	struct rusage ru;
+	pid_t pid;
+	int st;
+
+	(void)argc;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (posix_spawn(&pid, argv[1], NULL, NULL, argv + 1, environ) != 0)
+		return 2;
+	if (wait4(pid, &st, 0, &ru) < 0)
+		return 2;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("%d %ld %ld\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128, ru.ru_maxrss,
+	       (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000);
+	return 0;
+}
+"""
+
+
+def build_launcher(tmp):
+    src, exe = os.path.join(tmp, "launch.c"), os.path.join(tmp, "launch")
+    with open(src, "w") as f:
+        f.write(LAUNCHER)
+    subprocess.run(["cc", "-O2", "-static", "-o", exe, src], check=True)
+    return exe
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default="build/pve-ontap")
@@ -66,22 +104,24 @@ def main():
         if a.linked:
             env["LD_PRELOAD"] = "libcurl.so.4:libssl.so.3:libcrypto.so.3"
         times, rss, failures = [], [], 0
+        launcher = build_launcher(T)
         for _ in range(a.runs):
-            t0 = time.perf_counter()
-            p = subprocess.Popen([exe, "100", "pre-stop"], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 env=env)
-            _pid, status, ru = os.wait4(p.pid, 0)
-            times.append((time.perf_counter() - t0) * 1000.0)
-            rss.append(ru.ru_maxrss)
-            failures += os.waitstatus_to_exitcode(status) != 0
+            out = subprocess.run([launcher, exe, "100", "pre-stop"], env=env,
+                                 stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                 check=True).stdout.split()
+            times.append(int(out[2]) / 1000.0)
+            rss.append(int(out[1]))
+            failures += int(out[0]) != 0
+        base = subprocess.run([launcher, "/bin/true"], capture_output=True, text=True,
+                              check=True).stdout.split()
         times.sort()
         print("hook with no policy, %d runs%s" % (a.runs, " (TLS libraries loaded at exec)"
                                                   if a.linked else ""))
         print("  wall ms: mean %.2f  p50 %.2f  p99 %.2f  max %.2f" % (
             statistics.mean(times), times[len(times) // 2],
             times[int(len(times) * 0.99) - 1], times[-1]))
-        print("  peak RSS KiB: max %d  median %d" % (max(rss), statistics.median(rss)))
+        print("  peak RSS KiB: max %d  median %d  (/bin/true from the same launcher: %s)" % (
+            max(rss), statistics.median(rss), base[1]))
         print("  non-zero exits: %d" % failures)
     return 0
 
