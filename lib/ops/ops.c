@@ -252,12 +252,23 @@ static bool cache_lookup(struct ops_ctx *ctx, struct ops_volume *out, const char
 {
 	const struct config_storage *st = out->st;
 	struct volcache_key k;
+	struct err_saved saved;
 	struct ontap_volume v;
 	char cluster[300];
+	int rc;
 
 	cache_key(out, export, cluster, sizeof(cluster), &k);
-	if (ctx->fresh_volumes || ops_volcache_get(ctx->cfg, &k, &v) < 0)
+	if (ctx->fresh_volumes)
 		return false;
+	err_save(&saved);
+	rc = ops_volcache_get(ctx->cfg, &k, &v);
+	if (rc < 0) {
+		/* an entry that does not fit is a miss too: the look-up asks ONTAP */
+		if (rc != POE_NOTFOUND)
+			log_debug("volume cache entry not used: %s", err_msg());
+		err_restore(&saved);
+		return false;
+	}
 	if ((st->svm && strcmp(v.svm, st->svm) != 0) ||
 	    (st->volume ? strcmp(v.name, st->volume) != 0 : !path_under(export, v.nas_path)))
 		return false;

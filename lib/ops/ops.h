@@ -294,12 +294,13 @@ int ops_storage_snapshot_restore(struct ops_ctx *ctx, const char *id, const char
 				 bool force);
 /* FlexClone of snapshot name, junctioned and added to PVE as storage newid (NULL:
  * "<id>-CLONE") for this node only ("nodes <node>"); newid_out gets the id used, clone_out
- * the volume name. */
+ * the volume name, both before anything is made (POE_FAIL when they do not fit). */
 int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, const char *newid,
 		      char *newid_out, size_t newid_n, char *clone_out, size_t clone_n);
 /* Remove a storage made by ops_storage_mount(): PVE storage, local mount, junction, volume;
  * when the volume cannot be deleted, the junction and the PVE storage are put back. Refuses
- * (POE_FAIL) while a VM config refers to a volume on it, unless force. */
+ * (POE_FAIL) while a VM config refers to a volume on it, unless force, or when the clone
+ * name (clone_out, set before anything changes) or the mount path does not fit. */
 int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, bool force, char *clone_out,
 			size_t clone_n);
 

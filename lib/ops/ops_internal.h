@@ -56,7 +56,8 @@ struct volcache_key {
 	const char *key;      /* "export:<path>" or "volume:<name>" */
 };
 /* 0 and *out (uuid, name, svm, nas_path) on a hit; POE_NOTFOUND on a miss or a file that
- * is not ours. The caller checks the entry against what it asked for. */
+ * is not ours; POE_FAIL (error set) when the entry's fields do not fit *out. The caller
+ * checks the entry against what it asked for. */
 int ops_volcache_get(const struct config *cfg, const struct volcache_key *k,
 		     struct ontap_volume *out);
 void ops_volcache_put(const struct config *cfg, const struct volcache_key *k,

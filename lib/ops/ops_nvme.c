@@ -69,13 +69,16 @@ static void cg_name_of(const struct config_storage *st, int vmid, char *out, siz
 }
 
 
-/* Volume of a namespace: location.volume.name, else the path's second component. */
+/*
+ * Volume of a namespace: location.volume.name, else the path's second component (left ""
+ * when it does not fit). out is char[208] at every caller, the size of ns->volume.
+ */
 static void ns_volume(const struct ontap_namespace *ns, char *out, size_t n)
 {
 	const char *p, *slash;
 
 	if (ns->volume[0]) {
-		util_strlcpy(out, ns->volume, n);
+		util_strlcpy(out, ns->volume, n); /* same size: cannot be cut */
 		return;
 	}
 	out[0] = '\0';
@@ -89,13 +92,16 @@ static void ns_volume(const struct ontap_namespace *ns, char *out, size_t n)
 	}
 }
 
-/* "<label>_<ts>" of a VM snapshot name, the volume-name-safe form ('-' is not allowed). */
-static void snap_suffix(const char *name, char *out, size_t n)
+/* "<label>_<ts>" of a VM snapshot name, the volume-name-safe form ('-' is not allowed);
+ * POE_FAIL when it does not fit: a cut suffix names other clones. */
+static int snap_suffix(const char *name, char *out, size_t n)
 {
-	util_strlcpy(out, name, n);
+	if (util_strcpy(out, name, n, "snapshot name") < 0)
+		return POE_FAIL;
 	for (char *p = out; *p; p++)
 		if (*p == '-')
 			*p = '_';
+	return 0;
 }
 
 static uint64_t round_up(uint64_t v, uint64_t a)
@@ -249,9 +255,10 @@ static const struct ontap_namespace *pool_ns_of(const struct pool_vm *pv, const 
 	return NULL;
 }
 
-/* The VM config key of the drive that is this namespace, else "nvme_disk_<n>". */
-static void disk_key(const struct ops_ctx *ctx, const struct pve_vmconf *vm,
-		     const struct pool_vm *pv, const char *vol, char *out, size_t n)
+/* The VM config key of the drive that is this namespace, else "nvme_disk_<n>"; POE_FAIL
+ * when it does not fit out: two disks cut to one key would be one disk of the snapshot. */
+static int disk_key(const struct ops_ctx *ctx, const struct pve_vmconf *vm,
+		    const struct pool_vm *pv, const char *vol, char *out, size_t n)
 {
 	const struct ontap_namespace *ns = pool_ns_of(pv, vol);
 	char u[NVMEHOST_UUID_LEN + 1];
@@ -262,15 +269,14 @@ static void disk_key(const struct ops_ctx *ctx, const struct pve_vmconf *vm,
 		const struct pve_drive *dr = &vm->drives[i];
 
 		if (!dr->is_cdrom && nvmehost_volid_uuid(ctx->cfg, dr->volid, u) &&
-		    !strcasecmp(u, ns->uuid)) {
-			util_strlcpy(out, dr->key, n);
-			return;
-		}
+		    !strcasecmp(u, ns->uuid))
+			return util_strcpy(out, dr->key, n, "drive key");
 	}
-	if (names_nvme_volume(prefix_of(pv->st), vol, &v, &d, &clone))
+	if (names_nvme_volume(prefix_of(pv->st), vol, &v, &d, &clone)) {
 		snprintf(out, n, "nvme_disk_%d", d);
-	else
-		util_strlcpy(out, vol, n);
+		return 0;
+	}
+	return util_strcpy(out, vol, n, "disk key");
 }
 
 /* ---- cleanup deadline ---- */
@@ -333,7 +339,9 @@ static int guard_check(struct ops_ctx *ctx, struct vm_guard *g, const char *uuid
 		const struct pve_drive *d = &g->vm->drives[i];
 
 		if (nvmehost_volid_uuid(ctx->cfg, d->volid, u) && !strcasecmp(u, uuid)) {
-			util_strlcpy(key, d->key, n);
+			rc = util_strcpy(key, d->key, n, "drive key");
+			if (rc < 0)
+				return rc;
 			break;
 		}
 	}
@@ -498,17 +506,21 @@ static void after_create(struct ops_ctx *ctx, const struct config_storage *st,
 
 /* ---- create ---- */
 
-static void info_from(struct nvme_disk_info *info, const struct config_storage *st,
-		      const struct ontap_namespace *ns, const char *vol)
+/* *info of a disk; POE_FAIL when the pool id (up to 255 bytes), the volume or the namespace
+ * does not fit: what is reported is what a later command addresses. */
+static int info_from(struct nvme_disk_info *info, const struct config_storage *st,
+		     const struct ontap_namespace *ns, const char *vol)
 {
 	bool clone = false;
 
 	memset(info, 0, sizeof(*info));
-	util_strlcpy(info->pool, st->id, sizeof(info->pool));
+	if (util_strcpy(info->pool, st->id, sizeof(info->pool), "pool name") < 0)
+		return POE_FAIL;
 	info->vmid = -1;
 	info->disk = -1;
 	if (vol) {
-		util_strlcpy(info->volume, vol, sizeof(info->volume));
+		if (util_strcpy(info->volume, vol, sizeof(info->volume), "volume name") < 0)
+			return POE_FAIL;
 		if (!names_nvme_volume(prefix_of(st), vol, &info->vmid, &info->disk, &clone)) {
 			info->vmid = -1;
 			info->disk = -1;
@@ -516,12 +528,15 @@ static void info_from(struct nvme_disk_info *info, const struct config_storage *
 		info->is_clone = clone;
 	}
 	if (ns) {
-		util_strlcpy(info->ns_name, ns->name, sizeof(info->ns_name));
-		util_strlcpy(info->uuid, ns->uuid, sizeof(info->uuid));
+		if (util_strcpy(info->ns_name, ns->name, sizeof(info->ns_name),
+				"namespace path") < 0 ||
+		    util_strcpy(info->uuid, ns->uuid, sizeof(info->uuid), "namespace uuid") < 0)
+			return POE_FAIL;
 		info->size = ns->size;
 		info->used = ns->used;
 		info->mapped = ns->mapped;
 	}
+	return 0;
 }
 
 static int next_disk(struct ops_ctx *ctx, const struct config_storage *st, struct ontap_client *oc,
@@ -690,6 +705,29 @@ static int cg_change_check(struct ops_ctx *ctx, const struct config_storage *st,
 	return 0;
 }
 
+/* What ops_nvme_create() checks before asking ONTAP: VM id, pool, size (rounded up). */
+static int create_check(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t *size,
+			const struct config_storage **st, struct nvme_disk_info *out)
+{
+	int rc;
+
+	if (vmid < 100 || vmid > 999999999)
+		return err_set(POE_USAGE, "VM id %d is out of range (100..999999999)", vmid);
+	rc = nvme_pool(ctx, pool, st);
+	if (rc == 0) /* the pool id fits the report: known before anything is made */
+		rc = info_from(out, *st, NULL, NULL);
+	if (rc < 0)
+		return rc;
+	if (!(*st)->aggregate)
+		return err_set(POE_CONFIG, "NVMe pool '%s' needs 'aggregate' to create volumes",
+			       (*st)->id);
+	*size = round_up(*size, NS_BLOCK);
+	if (*size < NS_MIN_SIZE || *size > NS_MAX_SIZE)
+		return err_set(POE_USAGE, "disk size %llu is out of range (20M..128T)",
+			       (unsigned long long)*size);
+	return 0;
+}
+
 int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t size,
 		    struct nvme_disk_info *out)
 {
@@ -709,19 +747,9 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	memset(&ss, 0, sizeof(ss));
 	memset(&cg, 0, sizeof(cg));
 	memset(out, 0, sizeof(*out));
-	if (vmid < 100 || vmid > 999999999)
-		return err_set(POE_USAGE, "VM id %d is out of range (100..999999999)", vmid);
-	rc = nvme_pool(ctx, pool, &st);
-	if (rc < 0)
-		return rc;
-	if (!st->aggregate)
-		return err_set(POE_CONFIG, "NVMe pool '%s' needs 'aggregate' to create volumes",
-			       st->id);
-	size = round_up(size, NS_BLOCK);
-	if (size < NS_MIN_SIZE || size > NS_MAX_SIZE)
-		return err_set(POE_USAGE, "disk size %llu is out of range (20M..128T)",
-			       (unsigned long long)size);
-	rc = ops_ontap(ctx, st, &oc);
+	rc = create_check(ctx, vmid, pool, &size, &st, out);
+	if (rc == 0)
+		rc = ops_ontap(ctx, st, &oc);
 	if (rc < 0)
 		return rc;
 
@@ -748,8 +776,11 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	if (rc < 0)
 		goto fail;
 	made |= MADE_VOLUME;
-	if (!vol.name[0])
-		util_strlcpy(vol.name, vname, sizeof(vol.name));
+	if (!vol.name[0]) {
+		rc = util_strcpy(vol.name, vname, sizeof(vol.name), "volume name");
+		if (rc < 0)
+			goto fail;
+	}
 	rc = ontap_namespace_create(oc, st->svm, nsname, size, comment, &ns, ctx->deadline);
 	if (rc < 0)
 		goto fail;
@@ -761,12 +792,14 @@ int ops_nvme_create(struct ops_ctx *ctx, int vmid, const char *pool, uint64_t si
 	rc = cg_join(ctx, st, oc, cgname, vname, &cg, &made);
 	if (rc < 0)
 		goto fail;
-	info_from(out, st, &ns, vname);
+	rc = info_from(out, st, &ns, vname);
+	if (rc == 0 && !out->ns_name[0])
+		rc = util_strcpy(out->ns_name, nsname, sizeof(out->ns_name), "namespace path");
+	if (rc < 0)
+		goto fail;
 	out->vmid = vmid;
 	out->disk = disk;
 	out->volume_size = spec.size;
-	if (!out->ns_name[0])
-		util_strlcpy(out->ns_name, nsname, sizeof(out->ns_name));
 	out->mapped = true;
 	log_info("created disk %d of VM %d: volume '%s', namespace '%s' (%s), in '%s'", disk, vmid,
 		 vname, nsname, ns.uuid, cgname);
@@ -1014,7 +1047,9 @@ int ops_nvme_delete(struct ops_ctx *ctx, int vmid, int disk, const char *pool,
 	rc = find_disk(ctx, vmid, disk, pool, &d);
 	if (rc < 0)
 		goto out;
-	info_from(out, d.st, d.has_ns ? &d.ns : NULL, d.vol.name);
+	rc = info_from(out, d.st, d.has_ns ? &d.ns : NULL, d.vol.name);
+	if (rc < 0)
+		goto out;
 	out->volume_size = d.vol.size;
 	if (d.has_ns) {
 		rc = guard_check(ctx, &g, d.ns.uuid, key, sizeof(key));
@@ -1063,7 +1098,9 @@ int ops_nvme_resize(struct ops_ctx *ctx, int vmid, int disk, const char *pool, u
 		return rc;
 	if (!d.has_ns)
 		return err_set(POE_NOTFOUND, "volume '%s' holds no namespace", d.vol.name);
-	info_from(out, d.st, &d.ns, d.vol.name);
+	rc = info_from(out, d.st, &d.ns, d.vol.name);
+	if (rc < 0)
+		return rc;
 	out->volume_size = d.vol.size;
 	if (size < d.ns.size)
 		return err_set(POE_USAGE,
@@ -1145,7 +1182,9 @@ int ops_nvme_list(struct ops_ctx *ctx, int vmid, const char *pool, struct nvme_d
 			ns_volume(&ns[k], vol, sizeof(vol));
 			arr = util_xrealloc(arr, (size_t)(narr + 1) * sizeof(*arr));
 			info = &arr[narr];
-			info_from(info, st, &ns[k], vol);
+			rc = info_from(info, st, &ns[k], vol);
+			if (rc < 0)
+				break;
 			if (info->vmid < 0 || (vmid && info->vmid != vmid))
 				continue;
 			for (int v = 0; v < nvols; v++)
@@ -1160,6 +1199,8 @@ int ops_nvme_list(struct ops_ctx *ctx, int vmid, const char *pool, struct nvme_d
 		}
 		free(ns);
 		free(vols);
+		if (rc < 0)
+			break;
 	}
 	if (rc < 0) {
 		free(arr);
@@ -1304,8 +1345,10 @@ int ops_nvme_vm_snapshot_create(struct ops_ctx *ctx, const struct pve_vmconf *vm
 					break;
 				}
 			}
-			disk_key(ctx, vm, p, vname, key, sizeof(key));
-			if (out)
+			if (!out)
+				continue;
+			rc = disk_key(ctx, vm, p, vname, key, sizeof(key));
+			if (rc == 0)
 				rc = snap_add_disk(out, key, p->st->id,
 						   p->has_cg ? p->cgname : vname);
 		}
@@ -1366,8 +1409,9 @@ int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 
 					if (!pool_ns_of(p, vols[v]))
 						continue;
-					disk_key(ctx, vm, p, vols[v], key, sizeof(key));
-					rc = snap_add_disk(s, key, p->st->id, p->cgname);
+					rc = disk_key(ctx, vm, p, vols[v], key, sizeof(key));
+					if (rc == 0)
+						rc = snap_add_disk(s, key, p->st->id, p->cgname);
 				}
 			}
 			ontap_cg_snapshot_list_free(cs, ncs);
@@ -1392,7 +1436,9 @@ int ops_nvme_vm_snapshot_list(struct ops_ctx *ctx, const struct pve_vmconf *vm,
 
 				if (!nm)
 					continue;
-				disk_key(ctx, vm, p, vname, key, sizeof(key));
+				rc = disk_key(ctx, vm, p, vname, key, sizeof(key));
+				if (rc < 0)
+					break;
 				rc = snap_add_disk(ops_snapshot_find_or_add(&arr, &narr, nm), key,
 						   p->st->id, vname);
 			}
@@ -1418,8 +1464,9 @@ int ops_nvme_vm_snapshot_delete(struct ops_ctx *ctx, const struct pve_vmconf *vm
 	int npv = 0, rc, first = 0;
 
 	snprintf(snap, sizeof(snap), SNAP_PREFIX "%s", name);
-	snap_suffix(name, suffix, sizeof(suffix));
-	rc = vm_pools(ctx, vm->vmid, &pv, &npv);
+	rc = snap_suffix(name, suffix, sizeof(suffix));
+	if (rc == 0)
+		rc = vm_pools(ctx, vm->vmid, &pv, &npv);
 	if (rc < 0)
 		return rc;
 	for (int i = 0; i < npv; i++) {
@@ -1466,7 +1513,7 @@ static int count_newer(const char *const *names, const time_t *times, int n, int
 		    (times[i] == times[target] && i < target))
 			continue;
 		if (!newer++)
-			util_strlcpy(first, names[i], fn);
+			util_strlcpy(first, names[i], fn); /* for the message only */
 	}
 	return newer;
 }
@@ -1528,14 +1575,19 @@ static int plan_cg(struct ops_ctx *ctx, const struct pool_vm *p, const char *sna
 	}
 	if (!cs[target].is_partial && !missing[0]) {
 		rp->cg = true;
-		util_strlcpy(rp->cg_snap_uuid, cs[target].uuid, sizeof(rp->cg_snap_uuid));
+		rc = util_strcpy(rp->cg_snap_uuid, cs[target].uuid, sizeof(rp->cg_snap_uuid),
+				 "CG snapshot uuid");
 	} else {
 		log_warn("snapshot '%s' is incomplete: restoring the volumes it has one by one (--force)",
 			 snap);
 		rp->cg_partial = true;
-		for (int v = 0; v < cs[target].nvolumes && rp->nvols < OPS_MAX_DISKS; v++)
-			util_strlcpy(rp->vols[rp->nvols++], cs[target].volumes[v],
-				     sizeof(rp->vols[0]));
+		for (int v = 0; v < cs[target].nvolumes && rp->nvols < OPS_MAX_DISKS; v++) {
+			rc = util_strcpy(rp->vols[rp->nvols], cs[target].volumes[v],
+					 sizeof(rp->vols[0]), "volume name");
+			if (rc < 0)
+				goto out;
+			rp->nvols++;
+		}
 	}
 out:
 	free(names);
@@ -1594,9 +1646,15 @@ static int plan_volumes(struct ops_ctx *ctx, const struct pool_vm *p, const char
 				     "restoring '%s' discards %d newer snapshot(s) of volume '%s' (from '%s'): add --force",
 				     snap, newer, vname, newest);
 		if (rc == 0 && rp->nvols < OPS_MAX_DISKS) {
-			util_strlcpy(rp->vols[rp->nvols], vname, sizeof(rp->vols[0]));
-			util_strlcpy(rp->vol_uuids[rp->nvols++], vol.uuid, sizeof(rp->vol_uuids[0]));
-			*any = true;
+			rc = util_strcpy(rp->vols[rp->nvols], vname, sizeof(rp->vols[0]),
+					 "volume name");
+			if (rc == 0)
+				rc = util_strcpy(rp->vol_uuids[rp->nvols], vol.uuid,
+						 sizeof(rp->vol_uuids[0]), "volume uuid");
+			if (rc == 0) {
+				rp->nvols++;
+				*any = true;
+			}
 		}
 		free(names);
 		free(times);
@@ -1803,9 +1861,13 @@ static int clone_sources(struct ops_ctx *ctx, const struct pool_vm *p, const cha
 			char *const *v = cs[k].nvolumes ? cs[k].volumes : p->cg.volumes;
 			int nv = cs[k].nvolumes ? cs[k].nvolumes : p->cg.nvolumes;
 
-			for (int i = 0; i < nv && n < max; i++)
-				if (pool_ns_of(p, v[i]))
-					util_strlcpy(vols[n++], v[i], 208);
+			for (int i = 0; i < nv && n < max && rc == 0; i++) {
+				if (!pool_ns_of(p, v[i]))
+					continue;
+				rc = util_strcpy(vols[n], v[i], 208, "volume name");
+				if (rc == 0)
+					n++;
+			}
 		}
 		ontap_cg_snapshot_list_free(cs, ncs);
 	}
@@ -1823,7 +1885,7 @@ static int clone_sources(struct ops_ctx *ctx, const struct pool_vm *p, const cha
 		if (rc == 0) {
 			rc = ontap_snapshot_find(p->oc, vol.uuid, snap, NULL, ctx->deadline);
 			if (rc == 0)
-				util_strlcpy(vols[n++], vname, 208);
+				rc = util_strcpy(vols[n++], vname, 208, "volume name");
 			else if (rc == POE_NOTFOUND)
 				rc = not_there();
 		}
@@ -1850,8 +1912,9 @@ static int clone_one(struct ops_ctx *ctx, const struct pool_vm *p, const struct 
 		if (rc < 0)
 			return rc;
 		m->created = true;
-		if (!m->vol.name[0])
-			util_strlcpy(m->vol.name, cname, sizeof(m->vol.name));
+		if (!m->vol.name[0] &&
+		    util_strcpy(m->vol.name, cname, sizeof(m->vol.name), "clone name") < 0)
+			return POE_FAIL;
 	} else {
 		return rc;
 	}
@@ -1889,7 +1952,9 @@ static int clone_pool(struct ops_ctx *ctx, const struct pool_vm *p, const char *
 		memset(m, 0, sizeof(*m));
 		m->st = p->st;
 		m->oc = p->oc;
-		util_strlcpy(m->ss_uuid, ss.uuid, sizeof(m->ss_uuid));
+		rc = util_strcpy(m->ss_uuid, ss.uuid, sizeof(m->ss_uuid), "subsystem uuid");
+		if (rc < 0)
+			break;
 		(*nmade)++;
 		rc = clone_one(ctx, p, &ss, vols[k], snap, suffix, m);
 	}
@@ -1952,28 +2017,31 @@ int ops_nvme_clone(struct ops_ctx *ctx, int vmid, const char *name, struct nvme_
 	if (rc < 0)
 		goto out;
 	snprintf(snap, sizeof(snap), SNAP_PREFIX "%s", name);
-	snap_suffix(name, suffix, sizeof(suffix));
-	rc = vm_pools(ctx, vmid, &pv, &npv);
+	rc = snap_suffix(name, suffix, sizeof(suffix));
+	if (rc == 0)
+		rc = vm_pools(ctx, vmid, &pv, &npv);
 	if (rc < 0)
 		goto out;
 	for (int i = 0; i < npv && rc == 0; i++)
 		rc = clone_pool(ctx, &pv[i], snap, suffix, made, &nmade);
 	if (rc == 0 && !nmade)
 		rc = err_set(POE_NOTFOUND, "no NVMe disk of VM %d has snapshot '%s'", vmid, name);
+	if (rc == 0)
+		infos = util_xcalloc((size_t)nmade, sizeof(*infos));
+	for (int i = 0; i < nmade && rc == 0; i++) {
+		rc = info_from(&infos[i], made[i].st, &made[i].ns, made[i].vol.name);
+		infos[i].volume_size = made[i].vol.size;
+		infos[i].mapped = true;
+	}
 	if (rc < 0) {
 		struct err_saved saved;
 
+		free(infos);
 		err_save(&saved);
 		clone_teardown(ctx, made, nmade);
 		err_restore(&saved);
 		rc = err_prefix(rc, "cannot clone snapshot '%s' of VM %d", name, vmid);
 		goto out;
-	}
-	infos = util_xcalloc((size_t)nmade, sizeof(*infos));
-	for (int i = 0; i < nmade; i++) {
-		info_from(&infos[i], made[i].st, &made[i].ns, made[i].vol.name);
-		infos[i].volume_size = made[i].vol.size;
-		infos[i].mapped = true;
 	}
 	clones_to_node(ctx, vmid, made, infos, nmade);
 	*out = infos;

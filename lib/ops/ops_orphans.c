@@ -83,22 +83,27 @@ struct orphans {
 	int n;
 };
 
-static void orphan_add(struct orphans *o, const struct config_storage *st, const char *kind,
-		       const char *name, int vmid, int disk, bool clone)
+/* Adds name unless its VM exists; POE_FAIL when pool, kind or name do not fit an entry (a
+ * cut name is what a person would delete). */
+static int orphan_add(struct orphans *o, const struct config_storage *st, const char *kind,
+		      const char *name, int vmid, int disk, bool clone)
 {
 	struct nvme_orphan *x;
 
 	if (vm_exists(o->pve_etc, o->nd, vmid))
-		return;
+		return 0;
 	o->v = util_xrealloc(o->v, (size_t)(o->n + 1) * sizeof(*o->v));
-	x = &o->v[o->n++];
+	x = &o->v[o->n];
 	memset(x, 0, sizeof(*x));
-	util_strlcpy(x->pool, st->id, sizeof(x->pool));
-	util_strlcpy(x->kind, kind, sizeof(x->kind));
-	util_strlcpy(x->name, name, sizeof(x->name));
+	if (util_strcpy(x->pool, st->id, sizeof(x->pool), "pool name") < 0 ||
+	    util_strcpy(x->kind, kind, sizeof(x->kind), "orphan kind") < 0 ||
+	    util_strcpy(x->name, name, sizeof(x->name), "orphan name") < 0)
+		return POE_FAIL;
 	x->vmid = vmid;
 	x->disk = disk;
 	x->is_clone = clone;
+	o->n++;
+	return 0;
 }
 
 static int pool_orphans(struct ops_ctx *ctx, const struct config_storage *st, struct orphans *o)
@@ -124,13 +129,13 @@ static int pool_orphans(struct ops_ctx *ctx, const struct config_storage *st, st
 		bool clone;
 
 		if (names_nvme_volume(prefix, vols[i].name, &vmid, &disk, &clone))
-			orphan_add(o, st, "volume", vols[i].name, vmid, disk, clone);
+			rc = orphan_add(o, st, "volume", vols[i].name, vmid, disk, clone);
 	}
 	for (int i = 0; rc == 0 && i < ncgs; i++) {
 		int vmid;
 
 		if (names_nvme_cg(prefix, cgs[i].name, &vmid))
-			orphan_add(o, st, "consistency-group", cgs[i].name, vmid, -1, false);
+			rc = orphan_add(o, st, "consistency-group", cgs[i].name, vmid, -1, false);
 	}
 	free(vols);
 	ontap_cg_list_free(cgs, ncgs);

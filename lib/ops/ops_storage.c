@@ -93,16 +93,21 @@ int ops_storage_snapshot_list(struct ops_ctx *ctx, const char *id, struct storag
 	rc = ontap_snapshot_list(ov.oc, ov.vol.uuid, NULL, &snaps, &ns, ctx->deadline);
 	if (rc < 0)
 		return err_prefix(rc, "cannot list the snapshots of storage '%s'", id);
-	if (ns) {
+	if (ns)
 		*out = util_xcalloc((size_t)ns, sizeof(**out));
-		for (int i = 0; i < ns; i++) {
-			util_strlcpy((*out)[i].name, snaps[i].name, sizeof((*out)[i].name));
-			util_strlcpy((*out)[i].comment, snaps[i].comment, sizeof((*out)[i].comment));
-			(*out)[i].created = snaps[i].create_time;
-		}
+	for (int i = 0; i < ns && rc == 0; i++) {
+		rc = util_strcpy((*out)[i].name, snaps[i].name, sizeof((*out)[i].name),
+				 "snapshot name");
+		util_strlcpy((*out)[i].comment, snaps[i].comment, sizeof((*out)[i].comment));
+		(*out)[i].created = snaps[i].create_time;
+	}
+	free(snaps);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		return rc;
 	}
 	*n = ns;
-	free(snaps);
 	return 0;
 }
 
@@ -242,7 +247,8 @@ int ops_storage_restore_plan(struct ops_ctx *ctx, const char *id, const char *na
 		if (r == 0)
 			r = pve_vm_status(pc, node, vm->vmid, &st, ctx->deadline);
 		if (r < 0) {
-			/* a running VM's disks must not be rewound under it: unknown is not stopped */
+			/* a running VM's disks must not be rewound under it: unknown is not stopped
+			 * (a literal shorter than the field: cannot be cut) */
 			util_strlcpy(st.status, "unknown", sizeof(st.status));
 			if (!unknown_rc) {
 				unknown_rc = r;
@@ -333,11 +339,17 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	if (rc < 0)
 		return rc;
 	if (newid)
-		util_strlcpy(sid, newid, sizeof(sid));
+		rc = util_strcpy(sid, newid, sizeof(sid), "storage id");
 	else
 		snprintf(sid, sizeof(sid), "%s-CLONE", id);
+	if (rc < 0)
+		return rc;
 	if (!is_storage_id(sid))
 		return err_set(POE_USAGE, "'%s' is not a valid PVE storage id", sid);
+	/* the caller's buffers take the id and the clone name: known before anything is made */
+	rc = util_strcpy(newid_out, sid, newid_n, "storage id");
+	if (rc < 0)
+		return rc;
 	if (ops_pve_storage(ctx, sid, &exists) == 0) {
 		pve_storage_release(&exists);
 		return err_set(POE_FAIL, "storage '%s' already exists: unmount it first or use --as",
@@ -354,6 +366,9 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 		goto out;
 	}
 	snprintf(cname, sizeof(cname), "%s_clone_%s", ov.vol.name, ts);
+	rc = util_strcpy(clone_out, cname, clone_n, "clone name");
+	if (rc < 0)
+		goto out;
 	snprintf(junction, sizeof(junction), "/%s", cname);
 	rc = ontap_volume_flexclone(ov.oc, ov.vol.svm[0] ? ov.vol.svm : ov.st->svm, ov.vol.name,
 				    name, cname, junction, &clone, 0);
@@ -391,8 +406,6 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 				sid, cname);
 		goto out;
 	}
-	util_strlcpy(newid_out, sid, newid_n);
-	util_strlcpy(clone_out, cname, clone_n);
 out:
 	pve_storage_release(&parent);
 	return rc;
@@ -597,6 +610,16 @@ int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, bool force, char
 	}
 	/* check everything before changing anything */
 	rc = find_clone(ctx, ps.export_path, &vol, &oc);
+	if (rc == 0)
+		rc = util_strcpy(clone_out, vol.name, clone_n, "clone name");
+	if (rc < 0)
+		goto out;
+	/* PVE leaves the NFS export mounted: it is unmounted below before the volume goes, and
+	 * a cut path would be another mount */
+	if (ps.path)
+		rc = util_strcpy(path, ps.path, sizeof(path), "mount path");
+	else
+		snprintf(path, sizeof(path), "%s/%s", ctx->cfg->paths.mnt, newid);
 	if (rc < 0)
 		goto out;
 	{
@@ -621,11 +644,6 @@ int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, bool force, char
 		rc = err_prefix(rc, "cannot remove PVE storage '%s'", newid);
 		goto out;
 	}
-	/* PVE leaves the NFS export mounted: unmount it here before the volume goes */
-	if (ps.path)
-		util_strlcpy(path, ps.path, sizeof(path));
-	else
-		snprintf(path, sizeof(path), "%s/%s", ctx->cfg->paths.mnt, newid);
 	rc = unmount_local(ctx, path);
 	if (rc == 0)
 		rc = ontap_volume_delete(oc, vol.uuid, 0);
@@ -633,7 +651,6 @@ int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, bool force, char
 		rc = unmount_put_back(ctx, oc, &vol, &ps, rc);
 		goto out;
 	}
-	util_strlcpy(clone_out, vol.name, clone_n);
 out:
 	pve_storage_release(&ps);
 	return rc;

@@ -96,6 +96,22 @@ static int load(const struct config *cfg, struct json_doc *d)
 	return rc;
 }
 
+/*
+ * *out from an entry's fields (entry_read()); POE_FAIL when one does not fit its field of
+ * struct ontap_volume: a cut name would be a different volume (STYLE #5).
+ */
+static int entry_to_volume(char f[][256], struct ontap_volume *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->snapshot_reserve = -1;
+	if (util_strcpy(out->uuid, f[3], sizeof(out->uuid), "cached volume uuid") < 0 ||
+	    util_strcpy(out->name, f[4], sizeof(out->name), "cached volume name") < 0 ||
+	    util_strcpy(out->svm, f[5], sizeof(out->svm), "cached SVM name") < 0 ||
+	    util_strcpy(out->nas_path, f[6], sizeof(out->nas_path), "cached junction path") < 0)
+		return POE_FAIL;
+	return 0;
+}
+
 int ops_volcache_get(const struct config *cfg, const struct volcache_key *k,
 		     struct ontap_volume *out)
 {
@@ -114,15 +130,13 @@ int ops_volcache_get(const struct config *cfg, const struct volcache_key *k,
 		if (!entry_read(&d, e, f, 7) || strcmp(f[0], k->cluster) || strcmp(f[1], k->svm) ||
 		    strcmp(f[2], k->key))
 			continue;
-		memset(out, 0, sizeof(*out));
-		util_strlcpy(out->uuid, f[3], sizeof(out->uuid));
-		util_strlcpy(out->name, f[4], sizeof(out->name));
-		util_strlcpy(out->svm, f[5], sizeof(out->svm));
-		util_strlcpy(out->nas_path, f[6], sizeof(out->nas_path));
-		out->snapshot_reserve = -1;
-		rc = 0;
+		rc = entry_to_volume(f, out);
+		if (rc < 0)
+			break;
 	}
 	json_free(&d);
+	if (rc == POE_FAIL)
+		return rc; /* the caller logs why and looks the volume up */
 	err_restore(&saved);
 	return rc;
 }
@@ -138,12 +152,18 @@ static void write_entry(struct json_writer *w, char f[][256])
 	jw_object_end(w);
 }
 
-static void entry_of(const struct volcache_key *k, const struct ontap_volume *v, char f[][256])
+/* v's entry under k; POE_FAIL when a field does not fit: a cut key would never match. */
+static int entry_of(const struct volcache_key *k, const struct ontap_volume *v, char f[][256])
 {
+	static const char *const what[] = { "volume cache cluster", "volume cache SVM",
+					     "volume cache key", "volume uuid", "volume name",
+					     "SVM name", "junction path" };
 	const char *s[7] = { k->cluster, k->svm, k->key, v->uuid, v->name, v->svm, v->nas_path };
 
 	for (int i = 0; i < 7; i++)
-		util_strlcpy(f[i], s[i], 256);
+		if (util_strcpy(f[i], s[i], 256, what[i]) < 0)
+			return POE_FAIL;
+	return 0;
 }
 
 /*
@@ -177,10 +197,10 @@ static void store(const struct config *cfg, const struct volcache_key *k,
 		}
 		json_free(&d);
 	}
-	if (v) {
-		entry_of(k, v, f);
+	if (v && entry_of(k, v, f) < 0)
+		log_debug("volume cache: %s: the old entry is dropped, none stored", err_msg());
+	else if (v)
 		write_entry(&w, f);
-	}
 	jw_array_end(&w);
 	jw_object_end(&w);
 	if (jw_finish(&w) < 0 || buf_putc(&b, '\n') < 0 ||
