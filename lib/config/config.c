@@ -235,7 +235,7 @@ static bool storage_id_ok(const char *s)
 {
 	size_t n = strlen(s);
 
-	return n >= 2 && n <= 255 && util_is_storage_id(s, n);
+	return n >= 2 && n <= CONFIG_STORAGE_ID_MAX && util_is_storage_id(s, n);
 }
 
 /* 1 to max bytes, each a letter, a digit or one of extra. */

@@ -53,6 +53,9 @@ struct config_storage {
 	int nportals;
 };
 
+/* The longest PVE storage id (pool name) a config may hold (config.c checks it). */
+#define CONFIG_STORAGE_ID_MAX 255
+
 struct config_paths {
 	char *pve_etc;   /* /etc/pve */
 	char *policies;  /* /etc/pve/pve-ontap/policies */

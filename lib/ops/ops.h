@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "config/config.h"
+
 struct buf;
 struct config;
 struct config_storage;
@@ -102,7 +104,7 @@ struct vm_snapshot_opts {
 struct vm_snapshot_disk {
 	char disk[16];               /* "scsi0" */
 	char kind[16];               /* "file-clone" | "cg-snapshot" */
-	char storage[64];
+	char storage[CONFIG_STORAGE_ID_MAX + 1];
 	char path[OPS_PATH_MAX];     /* clone file relative to the volume, or the CG name */
 };
 
@@ -194,7 +196,7 @@ void ops_nvme_restore_free(struct nvme_restore *r);
  * <pve_etc>/nodes/<any>/qemu-server/.
  */
 struct nvme_orphan {
-	char pool[64];
+	char pool[CONFIG_STORAGE_ID_MAX + 1];
 	char kind[24];               /* "volume" or "consistency-group" */
 	char name[208];
 	int vmid;
@@ -216,7 +218,7 @@ int ops_nvme_orphans(struct ops_ctx *ctx, const char *pool, struct nvme_orphan *
  * "<prefix>vm_<vmid>_disk_<n>_clone_<label>_<ts>" made by ops_nvme_clone().
  */
 struct nvme_disk_info {
-	char pool[64];
+	char pool[CONFIG_STORAGE_ID_MAX + 1];
 	int vmid;                    /* -1 when the name is not ours */
 	int disk;                    /* n, -1 when unknown */
 	bool is_clone;

@@ -133,9 +133,9 @@ static void test_too_long_is_refused(void **state)
 	assert_int_equal(vm_snapshot_add_disk(s, "scsi0", "file-clone", "ONTAP01", path),
 			 POE_FAIL);
 	assert_non_null(strstr(err_msg(), "snapshot path"));
-	assert_int_equal(vm_snapshot_add_disk(s, "scsi0", "file-clone",
-					      "a-storage-id-longer-than-sixty-four-bytes-which-"
-					      "pve-would-not-accept", "p"), POE_FAIL);
+	memset(path, 's', CONFIG_STORAGE_ID_MAX + 1); /* one byte over the longest id */
+	path[CONFIG_STORAGE_ID_MAX + 1] = '\0';
+	assert_int_equal(vm_snapshot_add_disk(s, "scsi0", "file-clone", path, "p"), POE_FAIL);
 	assert_non_null(strstr(err_msg(), "storage id"));
 	assert_int_equal(vm_snapshot_add_missing(s, "a-key-of-sixteen-bytes"), POE_FAIL);
 	assert_int_equal(s->ndisks, 0);
