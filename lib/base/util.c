@@ -516,6 +516,20 @@ int util_strcpy(char *dst, const char *src, size_t n, const char *what)
 		       n ? n - 1 : 0);
 }
 
+int util_format(char *dst, size_t n, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	va_start(ap, fmt);
+	w = vsnprintf(dst, n, fmt, ap);
+	va_end(ap);
+	if (w >= 0 && (size_t)w < n)
+		return 0;
+	return err_set(POE_FAIL, "%s '%.64s...' is longer than %zu bytes", what, n ? dst : "",
+		       n ? n - 1 : 0);
+}
+
 size_t util_strlcpy(char *dst, const char *src, size_t n)
 {
 	size_t len = strlen(src);

@@ -82,6 +82,10 @@ char *util_xstrdup(const char *s);
  */
 int util_strcpy(char *dst, const char *src, size_t n, const char *what)
 	__attribute__((warn_unused_result));
+/* snprintf into dst (size n): 0, or POE_FAIL naming what when the result does not fit,
+ * as util_strcpy(). */
+int util_format(char *dst, size_t n, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5), warn_unused_result));
 /*
  * strlcpy for text where a cut is harmless and intended (messages, display columns):
  * returns strlen(src). Anything used as a name, path, id or key goes through util_strcpy().

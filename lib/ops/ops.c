@@ -6,6 +6,7 @@
  */
 #include "ops/ops.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,9 @@ int ops_pve(struct ops_ctx *ctx, struct pve_client **out)
 /* How long a CLI operation waits for the lock held by a hook or another node. */
 #define OPS_LOCK_WAIT_MS 60000
 #define OPS_LOCK_SLICE_MS 500
+/* The longest storage id a lock is named after in full ("pve-ontap-storage-" + id fits a
+ * file name of 255 bytes with room to spare). */
+#define OPS_LOCK_ID_MAX 200
 
 static int lock_named(struct ops_ctx *ctx, const char *name, struct cluster_lock *l)
 {
@@ -130,11 +134,25 @@ int ops_lock_vm(struct ops_ctx *ctx, int vmid, struct cluster_lock *l)
 
 int ops_lock_storage(struct ops_ctx *ctx, const char *id, struct cluster_lock *l)
 {
-	char name[96];
+	char name[CONFIG_STORAGE_ID_MAX + 16];
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 
 	if (!util_is_safe_name(id))
 		return err_set(POE_USAGE, "bad storage id '%s'", id);
-	snprintf(name, sizeof(name), "storage-%s", id);
+	/*
+	 * "pve-ontap-storage-<id>" is one file name of 255 bytes at most: an id too long for
+	 * it is named by its first bytes and a hash of all of it, so that two ids alike at the
+	 * start never share a lock (cutting the id did).
+	 */
+	if (strlen(id) <= OPS_LOCK_ID_MAX)
+		return util_format(name, sizeof(name), "lock name", "storage-%s", id) < 0 ?
+			       POE_FAIL :
+			       lock_named(ctx, name, l);
+	for (const char *p = id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	if (util_format(name, sizeof(name), "lock name", "storage-%.*s-%016" PRIx64,
+			OPS_LOCK_ID_MAX - 17, id, h) < 0)
+		return POE_FAIL;
 	return lock_named(ctx, name, l);
 }
 
@@ -214,7 +232,7 @@ int ops_volume_resolve(struct ops_ctx *ctx, const struct config_storage *st,
 	return 0;
 }
 
-/* The volume cache's name of a cluster: "host:port". */
+/* The volume cache's name of a cluster: "host:port" (a host name of 255 at most fits). */
 static void cluster_of(const struct config_storage *st, char *cluster, size_t n)
 {
 	snprintf(cluster, n, "%s:%d", st->ontap->host, st->ontap->port ? st->ontap->port : 443);

@@ -58,6 +58,7 @@ static const char *prefix_of(const struct config_storage *st)
 	return st->prefix ? st->prefix : "pve_";
 }
 
+/* A prefix has 64 bytes at most (config.c prefix_ok): the names fit out's 208. */
 static void volume_name(const struct config_storage *st, int vmid, int disk, char *out, size_t n)
 {
 	snprintf(out, n, "%svm_%d_disk_%d", prefix_of(st), vmid, disk);
@@ -272,10 +273,8 @@ static int disk_key(const struct ops_ctx *ctx, const struct pve_vmconf *vm,
 		    !strcasecmp(u, ns->uuid))
 			return util_strcpy(out, dr->key, n, "drive key");
 	}
-	if (names_nvme_volume(prefix_of(pv->st), vol, &v, &d, &clone)) {
-		snprintf(out, n, "nvme_disk_%d", d);
-		return 0;
-	}
+	if (names_nvme_volume(prefix_of(pv->st), vol, &v, &d, &clone))
+		return util_format(out, n, "disk key", "nvme_disk_%d", d);
 	return util_strcpy(out, vol, n, "disk key");
 }
 

@@ -328,7 +328,7 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	struct ontap_snapshot snap;
 	struct ops_volume ov;
 	struct pve_client *pc;
-	char sid[80], cname[256], junction[260], export[600], ts[17], node[256];
+	char sid[CONFIG_STORAGE_ID_MAX + 1], cname[256], junction[260], export[600], ts[17], node[256];
 	int rc;
 
 	memset(&parent, 0, sizeof(parent));
@@ -341,7 +341,7 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	if (newid)
 		rc = util_strcpy(sid, newid, sizeof(sid), "storage id");
 	else
-		snprintf(sid, sizeof(sid), "%s-CLONE", id);
+		rc = util_format(sid, sizeof(sid), "storage id", "%s-CLONE", id);
 	if (rc < 0)
 		return rc;
 	if (!is_storage_id(sid))
@@ -365,7 +365,7 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 			     ov.vol.name);
 		goto out;
 	}
-	snprintf(cname, sizeof(cname), "%s_clone_%s", ov.vol.name, ts);
+	snprintf(cname, sizeof(cname), "%s_clone_%s", ov.vol.name, ts); /* checked above */
 	rc = util_strcpy(clone_out, cname, clone_n, "clone name");
 	if (rc < 0)
 		goto out;
@@ -619,7 +619,8 @@ int ops_storage_unmount(struct ops_ctx *ctx, const char *newid, bool force, char
 	if (ps.path)
 		rc = util_strcpy(path, ps.path, sizeof(path), "mount path");
 	else
-		snprintf(path, sizeof(path), "%s/%s", ctx->cfg->paths.mnt, newid);
+		rc = util_format(path, sizeof(path), "mount path", "%s/%s", ctx->cfg->paths.mnt,
+				 newid);
 	if (rc < 0)
 		goto out;
 	{

@@ -445,10 +445,23 @@ static void test_strcpy_checked(void **state)
 	assert_non_null(strstr(err_msg(), "clone path '12345678...' is longer than 7 bytes"));
 }
 
+static void test_format_checked(void **state)
+{
+	char small[8];
+
+	(void)state;
+	assert_int_equal(util_format(small, sizeof(small), "key", "k_%d", 1234), 0);
+	assert_string_equal(small, "k_1234");
+	assert_int_equal(util_format(small, sizeof(small), "disk key", "nvme_disk_%d", 7),
+			 POE_FAIL);
+	assert_non_null(strstr(err_msg(), "disk key 'nvme_di...' is longer than 7 bytes"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strcpy_checked),
+		cmocka_unit_test(test_format_checked),
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_deadline_own),
 		cmocka_unit_test(test_sleep),
