@@ -94,37 +94,39 @@ static void test_entry_that_fits_is_a_hit(void **state)
 	assert_int_equal(v.snapshot_reserve, -1);
 }
 
+/* An entry with name and svm is POE_FAIL, naming what and how long it may be. */
+static void expect_too_long(const struct fixture *fx, const char *name, const char *svm,
+			    const char *what, const char *limit)
+{
+	struct volcache_key k = { "c:443", "svm1", "volume:v1" };
+	struct ontap_volume v;
+
+	write_cache(fx, name, svm);
+	assert_int_equal(ops_volcache_get(&fx->cfg, &k, &v), POE_FAIL);
+	assert_int_equal(err_code(), POE_FAIL);
+	assert_non_null(strstr(err_msg(), what));
+	assert_non_null(strstr(err_msg(), limit));
+}
+
 /* 220 bytes fit the entry (255) but not ontap_volume.name (207): cutting it named another
  * volume; it is POE_FAIL, naming what was too long. */
 static void test_long_volume_name_is_an_error(void **state)
 {
-	struct fixture *fx = *state;
-	struct volcache_key k = { "c:443", "svm1", "volume:v1" };
-	struct ontap_volume v;
 	char name[221];
 
 	memset(name, 'a', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';
-	write_cache(fx, name, "svm1");
-	assert_int_equal(ops_volcache_get(&fx->cfg, &k, &v), POE_FAIL);
-	assert_int_equal(err_code(), POE_FAIL);
-	assert_non_null(strstr(err_msg(), "cached volume name 'aaaa"));
-	assert_non_null(strstr(err_msg(), "is longer than 207 bytes"));
+	expect_too_long(*state, name, "svm1", "cached volume name 'aaaa",
+			"is longer than 207 bytes");
 }
 
 static void test_long_svm_name_is_an_error(void **state)
 {
-	struct fixture *fx = *state;
-	struct volcache_key k = { "c:443", "svm1", "volume:v1" };
-	struct ontap_volume v;
 	char svm[101];
 
 	memset(svm, 's', sizeof(svm) - 1);
 	svm[sizeof(svm) - 1] = '\0';
-	write_cache(fx, "v1", svm);
-	assert_int_equal(ops_volcache_get(&fx->cfg, &k, &v), POE_FAIL);
-	assert_non_null(strstr(err_msg(), "cached SVM name 'ssss"));
-	assert_non_null(strstr(err_msg(), "is longer than 63 bytes"));
+	expect_too_long(*state, "v1", svm, "cached SVM name 'ssss", "is longer than 63 bytes");
 }
 
 /* A key longer than an entry's field is not stored cut (it would never match); the old
