@@ -377,8 +377,12 @@ void exec_format_argv(const char *const argv[], struct buf *out)
 		}
 		/* Shell-style single quotes; a quote inside becomes '\'' */
 		buf_note(out, "'");
-		for (const char *p = arg; *p; p++)
-			buf_note(out, "%s", *p == '\'' ? "'\\''" : (char[2]){ *p, '\0' });
+		for (const char *p = arg; *p;) {
+			size_t run = strcspn(p, "'");
+
+			buf_note(out, "%.*s%s", (int)run, p, p[run] ? "'\\''" : "");
+			p += run + (p[run] != '\0');
+		}
 		buf_note(out, "'");
 	}
 }

@@ -404,12 +404,12 @@ int ontap_cg_create(struct ontap_client *oc, const char *svm, const char *name,
 	if (rc == 0 && out && oc_dry(oc)) {
 		memset(out, 0, sizeof(*out));
 		rc = util_strcpy(out->name, name, sizeof(out->name), "consistency group name");
-	}
-	if (rc == 0 && out && oc_dry(oc)) {
-		out->volumes = util_xcalloc((size_t)nvolumes + 1, sizeof(char *));
-		for (int i = 0; i < nvolumes; i++)
-			out->volumes[i] = util_xstrdup(volumes[i]);
-		out->nvolumes = nvolumes;
+		if (rc == 0) {
+			out->volumes = util_xcalloc((size_t)nvolumes + 1, sizeof(char *));
+			for (int i = 0; i < nvolumes; i++)
+				out->volumes[i] = util_xstrdup(volumes[i]);
+			out->nvolumes = nvolumes;
+		}
 	}
 	oc_write_release(&wr);
 	return rc;

@@ -136,6 +136,7 @@ int ops_lock_storage(struct ops_ctx *ctx, const char *id, struct cluster_lock *l
 {
 	char name[CONFIG_STORAGE_ID_MAX + 16];
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	int rc;
 
 	if (!util_is_safe_name(id))
 		return err_set(POE_USAGE, "bad storage id '%s'", id);
@@ -144,16 +145,15 @@ int ops_lock_storage(struct ops_ctx *ctx, const char *id, struct cluster_lock *l
 	 * it is named by its first bytes and a hash of all of it, so that two ids alike at the
 	 * start never share a lock (cutting the id did).
 	 */
-	if (strlen(id) <= OPS_LOCK_ID_MAX)
-		return util_format(name, sizeof(name), "lock name", "storage-%s", id) < 0 ?
-			       POE_FAIL :
-			       lock_named(ctx, name, l);
-	for (const char *p = id; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	if (util_format(name, sizeof(name), "lock name", "storage-%.*s-%016" PRIx64,
-			OPS_LOCK_ID_MAX - 17, id, h) < 0)
-		return POE_FAIL;
-	return lock_named(ctx, name, l);
+	if (strlen(id) <= OPS_LOCK_ID_MAX) {
+		rc = util_format(name, sizeof(name), "lock name", "storage-%s", id);
+	} else {
+		for (const char *p = id; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		rc = util_format(name, sizeof(name), "lock name", "storage-%.*s-%016" PRIx64,
+				 OPS_LOCK_ID_MAX - 17, id, h);
+	}
+	return rc < 0 ? rc : lock_named(ctx, name, l);
 }
 
 int ops_parse_quiesce(const char *s, enum quiesce *out)
