@@ -696,40 +696,32 @@ static void test_ini_defaults_and_host_port(void **state)
 	config_free(c);
 }
 
+/* Parse ini text that must fail and compare the message. */
+static void expect_ini_error(const char *text, const char *msg)
+{
+	struct config *c = NULL;
+
+	assert_int_equal(config_parse_ini("c.ini", text, strlen(text), &c), POE_CONFIG);
+	assert_string_equal(err_msg(), msg);
+}
+
 /* errors name file:line */
 static void test_ini_errors(void **state)
 {
-	struct config *c = NULL;
-	const char *t = "[proxmox]\nproxmox_host = h\n[ONTAP01]\nhost = h\nuser = u\npass = pppp1\n"
-			"verify = perhaps\n";
-
 	(void)state;
-	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-	assert_string_equal(err_msg(), "c.ini:7: 'verify' must be true or false, not "
-				       "'perhaps'");
-	t = "host = h\n";
-	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-	assert_string_equal(err_msg(), "c.ini:1: a key outside of a section");
-	t = "[S1]\nhost = h\nuser = u\npass = pppp1\n[S1]\n";
-	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-	assert_string_equal(err_msg(), "c.ini:5: duplicate section [S1] (first at line 1)");
-	t = "[S1]\nhost = h\nuser = u\npass = pppp1\nhost = i\n";
-	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-	assert_string_equal(err_msg(), "c.ini:5: duplicate key 'host' in [S1] (first at "
-				       "line 2)");
-	t = "[S1]\nhost = h\njunk line\n";
-	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-	assert_string_equal(err_msg(), "c.ini:3: expected 'key = value'");
-	t = "[S1]\nhost = h\nuser = u\n";
-	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-	assert_string_equal(err_msg(), "c.ini:1: [S1] has no 'pass'");
-	t = "[9bad]\nhost = h\nuser = u\npass = pppp1\n";
-	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-	assert_string_equal(err_msg(), "c.ini:1: '9bad' is not a PVE storage id "
-				       "([A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9])");
-	t = "[S1\n";
-	assert_int_equal(config_parse_ini("c.ini", t, strlen(t), &c), POE_CONFIG);
-	assert_string_equal(err_msg(), "c.ini:1: bad section header (expected [name])");
+	expect_ini_error("[proxmox]\nproxmox_host = h\n[ONTAP01]\nhost = h\nuser = u\npass = pppp1\n"
+			 "verify = perhaps\n",
+			 "c.ini:7: 'verify' must be true or false, not 'perhaps'");
+	expect_ini_error("host = h\n", "c.ini:1: a key outside of a section");
+	expect_ini_error("[S1]\nhost = h\nuser = u\npass = pppp1\n[S1]\n",
+			 "c.ini:5: duplicate section [S1] (first at line 1)");
+	expect_ini_error("[S1]\nhost = h\nuser = u\npass = pppp1\nhost = i\n",
+			 "c.ini:5: duplicate key 'host' in [S1] (first at line 2)");
+	expect_ini_error("[S1]\nhost = h\njunk line\n", "c.ini:3: expected 'key = value'");
+	expect_ini_error("[S1]\nhost = h\nuser = u\n", "c.ini:1: [S1] has no 'pass'");
+	expect_ini_error("[9bad]\nhost = h\nuser = u\npass = pppp1\n",
+			 "c.ini:1: '9bad' is not a PVE storage id ([A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9])");
+	expect_ini_error("[S1\n", "c.ini:1: bad section header (expected [name])");
 }
 
 static void test_ini_load(void **state)
