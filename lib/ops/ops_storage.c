@@ -338,14 +338,14 @@ int ops_storage_mount(struct ops_ctx *ctx, const char *id, const char *name, con
 	rc = find_snapshot(ctx, id, name, &ov, &snap);
 	if (rc < 0)
 		return rc;
+	/* an id too long for sid is as much a usage error (2) as one of bad syntax */
 	if (newid)
 		rc = util_strcpy(sid, newid, sizeof(sid), "storage id");
 	else
 		rc = util_format(sid, sizeof(sid), "storage id", "%s-CLONE", id);
-	if (rc < 0)
-		return rc;
-	if (!is_storage_id(sid))
-		return err_set(POE_USAGE, "'%s' is not a valid PVE storage id", sid);
+	if (rc < 0 || !is_storage_id(sid))
+		return err_set(POE_USAGE, "'%s%s' is not a valid PVE storage id",
+			       newid ? newid : id, newid ? "" : "-CLONE");
 	/* the caller's buffers take the id and the clone name: known before anything is made */
 	rc = util_strcpy(newid_out, sid, newid_n, "storage id");
 	if (rc < 0)

@@ -161,6 +161,20 @@ def test_mount_failure_in_ontap_adds_no_storage(env):
     assert "ONTAP01-CLONE" not in ids
 
 
+def test_mount_refuses_a_bad_or_too_long_new_id(env):
+    """A --as id of bad syntax, or too long for PVE, is a usage error (exit 2) before
+    anything is made; a 300-byte one used to be a plain failure (exit 1)."""
+    s = create(env)
+    before = env.ontap.state_summary()
+    for newid in ("9bad", "S" * 65, "S" * 300):
+        r = env.run("storage", "mount", "--storage", "ONTAP01", "--snapshot", s["name"],
+                    "--as", newid)
+        assert r.returncode == 2, (newid[:10], r.returncode, r.stderr)
+        assert ("'%s' is not a valid PVE storage id" % newid) in r.stderr, r.stderr
+    assert env.ontap.state_summary() == before
+    assert not [v for v in env.ontap.volumes() if "_clone_" in v["name"]]
+
+
 def test_unknown_storage_and_snapshot(env):
     r = env.run("storage", "list", "--storage", "NOPE")
     assert r.returncode == 6
