@@ -748,6 +748,13 @@ int nvmehost_resolve_sysfs(const struct config *cfg, const char *uuid, char *dev
 	return rc < 0 ? rc : NVMEHOST_BY_SYSFS;
 }
 
+/* Why a fallback found nothing, for the message (rc its result); the error is cleared. */
+static void why_not(int rc, char *why, size_t n)
+{
+	util_strlcpy(why, rc == POE_NOTFOUND ? "not listed" : err_msg(), n);
+	err_clear();
+}
+
 int nvmehost_resolve(const struct config *cfg, const char *uuid, char *dev, size_t n)
 {
 	const char *ontapdevices[] = { nvme_path(cfg), "netapp", "ontapdevices", "-o", "json",
@@ -766,15 +773,14 @@ int nvmehost_resolve(const struct config *cfg, const char *uuid, char *dev, size
 		log_debug("namespace %s resolved through 'nvme netapp ontapdevices'", uuid);
 		return NVMEHOST_BY_ONTAPDEVICES;
 	}
-	util_strlcpy(why2, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why2));
-	err_clear();
+	why_not(rc, why2, sizeof(why2));
 	/* nvme-cli without the NetApp plugin */
 	rc = by_command(cfg, list, nvmehost_parse_list, uuid, dev, n);
 	if (rc == 0) {
 		log_debug("namespace %s resolved through 'nvme list'", uuid);
 		return NVMEHOST_BY_LIST;
 	}
-	util_strlcpy(why3, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why3));
+	why_not(rc, why3, sizeof(why3));
 	return err_set(POE_NOTFOUND,
 		       "no block device for namespace %s on this node (sysfs: not found; "
 		       "ontapdevices: %s; nvme list: %s): is the node connected ('pve-ontap nvme connect')?",
@@ -924,12 +930,11 @@ int nvmehost_device_uuid(const struct config *cfg, const char *name,
 	rc = uuid_by_command(ontapdevices, nvmehost_parse_ontapdevices_uuid, name, uuid);
 	if (rc == 0)
 		return NVMEHOST_BY_ONTAPDEVICES;
-	util_strlcpy(why2, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why2));
-	err_clear();
+	why_not(rc, why2, sizeof(why2));
 	rc = uuid_by_command(list, nvmehost_parse_list_uuid, name, uuid);
 	if (rc == 0)
 		return NVMEHOST_BY_LIST;
-	util_strlcpy(why3, rc == POE_NOTFOUND ? "not listed" : err_msg(), sizeof(why3));
+	why_not(rc, why3, sizeof(why3));
 	return err_set(POE_NOTFOUND,
 		       "no namespace uuid for '%s' (sysfs: no uuid or nguid; ontapdevices: %s; "
 		       "nvme list: %s)",
